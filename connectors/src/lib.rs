@@ -1,0 +1,60 @@
+//! # eddy-connectors
+//!
+//! Every source and sink Eddy can name in `connector = '…'`. Each connector
+//! has a folder or file of its own and registers a
+//! [`SourceConnector`](eddy_engine::SourceConnector) or
+//! [`SinkConnector`](eddy_engine::SinkConnector) in [`registry`]. Connectors
+//! describe their options declaratively ([`eddy_engine::options::OptionSpec`]),
+//! so the registry validates every option when the object is created; each
+//! connector's own `validate` then checks what a spec cannot (that a field
+//! option names a declared column, that a URL parses, that a table exists).
+//!
+//! ## Layout
+//!
+//! - [`datagen`]: the `datagen` source. Rows are a pure function of
+//!   `(seed, column, row number)`, so any offset range replays exactly.
+//! - [`postgres`]: the `postgres` sink: one transaction per epoch, rows sent
+//!   with binary `COPY` encoded straight from Arrow arrays
+//!   ([`postgres::copy`]), JDBC and `postgres://` URLs ([`postgres::url`]).
+//! - [`table`]: the `table` sink, appending to an Eddy table.
+//! - [`blackhole`]: the `blackhole` sink, which discards (for benchmarks).
+//! - [`option_reader`]: typed access to already-validated `WITH` options.
+//!
+//! `CONNECTORS.md` beside this crate is the user-facing option reference.
+
+pub mod blackhole;
+pub mod datagen;
+pub mod option_reader;
+pub mod postgres;
+pub mod table;
+
+use std::sync::Arc;
+
+use eddy_engine::ConnectorRegistry;
+
+/// All connectors of this crate, registered by name.
+pub fn registry() -> ConnectorRegistry {
+    let mut registry = ConnectorRegistry::default();
+    registry.register_source(Arc::new(datagen::DatagenConnector));
+    registry.register_sink(Arc::new(postgres::PostgresConnector));
+    registry.register_sink(Arc::new(table::TableSinkConnector));
+    registry.register_sink(Arc::new(blackhole::BlackholeConnector));
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_knows_every_connector() {
+        let r = super::registry();
+        assert_eq!(r.source("datagen").unwrap().name(), "datagen");
+        for sink in ["postgres", "table", "blackhole"] {
+            assert_eq!(r.sink(sink).unwrap().name(), sink);
+        }
+        let err = r.sink("kafkaa").err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "unknown sink connector 'kafkaa'; expected one of blackhole, postgres, table"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! PostgreSQL's binary `numeric` format (`numeric_send`/`numeric_recv`):
+//!
+//! ```text
+//!   i16 ndigits  i16 weight  u16 sign (0 or 0x4000)  u16 dscale  ndigits × i16
+//! ```
+//!
+//! Digits are base-10000 groups, most significant first; the value is
+//! `Σ digit[k] × 10000^(weight - k)` and `dscale` is the number of decimal
+//! digits after the point to display. PostgreSQL applies the column's
+//! typmod (`numeric(p,s)`) on receipt, so any scale may be sent.
+
+use super::copy::put;
+
+/// PostgreSQL's binary numeric: base-10000 digit groups, most significant
+/// first, with `weight` = the power of 10000 of the first group.
+#[derive(Debug, PartialEq)]
+pub struct Numeric {
+    digits: [i16; 24],
+    ndigits: usize,
+    weight: i16,
+    negative: bool,
+    dscale: u16,
+}
+
+const NUMERIC_NEG: u16 = 0x4000;
+
+impl Numeric {
+    /// The value `unscaled × 10^-scale`.
+    pub fn from_decimal(unscaled: i128, scale: i8) -> Numeric {
+        let negative = unscaled < 0;
+        let mut magnitude = unscaled.unsigned_abs();
+        let mut scale = scale as i32;
+        if scale < 0 {
+            // Decimal128 of negative scale: at most 38 digits, so the
+            // magnitude times 10^-scale still fits in u128 for practical
+            // scales; saturate rather than wrap for absurd ones.
+            magnitude = magnitude.saturating_mul(10u128.saturating_pow((-scale) as u32));
+            scale = 0;
+        }
+        let scale = scale as u32;
+        let pow = 10u128.pow(scale);
+        let (mut int_part, mut frac) = (magnitude / pow, magnitude % pow);
+
+        let mut frac_groups = [0i16; 12];
+        let nfrac = scale.div_ceil(4) as usize;
+        let mut k = nfrac;
+        if !scale.is_multiple_of(4) {
+            let r = scale % 4;
+            k -= 1;
+            frac_groups[k] = ((frac % 10u128.pow(r)) * 10u128.pow(4 - r)) as i16;
+            frac /= 10u128.pow(r);
+        }
+        while k > 0 {
+            k -= 1;
+            frac_groups[k] = (frac % 10_000) as i16;
+            frac /= 10_000;
+        }
+        let mut int_groups = [0i16; 12];
+        let mut nint = 0;
+        while int_part > 0 {
+            int_groups[nint] = (int_part % 10_000) as i16;
+            int_part /= 10_000;
+            nint += 1;
+        }
+
+        let mut digits = [0i16; 24];
+        let mut n = 0;
+        for &g in int_groups[..nint].iter().rev().chain(&frac_groups[..nfrac]) {
+            digits[n] = g;
+            n += 1;
+        }
+        let mut weight = nint as i16 - 1;
+        let leading = digits[..n].iter().take_while(|&&d| d == 0).count();
+        digits.copy_within(leading..n, 0);
+        n -= leading;
+        weight -= leading as i16;
+        while n > 0 && digits[n - 1] == 0 {
+            n -= 1;
+        }
+        if n == 0 {
+            weight = 0;
+        }
+        Numeric {
+            digits,
+            ndigits: n,
+            weight,
+            negative: negative && n > 0,
+            dscale: scale as u16,
+        }
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        8 + 2 * self.ndigits
+    }
+
+    pub fn write(&self, out: &mut [u8], cursor: &mut usize) {
+        put(out, cursor, &(self.ndigits as i16).to_be_bytes());
+        put(out, cursor, &self.weight.to_be_bytes());
+        put(
+            out,
+            cursor,
+            &(if self.negative { NUMERIC_NEG } else { 0 }).to_be_bytes(),
+        );
+        put(out, cursor, &self.dscale.to_be_bytes());
+        for d in &self.digits[..self.ndigits] {
+            put(out, cursor, &d.to_be_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(unscaled: i128, scale: i8) -> (Vec<i16>, i16, bool, u16) {
+        let n = Numeric::from_decimal(unscaled, scale);
+        (
+            n.digits[..n.ndigits].to_vec(),
+            n.weight,
+            n.negative,
+            n.dscale,
+        )
+    }
+
+    #[test]
+    fn numeric_groups() {
+        assert_eq!(parts(12345, 2), (vec![123, 4500], 0, false, 2));
+        assert_eq!(parts(1, 4), (vec![1], -1, false, 4));
+        assert_eq!(parts(1, 5), (vec![1000], -2, false, 5));
+        assert_eq!(parts(-100_000_000, 0), (vec![1], 2, true, 0));
+        assert_eq!(parts(0, 3), (vec![], 0, false, 3));
+        assert_eq!(parts(-5, -2), (vec![500], 0, true, 0));
+        let max = 10i128.pow(38) - 1;
+        let (digits, weight, _, _) = parts(max, 0);
+        assert_eq!((digits.len(), weight), (10, 9));
+        assert_eq!(digits[0], 99);
+        let (digits, weight, _, _) = parts(max, 38);
+        assert_eq!((digits.len(), weight, digits[9]), (10, -1, 9900));
+    }
+}

@@ -1,0 +1,231 @@
+//! The PostgreSQL table a sink writes into: its name, how to create it from
+//! the query's output schema, and how the output columns map onto its
+//! columns.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use eddy_engine::{EngineError, Result};
+use tokio_postgres::Client;
+
+use super::copy::{PgType, compatible_targets, ddl_type};
+
+/// `[schema.]table`, each part taken verbatim (case-sensitive) unless
+/// double-quoted, in which case `""` stands for `"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub table: String,
+}
+
+impl TableName {
+    pub fn parse(text: &str) -> Result<TableName> {
+        let bad = |why: &str| EngineError::Config(format!("invalid table name '{text}': {why}"));
+        let mut parts = Vec::new();
+        let mut chars = text.trim().chars().peekable();
+        loop {
+            let mut part = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            part.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => part.push(c),
+                        None => return Err(bad("unterminated quote")),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == '.' {
+                        break;
+                    }
+                    part.push(c);
+                    chars.next();
+                }
+            }
+            if part.is_empty() {
+                return Err(bad("empty name"));
+            }
+            parts.push(part);
+            match chars.next() {
+                None => break,
+                Some('.') => continue,
+                Some(_) => return Err(bad("expected '.' after a quoted name")),
+            }
+        }
+        match parts.len() {
+            1 => Ok(TableName {
+                schema: None,
+                table: parts.pop().unwrap(),
+            }),
+            2 => {
+                let table = parts.pop().unwrap();
+                Ok(TableName {
+                    schema: parts.pop(),
+                    table,
+                })
+            }
+            _ => Err(bad("expected 'table' or 'schema.table'")),
+        }
+    }
+
+    /// The quoted, possibly qualified name, for SQL text.
+    pub fn quoted(&self) -> String {
+        self.sibling(&self.table)
+    }
+
+    /// Another table in the same schema, quoted.
+    pub fn sibling(&self, table: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+            None => quote_ident(table),
+        }
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.quoted())
+    }
+}
+
+/// `"name"`, with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A column of the PostgreSQL table.
+#[derive(Debug, Clone)]
+pub struct PgColumn {
+    pub name: String,
+    /// The base type (domains resolved), if it is one the sink can write.
+    pub pg_type: Option<PgType>,
+    /// `format_type()`: what PostgreSQL calls the type, for messages.
+    pub type_name: String,
+}
+
+/// The table's columns in order, or `None` if it does not exist.
+pub async fn table_columns(
+    client: &Client,
+    table: &TableName,
+) -> Result<Option<Vec<PgColumn>>, tokio_postgres::Error> {
+    let name = table.quoted();
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&name])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            "SELECT a.attname::text, \
+                    (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END)::oid, \
+                    format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&name],
+        )
+        .await?;
+    Ok(Some(
+        rows.iter()
+            .map(|row| PgColumn {
+                name: row.get(0),
+                pg_type: PgType::from_oid(row.get(1)),
+                type_name: row.get(2),
+            })
+            .collect(),
+    ))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` with a column per output column.
+pub fn create_table_sql(table: &TableName, schema: &SchemaRef) -> Result<String> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let ty = ddl_type(f.data_type()).ok_or_else(|| {
+                EngineError::Config(format!(
+                    "column {} has type {}, which the postgres sink cannot write",
+                    f.name(),
+                    f.data_type()
+                ))
+            })?;
+            Ok(format!("{} {ty}", quote_ident(f.name())))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({})",
+        columns.join(", ")
+    ))
+}
+
+/// For each output column, the type of the table column of the same name;
+/// errors name the column and both types.
+pub fn match_columns(
+    table: &TableName,
+    schema: &SchemaRef,
+    columns: &[PgColumn],
+) -> Result<Vec<PgType>> {
+    schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name();
+            let Some(column) = columns.iter().find(|c| &c.name == name) else {
+                let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                let hint = columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(name))
+                    .map(|c| format!(" (names are case-sensitive: did you mean \"{}\"?)", c.name))
+                    .unwrap_or_default();
+                return Err(EngineError::Config(format!(
+                    "output column \"{name}\" does not exist in PostgreSQL table {table}{hint}; its columns are {}",
+                    names.join(", ")
+                )));
+            };
+            let valid = compatible_targets(field.data_type());
+            match column.pg_type {
+                Some(t) if valid.contains(&t) => Ok(t),
+                _ => {
+                    let expected: Vec<&str> = valid.iter().map(|t| t.name()).collect();
+                    Err(EngineError::Config(format!(
+                        "output column \"{name}\" has type {} but column \"{name}\" of PostgreSQL table {table} \
+                         is {}; expected one of {}",
+                        field.data_type(),
+                        column.type_name,
+                        if expected.is_empty() { "(none: unsupported type)".to_string() } else { expected.join(", ") }
+                    )))
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        let t = TableName::parse("analytics.bid_counts").unwrap();
+        assert_eq!(t.quoted(), "\"analytics\".\"bid_counts\"");
+        assert_eq!(
+            t.sibling("eddy_sink_progress"),
+            "\"analytics\".\"eddy_sink_progress\""
+        );
+        let t = TableName::parse("\"My.Schema\".\"Odd\"\"Name\"").unwrap();
+        assert_eq!(
+            (t.schema.as_deref(), t.table.as_str()),
+            (Some("My.Schema"), "Odd\"Name")
+        );
+        assert_eq!(t.quoted(), "\"My.Schema\".\"Odd\"\"Name\"");
+        assert_eq!(TableName::parse("Counts").unwrap().quoted(), "\"Counts\"");
+        assert!(TableName::parse("a.b.c").is_err());
+        assert!(TableName::parse("a.").is_err());
+        assert!(TableName::parse("\"open").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! Windowed aggregation.
+//!
+//! State is partitioned by window: each open window owns a DataFusion
+//! [`GroupValues`] (the distinct group keys seen in it, row-encoded) and one
+//! [`GroupsAccumulator`] per aggregate, so that a window can be emitted and
+//! dropped as a whole the moment the watermark passes its end, without
+//! touching other windows. Keys are interned and accumulators updated a
+//! batch at a time; rows of a batch are split by window with one `take` per
+//! window present in the batch (usually one or two).
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use crate::watermark::EventTime;
+use crate::{EngineError, Result};
+
+/// One aggregate call: the function, its argument expressions and its
+/// optional `FILTER (WHERE …)`.
+pub struct AggregateCall {
+    pub function: Arc<AggregateFunctionExpr>,
+    pub args: Vec<Arc<dyn PhysicalExpr>>,
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// Which group expression carries the window, and how to get its end.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowKey {
+    /// Index into the group expressions.
+    pub group_index: usize,
+    /// The key column is `window_end` (else `window_start`).
+    pub is_end: bool,
+    pub size_micros: i64,
+}
+
+/// The aggregation operator of a windowed query in append mode.
+pub struct WindowAggregate {
+    group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    group_schema: SchemaRef,
+    calls: Vec<AggregateCall>,
+    window: WindowKey,
+    output_schema: SchemaRef,
+    /// Open windows by window end.
+    windows: BTreeMap<i64, WindowState>,
+}
+
+struct WindowState {
+    groups: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+}
+
+impl WindowAggregate {
+    pub fn new(
+        group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+        group_schema: SchemaRef,
+        calls: Vec<AggregateCall>,
+        window: WindowKey,
+        output_schema: SchemaRef,
+    ) -> Self {
+        WindowAggregate {
+            group_exprs,
+            group_schema,
+            calls,
+            window,
+            output_schema,
+            windows: BTreeMap::new(),
+        }
+    }
+
+    fn new_window(&self) -> Result<WindowState> {
+        let groups = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
+        let accumulators = self
+            .calls
+            .iter()
+            .map(|c| -> Result<Box<dyn GroupsAccumulator>> {
+                if c.function.groups_accumulator_supported() {
+                    Ok(c.function.create_groups_accumulator()?)
+                } else {
+                    let f = c.function.clone();
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        f.create_accumulator()
+                    })))
+                }
+            })
+            .collect::<Result<_>>()?;
+        Ok(WindowState {
+            groups,
+            accumulators,
+        })
+    }
+
+    /// Folds a batch of the aggregation's input into the state.
+    pub fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let groups: Vec<ArrayRef> = self
+            .group_exprs
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(rows))
+            .collect::<Result<_, _>>()?;
+        let args: Vec<Vec<ArrayRef>> = self
+            .calls
+            .iter()
+            .map(|c| {
+                c.args
+                    .iter()
+                    .map(|e| e.evaluate(batch)?.into_array(rows))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let filters: Vec<Option<ArrayRef>> = self
+            .calls
+            .iter()
+            .map(|c| {
+                c.filter
+                    .as_ref()
+                    .map(|f| f.evaluate(batch)?.into_array(rows))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()?;
+
+        let key = groups[self.window.group_index]
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| EngineError::Internal("window key is not a timestamp".into()))?;
+        if key.null_count() > 0 {
+            return Err(EngineError::Internal("window key has NULLs".into()));
+        }
+        let values = key.values();
+        let first = values[0];
+        if values.iter().all(|&v| v == first) {
+            return self.update_window(self.window_end(first), &groups, &args, &filters);
+        }
+        let mut partitions: HashMap<i64, Vec<u32>> = HashMap::new();
+        for (row, &v) in values.iter().enumerate() {
+            partitions.entry(v).or_default().push(row as u32);
+        }
+        for (key_value, rows) in partitions {
+            let indices = UInt32Array::from(rows);
+            let pick = |a: &ArrayRef| take(a.as_ref(), &indices, None);
+            let groups: Vec<ArrayRef> = groups.iter().map(pick).collect::<Result<_, _>>()?;
+            let args: Vec<Vec<ArrayRef>> = args
+                .iter()
+                .map(|a| a.iter().map(pick).collect::<Result<_, _>>())
+                .collect::<Result<_, _>>()?;
+            let filters: Vec<Option<ArrayRef>> = filters
+                .iter()
+                .map(|f| f.as_ref().map(pick).transpose())
+                .collect::<Result<_, _>>()?;
+            self.update_window(self.window_end(key_value), &groups, &args, &filters)?;
+        }
+        Ok(())
+    }
+
+    fn window_end(&self, key: i64) -> i64 {
+        if self.window.is_end {
+            key
+        } else {
+            key.saturating_add(self.window.size_micros)
+        }
+    }
+
+    fn update_window(
+        &mut self,
+        end: i64,
+        groups: &[ArrayRef],
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<ArrayRef>],
+    ) -> Result<()> {
+        if !self.windows.contains_key(&end) {
+            let state = self.new_window()?;
+            self.windows.insert(end, state);
+        }
+        let state = self.windows.get_mut(&end).expect("inserted above");
+        let mut group_ids = Vec::with_capacity(groups[0].len());
+        state.groups.intern(groups, &mut group_ids)?;
+        let total = state.groups.len();
+        for ((acc, args), filter) in state.accumulators.iter_mut().zip(args).zip(filters) {
+            let filter: Option<&BooleanArray> = filter.as_ref().map(|f| f.as_boolean());
+            acc.update_batch(args, &group_ids, filter, total)?;
+        }
+        Ok(())
+    }
+
+    /// Emits and forgets every window whose end is at or before `watermark`,
+    /// in window order.
+    pub fn emit_closed(&mut self, watermark: EventTime) -> Result<Vec<RecordBatch>> {
+        let open = if watermark == i64::MAX {
+            BTreeMap::new()
+        } else {
+            self.windows.split_off(&(watermark + 1))
+        };
+        let closed = std::mem::replace(&mut self.windows, open);
+        let mut out = Vec::with_capacity(closed.len());
+        for (_, mut state) in closed {
+            let mut columns = state.groups.emit(EmitTo::All)?;
+            for acc in &mut state.accumulators {
+                columns.push(acc.evaluate(EmitTo::All)?);
+            }
+            out.push(RecordBatch::try_new(self.output_schema.clone(), columns)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of (window, key) groups held.
+    pub fn state_rows(&self) -> usize {
+        self.windows.values().map(|w| w.groups.len()).sum()
+    }
+
+    /// Approximate bytes of state held.
+    pub fn state_bytes(&self) -> usize {
+        self.windows
+            .values()
+            .map(|w| w.groups.size() + w.accumulators.iter().map(|a| a.size()).sum::<usize>())
+            .sum()
+    }
+}

@@ -1,0 +1,92 @@
+//! Connector registry: how the server finds the implementation of
+//! `connector = '…'` and validates its options when an object is created.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use eddy_catalog::{SinkDef, SourceDef};
+
+use crate::options::OptionSpec;
+use crate::table_store::TableStore;
+use crate::{EngineError, Result, Sink, Source};
+
+/// Builds sources of one connector type.
+pub trait SourceConnector: Send + Sync {
+    /// The value of `connector = '…'`.
+    fn name(&self) -> &'static str;
+    /// Every option the connector accepts (for validation and docs).
+    fn options(&self) -> &'static [OptionSpec];
+    /// Checks a definition beyond the per-option checks (e.g. that a field
+    /// option names a declared column). Called at CREATE SOURCE.
+    fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()>;
+    /// Creates a reader for one streaming query.
+    fn create(&self, def: &SourceDef, schema: SchemaRef) -> Result<Box<dyn Source>>;
+}
+
+/// What a sink may need from the server besides its definition.
+#[derive(Clone)]
+pub struct SinkContext {
+    /// The streaming query writing into the sink.
+    pub query: String,
+    /// Eddy's own tables, for the `table` sink.
+    pub tables: Arc<TableStore>,
+}
+
+/// Builds sinks of one connector type.
+pub trait SinkConnector: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn options(&self) -> &'static [OptionSpec];
+    /// Checks a definition beyond the per-option checks. Called at CREATE SINK.
+    fn validate(&self, def: &SinkDef, ctx: &SinkContext) -> Result<()>;
+    fn create(&self, def: &SinkDef, ctx: SinkContext) -> Result<Box<dyn Sink>>;
+}
+
+/// All connectors the server knows, by name.
+#[derive(Default, Clone)]
+pub struct ConnectorRegistry {
+    sources: BTreeMap<&'static str, Arc<dyn SourceConnector>>,
+    sinks: BTreeMap<&'static str, Arc<dyn SinkConnector>>,
+}
+
+impl ConnectorRegistry {
+    pub fn register_source(&mut self, c: Arc<dyn SourceConnector>) {
+        self.sources.insert(c.name(), c);
+    }
+
+    pub fn register_sink(&mut self, c: Arc<dyn SinkConnector>) {
+        self.sinks.insert(c.name(), c);
+    }
+
+    pub fn source(&self, name: &str) -> Result<&Arc<dyn SourceConnector>> {
+        self.sources.get(name).ok_or_else(|| {
+            EngineError::Config(format!(
+                "unknown source connector '{name}'; expected one of {}",
+                self.sources.keys().copied().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    pub fn sink(&self, name: &str) -> Result<&Arc<dyn SinkConnector>> {
+        self.sinks.get(name).ok_or_else(|| {
+            EngineError::Config(format!(
+                "unknown sink connector '{name}'; expected one of {}",
+                self.sinks.keys().copied().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    /// Validates a source definition: every option known and well-formed,
+    /// then the connector's own checks.
+    pub fn validate_source(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {
+        let c = self.source(&def.connector)?;
+        crate::options::validate_options(c.name(), &def.options, c.options())?;
+        c.validate(def, schema)
+    }
+
+    pub fn validate_sink(&self, def: &SinkDef, ctx: &SinkContext) -> Result<()> {
+        let c = self.sink(&def.connector)?;
+        crate::options::validate_options(c.name(), &def.options, c.options())?;
+        c.validate(def, ctx)
+    }
+}

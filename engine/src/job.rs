@@ -1,0 +1,461 @@
+//! The epoch loop of one streaming query.
+//!
+//! ```text
+//!  trigger fires
+//!    │ plan_epoch(from)           fix [from, to) of the source
+//!    │ read [from, to)            batches ─▶ watermark.observe
+//!    │                                     ─▶ window.assign (drops late rows)
+//!    │                                     ─▶ pre stages ─▶ aggregate.update
+//!    │ watermark.advance          (or close, when a bounded source ended)
+//!    │ aggregate.emit_closed      ─▶ post stages ─▶ epoch output
+//!    │ sink.write_epoch(N, output)   retried while the error is retryable
+//!    ▼ progress updated; from = to
+//! ```
+//!
+//! The query's progress is shared with the server through
+//! [`QueryProgress`]; a stop request lets the running epoch finish first.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::options::{OptionSpec, OptionValue, parse_duration};
+use crate::plan::{OutputMode, StreamingPlan};
+use crate::watermark::{NO_WATERMARK, WatermarkTracker};
+use crate::{EngineError, Offsets, Result, Sink, Source};
+
+/// The `WITH (…)` options of `CREATE STREAMING QUERY`.
+pub const QUERY_OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new(
+        "trigger",
+        OptionValue::Text,
+        "when epochs run: an interval such as '1 second', 'continuous', 'once' or 'available_now'",
+    ),
+    OptionSpec::new(
+        "output_mode",
+        OptionValue::OneOf(OutputMode::CHOICES),
+        "how aggregation results are emitted: append",
+    ),
+];
+
+/// When epochs run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trigger {
+    /// One epoch per interval (an epoch that overruns starts the next at once).
+    Interval(Duration),
+    /// The next epoch as soon as the previous one is done and data is there.
+    Continuous,
+    /// One epoch over what is available now, then stop.
+    Once,
+    /// Everything available now, in as many epochs as needed, then stop.
+    AvailableNow,
+}
+
+impl Trigger {
+    pub fn parse(value: &str) -> Result<Trigger> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "continuous" => Ok(Trigger::Continuous),
+            "once" => Ok(Trigger::Once),
+            "available_now" => Ok(Trigger::AvailableNow),
+            other => match parse_duration(other) {
+                Some(d) if !d.is_zero() => Ok(Trigger::Interval(d)),
+                Some(_) => Ok(Trigger::Continuous),
+                None => Err(EngineError::Config(format!(
+                    "invalid value '{value}' for option 'trigger'; expected an interval such as '1 second', or one of continuous, once, available_now"
+                ))),
+            },
+        }
+    }
+}
+
+/// Parsed query options.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    pub trigger: Trigger,
+    pub output_mode: OutputMode,
+}
+
+impl QueryOptions {
+    pub fn from_map(options: &std::collections::BTreeMap<String, String>) -> Result<QueryOptions> {
+        crate::options::validate_options("a streaming query", options, QUERY_OPTIONS)?;
+        Ok(QueryOptions {
+            trigger: Trigger::parse(options.get("trigger").map_or("1 second", |s| s.as_str()))?,
+            output_mode: OutputMode::parse(
+                options.get("output_mode").map_or("append", |s| s.as_str()),
+            )?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryStatus {
+    Starting,
+    Running,
+    /// A bounded input was fully processed, or a `once`/`available_now`
+    /// trigger completed.
+    Finished,
+    Failed,
+    Stopped,
+}
+
+impl QueryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryStatus::Starting => "starting",
+            QueryStatus::Running => "running",
+            QueryStatus::Finished => "finished",
+            QueryStatus::Failed => "failed",
+            QueryStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// What `SHOW STREAMING QUERIES` shows; updated by the job after each epoch.
+#[derive(Debug, Clone)]
+pub struct QueryProgress {
+    pub status: QueryStatus,
+    /// Last completed epoch (0 = none yet).
+    pub epoch: u64,
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub late_rows: u64,
+    /// Rows dropped because their event time was NULL.
+    pub null_time_rows: u64,
+    pub watermark: i64,
+    pub state_rows: u64,
+    pub state_bytes: u64,
+    pub last_epoch_duration: Duration,
+    /// Input rows per second over the last epoch.
+    pub input_rows_per_second: f64,
+    /// The last error: why the query failed, or a retryable error it is
+    /// currently retrying.
+    pub error: Option<String>,
+    pub offsets: Offsets,
+}
+
+impl Default for QueryProgress {
+    fn default() -> Self {
+        QueryProgress {
+            status: QueryStatus::Starting,
+            epoch: 0,
+            input_rows: 0,
+            output_rows: 0,
+            late_rows: 0,
+            null_time_rows: 0,
+            watermark: NO_WATERMARK,
+            state_rows: 0,
+            state_bytes: 0,
+            last_epoch_duration: Duration::ZERO,
+            input_rows_per_second: 0.0,
+            error: None,
+            offsets: Offsets::new(),
+        }
+    }
+}
+
+pub type SharedProgress = Arc<Mutex<QueryProgress>>;
+
+/// Everything a running query owns.
+pub struct StreamingJob {
+    name: String,
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    /// Whether `sink.open` has succeeded (it may run at CREATE time).
+    sink_open: bool,
+    plan: StreamingPlan,
+    options: QueryOptions,
+    /// Index of the source's watermark column and the declared delay.
+    watermark: Option<(usize, i64)>,
+}
+
+/// The server's handle on a running job.
+pub struct JobHandle {
+    pub progress: SharedProgress,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl JobHandle {
+    /// Asks the job to stop after its running epoch and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl StreamingJob {
+    pub fn new(
+        name: String,
+        source: Box<dyn Source>,
+        sink: Box<dyn Sink>,
+        plan: StreamingPlan,
+        options: QueryOptions,
+        watermark: Option<(usize, i64)>,
+    ) -> Self {
+        StreamingJob {
+            name,
+            source,
+            sink,
+            sink_open: false,
+            plan,
+            options,
+            watermark,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens the sink with the query's output schema: creates or checks the
+    /// target. Done before the first epoch if not done earlier.
+    pub async fn open_sink(&mut self) -> Result<()> {
+        if !self.sink_open {
+            self.sink.open(self.plan.output_schema.clone()).await?;
+            self.sink_open = true;
+        }
+        Ok(())
+    }
+
+    pub fn spawn(self) -> JobHandle {
+        let progress: SharedProgress = Arc::default();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = progress.clone();
+        let name = self.name.clone();
+        let task = tokio::spawn(async move {
+            let result = self.run(shared.clone(), stop_rx).await;
+            let mut p = shared.lock().unwrap_or_else(|e| e.into_inner());
+            match result {
+                Ok(status) => p.status = status,
+                Err(e) => {
+                    tracing::error!(query = %name, error = %e, "streaming query failed");
+                    p.status = QueryStatus::Failed;
+                    p.error = Some(e.to_string());
+                }
+            }
+        });
+        JobHandle {
+            progress,
+            stop: stop_tx,
+            task,
+        }
+    }
+
+    async fn run(
+        mut self,
+        progress: SharedProgress,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<QueryStatus> {
+        self.open_sink_with_retry(&progress, &mut stop).await?;
+        let mut from = self.source.initial_offsets().await?;
+        let mut watermark = self
+            .watermark
+            .map(|(col, delay)| WatermarkTracker::new(col, delay));
+        let mut epoch: u64 = 0;
+        update(&progress, |p| {
+            p.status = QueryStatus::Running;
+            p.offsets = from.clone();
+        });
+        tracing::info!(query = %self.name, "streaming query started");
+        let mut next_tick = Instant::now();
+        loop {
+            if *stop.borrow() {
+                return Ok(QueryStatus::Stopped);
+            }
+            if let Trigger::Interval(every) = self.options.trigger {
+                let now = Instant::now();
+                if next_tick > now {
+                    tokio::select! {
+                        _ = tokio::time::sleep(next_tick - now) => {}
+                        _ = stop.changed() => return Ok(QueryStatus::Stopped),
+                    }
+                }
+                next_tick = next_tick.max(now) + every;
+            }
+            let planned = self.source.plan_epoch(&from).await?;
+            let has_data = planned.end != from;
+            if !has_data && !planned.exhausted {
+                match self.options.trigger {
+                    Trigger::Once | Trigger::AvailableNow => return Ok(QueryStatus::Finished),
+                    Trigger::Continuous => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                            _ = stop.changed() => return Ok(QueryStatus::Stopped),
+                        }
+                    }
+                    Trigger::Interval(_) => {}
+                }
+                continue;
+            }
+            epoch += 1;
+            let started = Instant::now();
+            let stats = self
+                .run_epoch(
+                    epoch,
+                    &from,
+                    &planned.end,
+                    planned.exhausted,
+                    watermark.as_mut(),
+                )
+                .await?;
+            let output_rows = self
+                .write_with_retry(epoch, &stats.output, &progress, &mut stop)
+                .await?;
+            let elapsed = started.elapsed();
+            from = planned.end;
+            update(&progress, |p| {
+                p.epoch = epoch;
+                p.input_rows += stats.input_rows;
+                p.output_rows += output_rows;
+                p.late_rows += stats.late_rows;
+                p.null_time_rows += stats.null_time_rows;
+                p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
+                p.state_rows = self
+                    .plan
+                    .aggregate
+                    .as_ref()
+                    .map_or(0, |a| a.state_rows() as u64);
+                p.state_bytes = self
+                    .plan
+                    .aggregate
+                    .as_ref()
+                    .map_or(0, |a| a.state_bytes() as u64);
+                p.last_epoch_duration = elapsed;
+                p.input_rows_per_second = stats.input_rows as f64 / elapsed.as_secs_f64().max(1e-9);
+                p.offsets = from.clone();
+                p.error = None;
+            });
+            if planned.exhausted || self.options.trigger == Trigger::Once {
+                return Ok(QueryStatus::Finished);
+            }
+        }
+    }
+
+    async fn open_sink_with_retry(
+        &mut self,
+        progress: &SharedProgress,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.open_sink().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(query = %self.name, error = %e, "cannot open sink; retrying");
+                    update(progress, |p| p.error = Some(e.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return Err(e),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads `[from, to)` through the operators; returns the epoch's output.
+    async fn run_epoch(
+        &mut self,
+        epoch: u64,
+        from: &Offsets,
+        to: &Offsets,
+        input_ended: bool,
+        mut watermark: Option<&mut WatermarkTracker>,
+    ) -> Result<EpochStats> {
+        let mut stats = EpochStats::default();
+        let current_watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
+        let plan = &mut self.plan;
+        let mut batches = self.source.read(from, to);
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            stats.input_rows += batch.num_rows() as u64;
+            if let Some(w) = watermark.as_deref_mut() {
+                w.observe(&batch);
+            }
+            let batch = match &plan.input.window {
+                Some(window) => {
+                    let assigned = window.assign(&batch, current_watermark)?;
+                    stats.late_rows += assigned.late_rows as u64;
+                    stats.null_time_rows += assigned.null_time_rows as u64;
+                    assigned.batch
+                }
+                None => batch,
+            };
+            let batch = plan.pre.apply(batch)?;
+            match &mut plan.aggregate {
+                Some(agg) => agg.update(&batch)?,
+                None => {
+                    if batch.num_rows() > 0 {
+                        stats.output.push(plan.post.apply(batch)?);
+                    }
+                }
+            }
+            tokio::task::consume_budget().await;
+        }
+        drop(batches);
+        let next_watermark = match watermark {
+            Some(w) if input_ended => w.close(),
+            Some(w) => w.advance(),
+            None if input_ended => i64::MAX,
+            None => NO_WATERMARK,
+        };
+        if let Some(agg) = &mut plan.aggregate {
+            for batch in agg.emit_closed(next_watermark)? {
+                let batch = plan.post.apply(batch)?;
+                if batch.num_rows() > 0 {
+                    stats.output.push(batch);
+                }
+            }
+        }
+        tracing::debug!(query = %self.name, epoch, rows = stats.input_rows, "epoch processed");
+        Ok(stats)
+    }
+
+    /// Hands the epoch's output to the sink, retrying retryable errors with
+    /// exponential backoff (the error stays visible in the progress).
+    async fn write_with_retry(
+        &mut self,
+        epoch: u64,
+        output: &[RecordBatch],
+        progress: &SharedProgress,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<u64> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.sink.write_epoch(epoch, output).await {
+                Ok(rows) => return Ok(rows),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(query = %self.name, epoch, error = %e, "sink write failed; retrying");
+                    update(progress, |p| p.error = Some(e.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return Err(e),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct EpochStats {
+    input_rows: u64,
+    late_rows: u64,
+    null_time_rows: u64,
+    output: Vec<RecordBatch>,
+}
+
+fn update(progress: &SharedProgress, f: impl FnOnce(&mut QueryProgress)) {
+    f(&mut progress.lock().unwrap_or_else(|e| e.into_inner()));
+}

@@ -1,0 +1,61 @@
+//! The `Source` trait: how the engine reads input, one epoch at a time.
+//!
+//! A source describes its read position as [`Offsets`]: a map from a
+//! partition name (a Kafka partition, a file, the single datagen stream) to a
+//! position in it. An epoch reads the half-open range `[from, to)` of every
+//! partition. The engine, not the source, remembers positions: it asks the
+//! source to *plan* an epoch (fix `to`), records the range, then asks it to
+//! *read* exactly that range. Reading the same range twice must yield the
+//! same rows, which is what makes replay after a crash exact.
+//!
+//! ```text
+//!   engine                         source
+//!     │  plan_epoch(from) ────────────▶│  look at what is available
+//!     │◀──────────── PlannedRange{to}  │
+//!     │  (offset log: epoch N = from..to)
+//!     │  read(from, to) ──────────────▶│
+//!     │◀──── RecordBatch, RecordBatch… │
+//! ```
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+
+use crate::Result;
+
+/// Read position per partition.
+pub type Offsets = BTreeMap<String, i64>;
+
+/// What `plan_epoch` decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRange {
+    /// Exclusive end of the epoch per partition. Equal to `from` when no new
+    /// input is available.
+    pub end: Offsets,
+    /// The source is bounded and nothing will ever come after `end`.
+    pub exhausted: bool,
+}
+
+#[async_trait]
+pub trait Source: Send {
+    /// The schema of the batches `read` yields: the declared columns, in
+    /// declaration order.
+    fn schema(&self) -> SchemaRef;
+
+    /// The position a query starts from when it has no checkpoint.
+    async fn initial_offsets(&mut self) -> Result<Offsets>;
+
+    /// Fixes the end of the next epoch starting at `from`: whatever is
+    /// available now, capped by the source's per-epoch limit.
+    async fn plan_epoch(&mut self, from: &Offsets) -> Result<PlannedRange>;
+
+    /// Reads exactly the rows in `[from, to)`. Must be deterministic.
+    fn read<'a>(
+        &'a mut self,
+        from: &'a Offsets,
+        to: &'a Offsets,
+    ) -> BoxStream<'a, Result<RecordBatch>>;
+}

@@ -1,0 +1,284 @@
+//! Storage of Eddy's own tables.
+//!
+//! Each table is a directory of Arrow IPC segment files, `<seq>.arrow`,
+//! read in sequence order. An append writes one new segment: to a temporary
+//! name, fsynced, then renamed, so a segment is either whole or absent after a
+//! crash. Rewrites (replace, compaction) write the new segment first and then
+//! remove the old ones, so a crash in between can only leave *more* segments
+//! than intended; the `manifest` file therefore names the first live segment
+//! and is itself replaced atomically.
+//!
+//! All rows are also kept in memory: tables hold bookkeeping data, dimension
+//! data and query results, and are read whole by the planner.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::{EngineError, Result};
+
+/// Segments beyond which an append compacts the table into one segment.
+const COMPACT_AFTER_SEGMENTS: u64 = 64;
+
+pub struct TableStore {
+    dir: PathBuf,
+    tables: RwLock<HashMap<String, Arc<StoredTable>>>,
+}
+
+/// One table: its schema, rows, and the segment numbering on disk.
+pub struct StoredTable {
+    schema: SchemaRef,
+    dir: PathBuf,
+    inner: Mutex<TableInner>,
+}
+
+struct TableInner {
+    batches: Vec<RecordBatch>,
+    /// First live segment; segments below it are garbage from a rewrite.
+    first_segment: u64,
+    next_segment: u64,
+}
+
+impl TableStore {
+    pub fn open(dir: &Path) -> Result<TableStore> {
+        fs::create_dir_all(dir)?;
+        Ok(TableStore {
+            dir: dir.to_path_buf(),
+            tables: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn table_dir(&self, name: &str) -> PathBuf {
+        // Names can be any quoted identifier; hex keeps the file name safe.
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(hex)
+    }
+
+    /// Creates an empty table, or opens the existing data of one that was
+    /// created before a restart.
+    pub fn create_or_load(&self, name: &str, schema: SchemaRef) -> Result<Arc<StoredTable>> {
+        let dir = self.table_dir(name);
+        fs::create_dir_all(&dir)?;
+        let table = Arc::new(StoredTable::load(dir, schema)?);
+        self.tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), table.clone());
+        Ok(table)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<StoredTable>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::Config(format!("table \"{name}\" does not exist")))
+    }
+
+    /// Removes a table and its data.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        self.tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        let dir = self.table_dir(name);
+        if dir.exists() {
+            fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl StoredTable {
+    fn load(dir: PathBuf, schema: SchemaRef) -> Result<StoredTable> {
+        let first_segment = match fs::read_to_string(dir.join("manifest")) {
+            Ok(s) => s.trim().parse().map_err(|_| {
+                EngineError::Internal(format!("corrupt table manifest in {}", dir.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let mut segments: Vec<u64> = Vec::new();
+        for entry in fs::read_dir(&dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(seq) = name.strip_suffix(".arrow").and_then(|s| s.parse().ok()) {
+                segments.push(seq);
+            }
+        }
+        segments.sort_unstable();
+        let mut batches = Vec::new();
+        for &seq in segments.iter().filter(|&&s| s >= first_segment) {
+            let file = fs::File::open(dir.join(format!("{seq:020}.arrow")))?;
+            for batch in FileReader::try_new(file, None)? {
+                batches.push(batch?);
+            }
+        }
+        let next_segment = segments
+            .last()
+            .map_or(first_segment, |s| s + 1)
+            .max(first_segment);
+        Ok(StoredTable {
+            schema,
+            dir,
+            inner: Mutex::new(TableInner {
+                batches,
+                first_segment,
+                next_segment,
+            }),
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// A snapshot of the rows.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.lock().batches.clone()
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.lock().batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TableInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends rows durably. Returns the number of rows appended.
+    pub fn append(&self, batches: &[RecordBatch]) -> Result<u64> {
+        let batches: Vec<RecordBatch> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .cloned()
+            .collect();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows == 0 {
+            return Ok(0);
+        }
+        for b in &batches {
+            if b.schema().fields() != self.schema.fields() {
+                return Err(EngineError::Internal(format!(
+                    "batch schema {:?} does not match table schema {:?}",
+                    b.schema(),
+                    self.schema
+                )));
+            }
+        }
+        let mut inner = self.lock();
+        let seq = inner.next_segment;
+        write_segment(&self.dir, seq, &self.schema, &batches)?;
+        inner.next_segment += 1;
+        inner.batches.extend(batches);
+        if inner.next_segment - inner.first_segment > COMPACT_AFTER_SEGMENTS {
+            let all = inner.batches.clone();
+            self.rewrite(&mut inner, all)?;
+        }
+        Ok(rows as u64)
+    }
+
+    /// Replaces all rows durably (TRUNCATE, DELETE, UPDATE, overwrite sinks).
+    pub fn replace(&self, batches: Vec<RecordBatch>) -> Result<()> {
+        let mut inner = self.lock();
+        self.rewrite(&mut inner, batches)
+    }
+
+    fn rewrite(&self, inner: &mut TableInner, batches: Vec<RecordBatch>) -> Result<()> {
+        let seq = inner.next_segment;
+        let combined = if batches.is_empty() {
+            Vec::new()
+        } else {
+            vec![datafusion::arrow::compute::concat_batches(
+                &self.schema,
+                &batches,
+            )?]
+        };
+        write_segment(&self.dir, seq, &self.schema, &combined)?;
+        write_atomically(&self.dir.join("manifest"), seq.to_string().as_bytes())?;
+        for old in inner.first_segment..seq {
+            let _ = fs::remove_file(self.dir.join(format!("{old:020}.arrow")));
+        }
+        inner.first_segment = seq;
+        inner.next_segment = seq + 1;
+        inner.batches = combined;
+        Ok(())
+    }
+}
+
+fn write_segment(dir: &Path, seq: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = FileWriter::try_new(&mut buf, schema)?;
+        for b in batches {
+            writer.write(b)?;
+        }
+        writer.finish()?;
+    }
+    write_atomically(&dir.join(format!("{seq:020}.arrow")), &buf)
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename, then
+/// fsyncs the directory so the rename itself is durable.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(schema: &SchemaRef, values: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn appends_and_replacements_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        {
+            let store = TableStore::open(dir.path()).unwrap();
+            let t = store.create_or_load("t", schema.clone()).unwrap();
+            for i in 0..70 {
+                t.append(&[batch(&schema, &[i])]).unwrap();
+            }
+            assert_eq!(t.row_count(), 70);
+        }
+        let store = TableStore::open(dir.path()).unwrap();
+        let t = store.create_or_load("t", schema.clone()).unwrap();
+        assert_eq!(t.row_count(), 70);
+        t.replace(vec![batch(&schema, &[1, 2])]).unwrap();
+        let t = TableStore::open(dir.path())
+            .unwrap()
+            .create_or_load("t", schema)
+            .unwrap();
+        assert_eq!(t.row_count(), 2);
+    }
+}

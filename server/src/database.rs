@@ -1,0 +1,208 @@
+//! The server's shared state: the catalog, the tables' data, the connector
+//! registry and the running streaming queries. Sessions call into it; it
+//! owns the jobs, so dropping a query or shutting down stops them here.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::sql::sqlparser::ast::{Query, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use eddy_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef, StreamingQueryDef};
+use eddy_engine::job::{
+    JobHandle, QueryOptions, QueryProgress, QueryStatus, SharedProgress, StreamingJob,
+};
+use eddy_engine::plan::{InputInfo, build_streaming_plan};
+use eddy_engine::table_store::TableStore;
+use eddy_engine::{ConnectorRegistry, SinkContext};
+use eddy_sql::streaming::plan_streaming_query;
+use eddy_sql::types::arrow_schema;
+
+use crate::error::{UserError, UserResult};
+
+/// A streaming query the server knows: its progress, and the job while it runs.
+struct QueryRuntime {
+    progress: SharedProgress,
+    job: Option<JobHandle>,
+}
+
+pub struct Database {
+    pub catalog: Catalog,
+    pub tables: Arc<TableStore>,
+    pub connectors: ConnectorRegistry,
+    pub data_dir: PathBuf,
+    queries: Mutex<HashMap<String, QueryRuntime>>,
+}
+
+impl Database {
+    /// Opens the data directory: the catalog and every table's data.
+    pub fn open(data_dir: &Path, connectors: ConnectorRegistry) -> anyhow::Result<Arc<Database>> {
+        std::fs::create_dir_all(data_dir)?;
+        let catalog = Catalog::open(&data_dir.join("catalog"))?;
+        let tables = Arc::new(TableStore::open(&data_dir.join("tables"))?);
+        for obj in catalog.list(ObjectKind::Table)? {
+            if let CatalogObject::Table(t) = obj {
+                tables.create_or_load(&t.name, arrow_schema(&t.columns))?;
+            }
+        }
+        Ok(Arc::new(Database {
+            catalog,
+            tables,
+            connectors,
+            data_dir: data_dir.to_path_buf(),
+            queries: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn queries(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueryRuntime>> {
+        self.queries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts every streaming query of the catalog (at server start). A
+    /// query that cannot start is shown as failed, with the reason.
+    pub async fn start_all_queries(&self) {
+        let Ok(defs) = self.catalog.list(ObjectKind::StreamingQuery) else {
+            return;
+        };
+        for obj in defs {
+            if let CatalogObject::StreamingQuery(def) = obj {
+                match self.prepare_job(&def).await {
+                    Ok(job) => self.run_job(job),
+                    Err(e) => {
+                        tracing::error!(query = %def.name, error = %e, "cannot start streaming query");
+                        let progress = QueryProgress {
+                            status: QueryStatus::Failed,
+                            error: Some(e.message),
+                            ..QueryProgress::default()
+                        };
+                        self.queries().insert(
+                            def.name.clone(),
+                            QueryRuntime {
+                                progress: Arc::new(Mutex::new(progress)),
+                                job: None,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The schema of a relation as the planner sees it.
+    pub fn relation_schema(&self, name: &str) -> Option<SchemaRef> {
+        match self.catalog.lookup(ObjectKind::Table, name).ok()?? {
+            CatalogObject::Source(s) => Some(arrow_schema(&s.columns)),
+            CatalogObject::Table(t) => Some(arrow_schema(&t.columns)),
+            _ => None,
+        }
+    }
+
+    fn source_def(&self, name: &str) -> Option<SourceDef> {
+        match self.catalog.lookup(ObjectKind::Source, name).ok()?? {
+            CatalogObject::Source(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Plans a streaming query and builds its source and sink, without
+    /// starting it: everything that can be wrong with a definition is
+    /// reported here, at CREATE time.
+    pub async fn prepare_job(&self, def: &StreamingQueryDef) -> UserResult<StreamingJob> {
+        let query = parse_query(&def.query)?;
+        let options = QueryOptions::from_map(&def.options)?;
+        let planned = plan_streaming_query(&query, &|name| self.relation_schema(name)).await?;
+        let plan = build_streaming_plan(&planned, options.output_mode, &|name| {
+            self.source_def(name).map(|s| InputInfo {
+                schema: arrow_schema(&s.columns),
+                watermark_column: s.watermark.as_ref().map(|w| w.column.clone()),
+            })
+        })?;
+        let source_def = self
+            .source_def(&plan.input.relation)
+            .ok_or_else(|| UserError::unsupported("a streaming query must read from a source"))?;
+        let schema = arrow_schema(&source_def.columns);
+        let watermark = match &source_def.watermark {
+            Some(w) => Some((
+                schema
+                    .index_of(&w.column)
+                    .map_err(|e| UserError::internal(e.to_string()))?,
+                w.delay_micros,
+            )),
+            None => None,
+        };
+        let source = self
+            .connectors
+            .source(&source_def.connector)?
+            .create(&source_def, schema)?;
+        let sink_def = match self.catalog.get(ObjectKind::Sink, &def.sink)? {
+            CatalogObject::Sink(s) => s,
+            _ => unreachable!("get checks the kind"),
+        };
+        let ctx = SinkContext {
+            query: def.name.clone(),
+            tables: self.tables.clone(),
+        };
+        let sink = self
+            .connectors
+            .sink(&sink_def.connector)?
+            .create(&sink_def, ctx)?;
+        Ok(StreamingJob::new(
+            def.name.clone(),
+            source,
+            sink,
+            plan,
+            options,
+            watermark,
+        ))
+    }
+
+    /// Starts a prepared job.
+    pub fn run_job(&self, job: StreamingJob) {
+        let name = job.name().to_string();
+        let handle = job.spawn();
+        self.queries().insert(
+            name,
+            QueryRuntime {
+                progress: handle.progress.clone(),
+                job: Some(handle),
+            },
+        );
+    }
+
+    /// Stops a query's job (its running epoch completes first).
+    pub async fn stop_query(&self, name: &str) {
+        let runtime = self.queries().remove(name);
+        if let Some(QueryRuntime { job: Some(job), .. }) = runtime {
+            job.stop().await;
+        }
+    }
+
+    /// Stops every job; used on shutdown.
+    pub async fn stop_all(&self) {
+        let names: Vec<String> = self.queries().keys().cloned().collect();
+        for name in names {
+            self.stop_query(&name).await;
+        }
+    }
+
+    pub fn progress(&self, name: &str) -> Option<QueryProgress> {
+        self.queries()
+            .get(name)
+            .map(|q| q.progress.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// Parses the stored SELECT text of a streaming query.
+pub fn parse_query(text: &str) -> UserResult<Box<Query>> {
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text)
+        .map_err(|e| UserError::new("42601", e.to_string()))?;
+    match statements.pop() {
+        Some(Statement::Query(q)) if statements.is_empty() => Ok(q),
+        _ => Err(UserError::new(
+            "42601",
+            "a streaming query's body must be a single SELECT",
+        )),
+    }
+}

@@ -1,0 +1,170 @@
+//! Errors as a client sees them: a SQLSTATE, a message, and where known the
+//! position in the query string. Every error of the lower layers is mapped
+//! here, by whose fault it is.
+
+use datafusion::error::DataFusionError;
+use eddy_catalog::{CatalogError, ObjectKind};
+use eddy_engine::EngineError;
+use eddy_sql::SqlError;
+use pgwire::error::{ErrorInfo, PgWireError};
+
+#[derive(Debug, Clone)]
+pub struct UserError {
+    pub sqlstate: &'static str,
+    pub message: String,
+    pub position: Option<usize>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// `WARNING`/`NOTICE` instead of `ERROR`.
+    pub severity: &'static str,
+}
+
+impl UserError {
+    pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
+        UserError {
+            sqlstate,
+            message: message.into(),
+            position: None,
+            detail: None,
+            hint: None,
+            severity: "ERROR",
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        UserError::new("0A000", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        UserError::new("XX000", message)
+    }
+
+    pub fn into_error_info(self) -> ErrorInfo {
+        let mut info = ErrorInfo::new(
+            self.severity.to_string(),
+            self.sqlstate.to_string(),
+            self.message,
+        );
+        info.position = self.position.map(|p| p.to_string());
+        info.detail = self.detail;
+        info.hint = self.hint;
+        info
+    }
+
+    pub fn into_pgwire(self) -> PgWireError {
+        PgWireError::UserError(Box::new(self.into_error_info()))
+    }
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<SqlError> for UserError {
+    fn from(e: SqlError) -> Self {
+        UserError {
+            position: e.position,
+            ..UserError::new(e.sqlstate, e.message)
+        }
+    }
+}
+
+impl From<CatalogError> for UserError {
+    fn from(e: CatalogError) -> Self {
+        let code = match &e {
+            CatalogError::AlreadyExists { kind, .. } => match kind {
+                ObjectKind::Sink => "42710",
+                _ => "42P07",
+            },
+            CatalogError::NotFound { kind, .. }
+            | CatalogError::MissingDependency { dep_kind: kind, .. } => match kind {
+                ObjectKind::Sink | ObjectKind::StreamingQuery => "42704",
+                _ => "42P01",
+            },
+            CatalogError::WrongKind { .. } => "42809",
+            CatalogError::HasDependents { .. } => "2BP01",
+            CatalogError::Storage(_) | CatalogError::Corrupt { .. } => "58030",
+        };
+        let hint = matches!(e, CatalogError::HasDependents { .. })
+            .then(|| "Use DROP ... CASCADE to drop the dependent objects too.".to_string());
+        UserError {
+            hint,
+            ..UserError::new(code, e.to_string())
+        }
+    }
+}
+
+impl From<EngineError> for UserError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Config(m) => UserError::new("22023", m),
+            EngineError::Plan(m) => UserError::new("0A000", m),
+            EngineError::External { .. } => UserError::new("58000", e.to_string()),
+            EngineError::Data(m) => UserError::new("22000", m),
+            EngineError::DataFusion(e) => e.into(),
+            EngineError::Arrow(e) => DataFusionError::ArrowError(Box::new(e), None).into(),
+            EngineError::Io(e) => UserError::new("58030", e.to_string()),
+            EngineError::Internal(m) => UserError::internal(m),
+        }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for UserError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        DataFusionError::ArrowError(Box::new(e), None).into()
+    }
+}
+
+impl From<DataFusionError> for UserError {
+    fn from(e: DataFusionError) -> Self {
+        let e = e.find_root().to_string();
+        let message = strip_datafusion_prefix(&e);
+        let code = if message.contains("Divide by zero") || message.contains("division by zero") {
+            return UserError::new("22012", "division by zero");
+        } else if message.contains("table '") && message.contains("not found") {
+            "42P01"
+        } else if message.contains("No field named") || message.contains("not found") {
+            "42703"
+        } else if message.contains("Cannot cast") || message.contains("Cast error") {
+            "22P02"
+        } else if message.contains("Invalid function") || message.contains("not supported") {
+            "42883"
+        } else if message.contains("overflow") {
+            "22003"
+        } else if e.starts_with("Error during planning") || e.starts_with("Schema error") {
+            "42P10"
+        } else if e.starts_with("This feature is not implemented") {
+            "0A000"
+        } else {
+            "XX000"
+        };
+        UserError::new(code, message)
+    }
+}
+
+fn strip_datafusion_prefix(message: &str) -> String {
+    let mut m = message;
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "Execution error: ",
+        "Arrow error: ",
+        "This feature is not implemented: ",
+        "Optimizer rule",
+        "SQL error: ",
+    ] {
+        if let Some(rest) = m.strip_prefix(prefix) {
+            m = rest;
+        }
+    }
+    m.trim().to_string()
+}
+
+pub type UserResult<T> = Result<T, UserError>;

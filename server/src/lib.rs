@@ -1,0 +1,44 @@
+//! # eddy-server
+//!
+//! The `eddy` binary's library: the pgwire front end and everything behind
+//! it that is not the engine.
+//!
+//! ## Layout
+//!
+//! - [`cli`]: command line, logging, runtime, signals.
+//! - [`server`]: the listener loop and graceful shutdown.
+//! - [`database`]: shared state — catalog, tables, connectors, running
+//!   streaming queries.
+//! - [`handler`]: pgwire handlers (startup, simple and extended query).
+//! - [`session`]: per-connection settings, transaction state, statement
+//!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
+//!   DataFusion, [`settings`] for SET/SHOW/RESET.
+//! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
+//! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
+
+pub mod cli;
+pub mod database;
+pub mod ddl;
+pub mod demo;
+pub mod encode;
+pub mod error;
+pub mod handler;
+mod names;
+pub mod query;
+pub mod server;
+pub mod session;
+pub mod settings;
+
+/// The PostgreSQL version Eddy reports to clients.
+pub const PG_SERVER_VERSION: &str = "16.6";
+pub const PG_SERVER_VERSION_NUM: &str = "160006";
+
+/// `SELECT version()`.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {PG_SERVER_VERSION} (Eddy {}) on {}-{}, a streaming SQL server",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}

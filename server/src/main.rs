@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    eddy_server::cli::main()
+}

@@ -1,0 +1,173 @@
+//! Ad-hoc queries: DataFusion over Eddy's tables.
+//!
+//! Each session gets a DataFusion `SessionContext` whose default schema
+//! (`public`) resolves names against the live catalog on every query, so a
+//! table created by another session is visible at once, and whose functions
+//! include the ones PostgreSQL clients call (`version()`,
+//! `current_setting()`, …).
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{CatalogProvider, MemTable, MemoryCatalogProvider, SchemaProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use eddy_catalog::{CatalogObject, ObjectKind};
+
+use crate::database::Database;
+use crate::settings::Settings;
+
+/// The default schema: Eddy's tables, looked up in the catalog each time.
+pub struct EddySchema {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for EddySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EddySchema")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for EddySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.db
+            .catalog
+            .list(ObjectKind::Table)
+            .unwrap_or_default()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match self.db.catalog.lookup(ObjectKind::Table, name) {
+            Ok(Some(CatalogObject::Table(_))) => {
+                let table = self
+                    .db
+                    .tables
+                    .get(name)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                let provider = MemTable::try_new(table.schema(), vec![table.batches()])?;
+                Ok(Some(Arc::new(provider)))
+            }
+            Ok(Some(CatalogObject::Source(_))) => Err(DataFusionError::Plan(format!(
+                "source \"{name}\" cannot be queried ad hoc: it is a stream; read it with a streaming query that writes into a table"
+            ))),
+            Ok(Some(CatalogObject::StreamingQuery(_))) => Err(DataFusionError::Plan(format!(
+                "\"{name}\" is a streaming query; query the table its sink writes into"
+            ))),
+            Ok(_) => Ok(None),
+            Err(e) => Err(DataFusionError::External(Box::new(e))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        matches!(
+            self.db.catalog.lookup(ObjectKind::Table, name),
+            Ok(Some(CatalogObject::Table(_)))
+        )
+    }
+}
+
+/// Builds the DataFusion context of one session.
+pub fn session_context(
+    db: Arc<Database>,
+    settings: Arc<RwLock<Settings>>,
+    database_name: &str,
+) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(database_name, "public")
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(true);
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    config.options_mut().execution.time_zone = Some("+00:00".into());
+    let ctx = SessionContext::new_with_config(config);
+    let catalog = Arc::new(MemoryCatalogProvider::new());
+    catalog
+        .register_schema("public", Arc::new(EddySchema { db }))
+        .expect("a new catalog accepts a schema");
+    ctx.register_catalog(database_name, catalog);
+    register_pg_functions(&ctx, settings, database_name);
+    ctx
+}
+
+fn constant_udf(ctx: &SessionContext, name: &str, value: ScalarValue) {
+    let data_type = value.data_type();
+    ctx.register_udf(create_udf(
+        name,
+        vec![],
+        data_type,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))),
+    ));
+}
+
+fn register_pg_functions(
+    ctx: &SessionContext,
+    settings: Arc<RwLock<Settings>>,
+    database_name: &str,
+) {
+    constant_udf(
+        ctx,
+        "version",
+        ScalarValue::Utf8(Some(crate::version_string())),
+    );
+    constant_udf(
+        ctx,
+        "current_schema",
+        ScalarValue::Utf8(Some("public".into())),
+    );
+    constant_udf(
+        ctx,
+        "current_database",
+        ScalarValue::Utf8(Some(database_name.into())),
+    );
+    constant_udf(
+        ctx,
+        "pg_backend_pid",
+        ScalarValue::Int32(Some(std::process::id() as i32)),
+    );
+    ctx.register_udf(create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let settings = settings.read().unwrap_or_else(|e| e.into_inner());
+            let lookup = |name: Option<&str>| -> DfResult<Option<String>> {
+                match name {
+                    None => Ok(None),
+                    Some(n) => settings
+                        .get(n)
+                        .map(Some)
+                        .map_err(|e| DataFusionError::Execution(e.message)),
+                }
+            };
+            match &args[0] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(name)) => Ok(ColumnarValue::Scalar(
+                    ScalarValue::Utf8(lookup(name.as_deref())?),
+                )),
+                ColumnarValue::Array(array) => {
+                    let names = datafusion::common::cast::as_string_array(array)?;
+                    let values: StringArray = names
+                        .iter()
+                        .map(lookup)
+                        .collect::<DfResult<Vec<_>>>()?
+                        .into_iter()
+                        .collect();
+                    Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+                }
+                other => Err(DataFusionError::Execution(format!(
+                    "current_setting expects a text argument, got {other:?}"
+                ))),
+            }
+        }),
+    ));
+}

@@ -1,0 +1,529 @@
+//! One client session: its settings, its transaction state and the
+//! execution of each statement.
+//!
+//! Transactions follow PostgreSQL's state machine (idle → in block → failed):
+//! after an error inside `BEGIN … COMMIT`, every statement but `ROLLBACK`
+//! / `COMMIT` fails with 25P02, and `COMMIT` answers `ROLLBACK`. Statements
+//! take effect as they run; they are not yet held back until `COMMIT`.
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, Insert, ObjectName, Reset, Set, Statement, TableObject, Value,
+};
+use eddy_catalog::{CatalogObject, ObjectKind, TableDef};
+use eddy_sql::{EddyStatement, ParsedStatement};
+
+use crate::database::Database;
+use crate::ddl::{self, Created};
+use crate::error::{UserError, UserResult};
+use crate::names;
+use crate::settings::{Settings, display_name};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxState {
+    Idle,
+    InBlock,
+    Failed,
+}
+
+/// The result of one statement.
+pub enum Outcome {
+    Rows(SchemaRef, Vec<RecordBatch>),
+    Command(String, Option<usize>),
+    Begin,
+    /// `COMMIT` or `ROLLBACK`; the tag to answer with.
+    End(&'static str),
+    Empty,
+}
+
+pub struct Session {
+    db: Arc<Database>,
+    pub settings: Arc<RwLock<Settings>>,
+    ctx: SessionContext,
+    pub tx: TxState,
+    /// Notices to send before the next response.
+    pub notices: Vec<(String, String)>,
+}
+
+impl Session {
+    pub fn new(db: Arc<Database>, settings: Settings, database_name: &str) -> Session {
+        let settings = Arc::new(RwLock::new(settings));
+        let ctx = crate::query::session_context(db.clone(), settings.clone(), database_name);
+        Session {
+            db,
+            settings,
+            ctx,
+            tx: TxState::Idle,
+            notices: Vec::new(),
+        }
+    }
+
+    fn notice(&mut self, severity: &str, message: impl Into<String>) {
+        self.notices.push((severity.to_string(), message.into()));
+    }
+
+    /// Runs one statement with the transaction rules applied.
+    pub async fn run(
+        &mut self,
+        stmt: &ParsedStatement,
+        params: &[ScalarValue],
+    ) -> UserResult<Outcome> {
+        let ends_tx = matches!(
+            &stmt.stmt,
+            EddyStatement::Standard(s) if matches!(**s, Statement::Commit { .. } | Statement::Rollback { .. })
+        );
+        if self.tx == TxState::Failed && !ends_tx {
+            return Err(UserError::new(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let result = self.execute(stmt, params).await;
+        if result.is_err() && self.tx == TxState::InBlock {
+            self.tx = TxState::Failed;
+        }
+        result
+    }
+
+    async fn execute(
+        &mut self,
+        parsed: &ParsedStatement,
+        params: &[ScalarValue],
+    ) -> UserResult<Outcome> {
+        let db = self.db.clone();
+        let sql = parsed.text.as_str();
+        match &parsed.stmt {
+            EddyStatement::CreateSource {
+                name,
+                if_not_exists,
+                or_replace,
+                columns,
+                watermark,
+                options,
+            } => {
+                let created = ddl::create_source(
+                    &db,
+                    name.clone(),
+                    columns.clone(),
+                    watermark.clone(),
+                    options.clone(),
+                    *if_not_exists,
+                    *or_replace,
+                    sql,
+                )?;
+                Ok(self.created(created, "CREATE SOURCE"))
+            }
+            EddyStatement::CreateSink {
+                name,
+                if_not_exists,
+                or_replace,
+                options,
+            } => {
+                let created = ddl::create_sink(
+                    &db,
+                    name.clone(),
+                    options.clone(),
+                    *if_not_exists,
+                    *or_replace,
+                    sql,
+                )?;
+                Ok(self.created(created, "CREATE SINK"))
+            }
+            EddyStatement::CreateStreamingQuery {
+                name,
+                if_not_exists,
+                or_replace,
+                options,
+                sink,
+                query_text,
+                ..
+            } => {
+                let created = ddl::create_streaming_query(
+                    &db,
+                    name.clone(),
+                    options.clone(),
+                    sink.clone(),
+                    query_text.clone(),
+                    *if_not_exists,
+                    *or_replace,
+                    sql,
+                )
+                .await?;
+                Ok(self.created(created, "CREATE STREAMING QUERY"))
+            }
+            EddyStatement::ShowObjects(kind) => {
+                let batch = ddl::show_objects(&db, *kind)?;
+                Ok(Outcome::Rows(batch.schema(), vec![batch]))
+            }
+            EddyStatement::Drop {
+                kind,
+                names,
+                if_exists,
+                cascade,
+            } => {
+                for notice in ddl::drop_objects(&db, *kind, names, *if_exists, *cascade).await? {
+                    self.notice("NOTICE", notice);
+                }
+                let tag = match kind {
+                    ObjectKind::Source => "DROP SOURCE",
+                    ObjectKind::Sink => "DROP SINK",
+                    ObjectKind::StreamingQuery => "DROP STREAMING QUERY",
+                    ObjectKind::Table => "DROP TABLE",
+                };
+                Ok(Outcome::Command(tag.into(), None))
+            }
+            EddyStatement::Standard(stmt) => self.execute_standard(stmt, sql, params).await,
+        }
+    }
+
+    fn created(&mut self, created: Created, tag: &str) -> Outcome {
+        if let Created::AlreadyExists(notice) = created {
+            self.notice("NOTICE", notice);
+        }
+        Outcome::Command(tag.into(), None)
+    }
+
+    async fn execute_standard(
+        &mut self,
+        stmt: &Statement,
+        sql: &str,
+        params: &[ScalarValue],
+    ) -> UserResult<Outcome> {
+        match stmt {
+            Statement::Query(_) | Statement::Explain { .. } => {
+                let plan = self.plan(stmt.clone(), params).await?;
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                Ok(Outcome::Rows(schema, batches))
+            }
+            Statement::Insert(insert) => self.insert(insert, params).await,
+            Statement::CreateTable(create) => {
+                let created = ddl::create_table(&self.db, create, sql)?;
+                Ok(self.created(created, "CREATE TABLE"))
+            }
+            Statement::Truncate(t) => {
+                for target in &t.table_names {
+                    let name = names::object_name(&target.name)?;
+                    let table = self.table_def(&name)?;
+                    self.db.tables.get(&table.name)?.replace(Vec::new())?;
+                }
+                Ok(Outcome::Command("TRUNCATE TABLE".into(), None))
+            }
+            Statement::StartTransaction { .. } => {
+                if self.tx != TxState::Idle {
+                    self.notice("WARNING", "there is already a transaction in progress");
+                }
+                self.tx = TxState::InBlock;
+                Ok(Outcome::Begin)
+            }
+            Statement::Commit { .. } => {
+                let tag = match self.tx {
+                    TxState::Failed => "ROLLBACK",
+                    TxState::Idle => {
+                        self.notice("WARNING", "there is no transaction in progress");
+                        "COMMIT"
+                    }
+                    TxState::InBlock => "COMMIT",
+                };
+                self.tx = TxState::Idle;
+                Ok(Outcome::End(tag))
+            }
+            Statement::Rollback { .. } => {
+                if self.tx == TxState::Idle {
+                    self.notice("WARNING", "there is no transaction in progress");
+                }
+                self.tx = TxState::Idle;
+                Ok(Outcome::End("ROLLBACK"))
+            }
+            Statement::Set(set) => self.set(set),
+            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::Reset(reset) => {
+                let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+                match &reset.reset {
+                    Reset::ALL => settings.reset_all(),
+                    Reset::ConfigurationParameter(name) => settings.reset(&setting_name(name)),
+                }
+                Ok(Outcome::Command("RESET".into(), None))
+            }
+            Statement::Drop { object_type, .. } => Err(UserError::unsupported(format!(
+                "DROP {object_type} is not supported"
+            ))),
+            other => Err(UserError::unsupported(format!(
+                "statement not supported by Eddy: {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> UserResult<LogicalPlan> {
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await?;
+        if params.is_empty() {
+            Ok(plan)
+        } else {
+            Ok(plan.with_param_values(ParamValues::List(
+                params.iter().map(|p| p.clone().into()).collect(),
+            ))?)
+        }
+    }
+
+    /// Plans a statement with parameters left open (for Describe).
+    pub async fn plan_unbound(&self, stmt: &Statement) -> UserResult<LogicalPlan> {
+        self.plan(stmt.clone(), &[]).await
+    }
+
+    fn table_def(&self, name: &str) -> UserResult<TableDef> {
+        match self.db.catalog.lookup(ObjectKind::Table, name)? {
+            Some(CatalogObject::Table(t)) => Ok(t),
+            Some(other) => Err(UserError::new(
+                "42809",
+                format!("\"{name}\" is a {}, not a table", other.kind()),
+            )),
+            None => Err(UserError::new(
+                "42P01",
+                format!("relation \"{name}\" does not exist"),
+            )),
+        }
+    }
+
+    async fn insert(&mut self, insert: &Insert, params: &[ScalarValue]) -> UserResult<Outcome> {
+        let TableObject::TableName(target) = &insert.table else {
+            return Err(UserError::unsupported(
+                "INSERT INTO a table function is not supported",
+            ));
+        };
+        let def = self.table_def(&names::object_name(target)?)?;
+        if insert.on.is_some() || insert.returning.is_some() {
+            return Err(UserError::unsupported(
+                "INSERT … ON CONFLICT and RETURNING are not supported yet",
+            ));
+        }
+        let Some(source) = &insert.source else {
+            return Err(UserError::unsupported(
+                "INSERT without VALUES or SELECT is not supported",
+            ));
+        };
+        let targets: Vec<usize> = if insert.columns.is_empty() {
+            (0..def.columns.len()).collect()
+        } else {
+            insert
+                .columns
+                .iter()
+                .map(|c| {
+                    let name =
+                        c.0.last()
+                            .and_then(|p| p.as_ident())
+                            .map(names::ident)
+                            .unwrap_or_default();
+                    def.columns
+                        .iter()
+                        .position(|col| col.name == name)
+                        .ok_or_else(|| {
+                            UserError::new(
+                                "42703",
+                                format!(
+                                    "column \"{name}\" of relation \"{}\" does not exist",
+                                    def.name
+                                ),
+                            )
+                        })
+                })
+                .collect::<UserResult<_>>()?
+        };
+        let plan = self.plan(Statement::Query(source.clone()), params).await?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let table = self.db.tables.get(&def.name)?;
+        let schema = table.schema();
+        let mut out = Vec::with_capacity(batches.len());
+        let mut rows = 0;
+        for batch in batches {
+            if batch.num_columns() != targets.len() {
+                return Err(UserError::new(
+                    "42601",
+                    if batch.num_columns() > targets.len() {
+                        "INSERT has more expressions than target columns"
+                    } else {
+                        "INSERT has more target columns than expressions"
+                    },
+                ));
+            }
+            rows += batch.num_rows();
+            out.push(self.conform(&def, &schema, &targets, &batch).await?);
+        }
+        table.append(&out)?;
+        Ok(Outcome::Command("INSERT 0".into(), Some(rows)))
+    }
+
+    /// Reshapes an INSERT's rows to the table: casts, defaults for the
+    /// columns not given, NOT NULL checks.
+    async fn conform(
+        &self,
+        def: &TableDef,
+        schema: &SchemaRef,
+        targets: &[usize],
+        batch: &RecordBatch,
+    ) -> UserResult<RecordBatch> {
+        let n = batch.num_rows();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
+        for (i, col) in def.columns.iter().enumerate() {
+            let field = schema.field(i);
+            let array = match targets.iter().position(|&t| t == i) {
+                Some(j) => cast(batch.column(j), field.data_type()).map_err(|e| {
+                    UserError::new(
+                        "42804",
+                        format!(
+                            "column \"{}\" is of type {} but expression is of type {}: {e}",
+                            col.name,
+                            col.data_type,
+                            batch.column(j).data_type()
+                        ),
+                    )
+                })?,
+                None => match &col.default {
+                    Some(expr) => self.default_value(expr, field.data_type(), n).await?,
+                    None => new_null_array(field.data_type(), n),
+                },
+            };
+            if !col.nullable && array.null_count() > 0 {
+                return Err(UserError::new(
+                    "23502",
+                    format!(
+                        "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                        col.name, def.name
+                    ),
+                ));
+            }
+            columns.push(array);
+        }
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    }
+
+    async fn default_value(
+        &self,
+        expr: &str,
+        data_type: &DataType,
+        rows: usize,
+    ) -> UserResult<ArrayRef> {
+        let batches = self
+            .ctx
+            .sql(&format!("SELECT {expr}"))
+            .await?
+            .collect()
+            .await?;
+        let value = batches
+            .first()
+            .filter(|b| b.num_rows() == 1)
+            .map(|b| b.column(0).clone())
+            .ok_or_else(|| UserError::internal(format!("DEFAULT {expr} gave no value")))?;
+        let scalar = ScalarValue::try_from_array(&cast(&value, data_type)?, 0)?;
+        Ok(scalar.to_array_of_size(rows)?)
+    }
+
+    fn set(&mut self, set: &Set) -> UserResult<Outcome> {
+        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = setting_name(variable);
+                let value = values
+                    .iter()
+                    .map(setting_value)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    settings.reset(&name);
+                } else {
+                    settings.set(&name, &value)?;
+                }
+            }
+            Set::SetTimeZone { value, .. } => settings.set("timezone", &setting_value(value))?,
+            Set::SetNames { charset_name, .. } => {
+                settings.set("client_encoding", &charset_name.value)?
+            }
+            Set::SetTransaction { .. } | Set::SetSessionParam(_) => {}
+            other => {
+                return Err(UserError::unsupported(format!("{other} is not supported")));
+            }
+        }
+        Ok(Outcome::Command("SET".into(), None))
+    }
+
+    fn show(&mut self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> UserResult<Outcome> {
+        let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+        let name = match words.join(" ").as_str() {
+            "time zone" => "timezone".to_string(),
+            "transaction isolation level" => "transaction_isolation".to_string(),
+            other => other.replace(' ', "_"),
+        };
+        let settings = self.settings.read().unwrap_or_else(|e| e.into_inner());
+        if name == "all" {
+            let all = settings.all();
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]));
+            let names: StringArray = all.iter().map(|(k, _)| Some(k.as_str())).collect();
+            let values: StringArray = all.iter().map(|(_, v)| Some(v.as_str())).collect();
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(names), Arc::new(values)])?;
+            return Ok(Outcome::Rows(schema, vec![batch]));
+        }
+        let value = settings.get(&name)?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            display_name(&name),
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )?;
+        Ok(Outcome::Rows(schema, vec![batch]))
+    }
+}
+
+fn setting_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn setting_value(expr: &Expr) -> String {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::Number(s, _) => {
+                s.clone()
+            }
+            Value::Boolean(b) => if *b { "on" } else { "off" }.to_string(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a query's result is rows (for Describe before execution).
+pub fn returns_rows(stmt: &EddyStatement) -> bool {
+    matches!(stmt, EddyStatement::ShowObjects(_))
+        || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::Query(_) | Statement::Explain { .. } | Statement::ShowVariable { .. }))
+}

@@ -1,0 +1,25 @@
+//! # eddy-sql
+//!
+//! From SQL text to something the engine can run.
+//!
+//! - [`parser`]: splits a query string into statements and parses Eddy's
+//!   own DDL (`CREATE SOURCE`, `CREATE SINK`, `CREATE STREAMING QUERY`,
+//!   `SHOW SOURCES`, `DROP SOURCE`, …) on top of sqlparser's PostgreSQL
+//!   dialect; everything else is left to sqlparser.
+//! - [`types`]: SQL type names ↔ catalog [`eddy_catalog::SqlType`] ↔ Arrow.
+//! - [`streaming`]: rewrites a streaming SELECT's window table functions
+//!   (`TUMBLE(src, ts, size)`) into plain relations and plans it with
+//!   DataFusion.
+//!
+//! sqlparser is DataFusion's own (`datafusion::sql::sqlparser`), so Eddy's
+//! statements and DataFusion's planner share one AST.
+
+mod error;
+pub mod parser;
+pub mod statement;
+pub mod streaming;
+pub mod types;
+
+pub use error::SqlError;
+pub use parser::parse_statements;
+pub use statement::{EddyStatement, ParsedStatement};

@@ -1,0 +1,61 @@
+//! The statements Eddy understands: its own DDL for streaming objects, and
+//! every other statement as sqlparser parses it for PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use datafusion::sql::sqlparser::ast::{Query, Statement};
+use eddy_catalog::{ColumnDef, ObjectKind, WatermarkDef};
+
+/// One statement of a query string, with where it stands in that string.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    pub stmt: EddyStatement,
+    /// The statement's own text, without the trailing semicolon.
+    pub text: String,
+    /// Byte offset of `text` in the whole query string.
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum EddyStatement {
+    /// `CREATE [OR REPLACE] SOURCE [IF NOT EXISTS] name (cols…, WATERMARK FOR c AS c - INTERVAL …) WITH (…)`
+    CreateSource {
+        name: String,
+        if_not_exists: bool,
+        or_replace: bool,
+        columns: Vec<ColumnDef>,
+        watermark: Option<WatermarkDef>,
+        /// All `WITH` options, `connector` included, keys as written
+        /// (unquoted identifiers folded to lower case).
+        options: BTreeMap<String, String>,
+    },
+    /// `CREATE [OR REPLACE] SINK [IF NOT EXISTS] name WITH (…)`
+    CreateSink {
+        name: String,
+        if_not_exists: bool,
+        or_replace: bool,
+        options: BTreeMap<String, String>,
+    },
+    /// `CREATE [OR REPLACE] STREAMING QUERY [IF NOT EXISTS] name [WITH (…)] AS INSERT INTO sink SELECT …`
+    CreateStreamingQuery {
+        name: String,
+        if_not_exists: bool,
+        or_replace: bool,
+        options: BTreeMap<String, String>,
+        sink: String,
+        query: Box<Query>,
+        /// The SELECT's own text, as written.
+        query_text: String,
+    },
+    /// `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`
+    ShowObjects(ObjectKind),
+    /// `DROP SOURCE | SINK | STREAMING QUERY | TABLE [IF EXISTS] a, b [CASCADE | RESTRICT]`
+    Drop {
+        kind: ObjectKind,
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    /// Anything else, as sqlparser's PostgreSQL dialect parses it.
+    Standard(Box<Statement>),
+}

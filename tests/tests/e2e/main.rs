@@ -1,0 +1,148 @@
+//! # End-to-end tests of Eddy
+//!
+//! One test binary (linking is slow; one binary links once), one module per
+//! topic. Every test starts its own Eddy server (and, where it needs one, its
+//! own PostgreSQL) on free ports, talks SQL over pgwire with a real client,
+//! and checks what a user would check: rows, error codes and texts, counters.
+//!
+//! - `windowed`: a seeded datagen source through a tumbling-window aggregate
+//!   into PostgreSQL, compared with the same result computed by PostgreSQL.
+//! - `restart`: definitions, table data and running queries survive a
+//!   graceful restart.
+//! - `protocol`: wire-protocol behaviour, asserted against PostgreSQL and Eddy
+//!   by the same function.
+//! - `errors`: error codes, positions and messages; the server stays up.
+//! - `tables`: plain tables: DDL, DML, queries, persistence.
+//!
+//! Tests return `anyhow::Result` and use `ensure!`, so that [`with_logs`] can
+//! attach the tail of the server logs to any failure.
+
+mod errors;
+mod protocol;
+mod restart;
+mod tables;
+mod windowed;
+
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use eddy_tests::{EddyServer, Progress, TestPostgres, query_rows, wait_until};
+use tempfile::TempDir;
+use tokio_postgres::Client;
+
+/// The server under test, built by cargo from this crate's `[[bin]]`.
+const SERVER_BIN: &str = env!("CARGO_BIN_EXE_eddy-test-server");
+
+/// An Eddy server with a data directory of its own, removed after the server
+/// is killed (fields drop in declaration order).
+pub struct TestEddy {
+    server: EddyServer,
+    _data: TempDir,
+}
+
+impl TestEddy {
+    pub async fn start() -> Result<TestEddy> {
+        let data = tempfile::Builder::new()
+            .prefix("eddy-test-data-")
+            .tempdir()?;
+        let server = EddyServer::start_with_binary(SERVER_BIN, data.path()).await?;
+        Ok(TestEddy {
+            server,
+            _data: data,
+        })
+    }
+}
+
+impl Deref for TestEddy {
+    type Target = EddyServer;
+    fn deref(&self) -> &EddyServer {
+        &self.server
+    }
+}
+
+impl DerefMut for TestEddy {
+    fn deref_mut(&mut self) -> &mut EddyServer {
+        &mut self.server
+    }
+}
+
+/// Adds the tail of the Eddy log (and the PostgreSQL log, if any) to a
+/// failed test's error.
+pub fn with_logs(result: Result<()>, eddy: &EddyServer, pg: Option<&TestPostgres>) -> Result<()> {
+    result.with_context(|| {
+        let mut logs = format!("--- eddy log (tail) ---\n{}", eddy.log_tail());
+        if let Some(pg) = pg {
+            logs.push_str(&format!("\n--- postgres log (tail) ---\n{}", pg.log_tail()));
+        }
+        logs
+    })
+}
+
+/// The `name` column of `SHOW SOURCES`, `SHOW SINKS`, `SHOW TABLES` or
+/// `SHOW STREAMING QUERIES`.
+pub async fn shown_names(client: &Client, show: &str) -> Result<Vec<String>> {
+    let rows = query_rows(client, show).await?;
+    rows.iter()
+        .map(|row| {
+            row.try_get("name")?
+                .map(str::to_owned)
+                .with_context(|| format!("{show}: NULL name"))
+        })
+        .collect()
+}
+
+/// One row of `SHOW STREAMING QUERIES`.
+#[derive(Debug, Clone)]
+pub struct QueryStatus {
+    pub name: String,
+    pub status: String,
+    pub input_rows: i64,
+    pub output_rows: i64,
+    pub late_rows: i64,
+    pub error: Option<String>,
+}
+
+/// The `SHOW STREAMING QUERIES` row of query `name`, if it is listed.
+pub async fn query_status(client: &Client, name: &str) -> Result<Option<QueryStatus>> {
+    let number = |row: &tokio_postgres::SimpleQueryRow, column: &str| -> Result<i64> {
+        let text = row.try_get(column)?.unwrap_or("0");
+        text.parse()
+            .with_context(|| format!("SHOW STREAMING QUERIES: {column} = {text:?}"))
+    };
+    for row in query_rows(client, "SHOW STREAMING QUERIES").await? {
+        if row.try_get("name")? != Some(name) {
+            continue;
+        }
+        return Ok(Some(QueryStatus {
+            name: name.to_owned(),
+            status: row.try_get("status")?.unwrap_or_default().to_owned(),
+            input_rows: number(&row, "input_rows")?,
+            output_rows: number(&row, "output_rows")?,
+            late_rows: number(&row, "late_rows")?,
+            error: row
+                .try_get("error")?
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned),
+        }));
+    }
+    Ok(None)
+}
+
+/// Waits until query `name` has `status`; fails at once if it fails.
+pub async fn wait_for_status(
+    client: &Client,
+    name: &str,
+    status: &str,
+    timeout: Duration,
+) -> Result<QueryStatus> {
+    let what = format!("streaming query {name} to be {status}");
+    wait_until(timeout, &what, || async {
+        match query_status(client, name).await? {
+            Some(q) if q.status == status => Ok(Progress::Done(q)),
+            Some(q) if q.status == "failed" => bail!("streaming query {name} failed: {q:?}"),
+            seen => Ok(Progress::Pending(format!("{seen:?}"))),
+        }
+    })
+    .await
+}

@@ -1,0 +1,195 @@
+//! Plain tables: create, insert several types, query, drop, and keep the data
+//! over a restart.
+
+use anyhow::{Result, ensure};
+use chrono::{NaiveDate, NaiveDateTime};
+use eddy_tests::client::{STATEMENT_TIMEOUT, within};
+use eddy_tests::{execute, expect_db_error, query_values};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::{TestEddy, shown_names, with_logs};
+
+#[tokio::test]
+async fn create_insert_query_drop_and_persist() -> Result<()> {
+    let mut eddy = TestEddy::start().await?;
+    let result = scenario(&mut eddy).await;
+    with_logs(result, &eddy, None)
+}
+
+fn at(date: (i32, u32, u32), time: (u32, u32, u32, u32)) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(date.0, date.1, date.2)
+        .and_then(|d| d.and_hms_milli_opt(time.0, time.1, time.2, time.3))
+        .expect("valid timestamp")
+}
+
+async fn scenario(eddy: &mut TestEddy) -> Result<()> {
+    let client = eddy.client().await?;
+    execute(
+        &client,
+        "CREATE TABLE readings (
+            id BIGINT, sensor INT, value DOUBLE PRECISION, label TEXT, ok BOOLEAN, taken TIMESTAMP
+         )",
+    )
+    .await?;
+    let insert = "INSERT INTO readings VALUES
+        (1, 10, 1.5, 'alpha', true, '2026-01-01 00:00:00'),
+        (2, 10, 2.25, 'beta', false, '2026-01-01 00:00:01.5'),
+        (3, 20, -3.0, 'gamma', true, '2026-01-02 12:30:00'),
+        (4, 20, NULL, 'it''s', NULL, '2026-01-03 00:00:00')";
+    let messages = within(STATEMENT_TIMEOUT, insert, client.simple_query(insert)).await??;
+    let inserted: Vec<u64> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    ensure!(
+        inserted == [4],
+        "INSERT reported {inserted:?} rows, expected 4"
+    );
+    ensure!(
+        shown_names(&client, "SHOW TABLES")
+            .await?
+            .contains(&"readings".to_owned()),
+        "SHOW TABLES"
+    );
+
+    check_typed_rows(&client).await?;
+    check_queries(&client).await?;
+
+    execute(&client, "DROP TABLE readings").await?;
+    let error = expect_db_error(&client, "SELECT * FROM readings").await?;
+    ensure!(
+        error.code().code() == "42P01",
+        "SELECT from a dropped table: {} {}",
+        error.code().code(),
+        error.message()
+    );
+
+    execute(
+        &client,
+        "CREATE TABLE kept (name TEXT, score BIGINT);
+         INSERT INTO kept VALUES ('ada', 36), ('grace', 85);
+         INSERT INTO kept VALUES ('alan', 41);",
+    )
+    .await?;
+    drop(client);
+    eddy.stop().await?;
+    eddy.start_again().await?;
+
+    let client = eddy.client().await?;
+    let kept = query_values(&client, "SELECT name, score FROM kept ORDER BY score").await?;
+    let expected: Vec<Vec<Option<String>>> = [("ada", "36"), ("alan", "41"), ("grace", "85")]
+        .iter()
+        .map(|(n, s)| vec![Some(n.to_string()), Some(s.to_string())])
+        .collect();
+    ensure!(kept == expected, "kept after restart: {kept:?}");
+    let error = expect_db_error(&client, "SELECT * FROM readings").await?;
+    ensure!(
+        error.code().code() == "42P01",
+        "the dropped table came back after restart: {}",
+        error.message()
+    );
+    Ok(())
+}
+
+/// Every type round-trips through the extended protocol (binary results).
+async fn check_typed_rows(client: &Client) -> Result<()> {
+    let sql = "SELECT id, sensor, value, label, ok, taken FROM readings ORDER BY id";
+    let rows = within(STATEMENT_TIMEOUT, sql, client.query(sql, &[])).await??;
+    let mut got = Vec::new();
+    for row in &rows {
+        let values: (i64, i32, Option<f64>, String, Option<bool>, NaiveDateTime) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+        );
+        got.push(values);
+    }
+    let expected = vec![
+        (
+            1,
+            10,
+            Some(1.5),
+            "alpha".to_owned(),
+            Some(true),
+            at((2026, 1, 1), (0, 0, 0, 0)),
+        ),
+        (
+            2,
+            10,
+            Some(2.25),
+            "beta".to_owned(),
+            Some(false),
+            at((2026, 1, 1), (0, 0, 1, 500)),
+        ),
+        (
+            3,
+            20,
+            Some(-3.0),
+            "gamma".to_owned(),
+            Some(true),
+            at((2026, 1, 2), (12, 30, 0, 0)),
+        ),
+        (
+            4,
+            20,
+            None,
+            "it's".to_owned(),
+            None,
+            at((2026, 1, 3), (0, 0, 0, 0)),
+        ),
+    ];
+    ensure!(
+        got == expected,
+        "readings:\n got {got:?}\nwant {expected:?}"
+    );
+    Ok(())
+}
+
+/// Filters, ordering and aggregates, with PostgreSQL's text formats.
+async fn check_queries(client: &Client) -> Result<()> {
+    let text = |rows: &[&[Option<&str>]]| -> Vec<Vec<Option<String>>> {
+        rows.iter()
+            .map(|r| r.iter().map(|v| v.map(str::to_owned)).collect())
+            .collect()
+    };
+    let cases: [(&str, Vec<Vec<Option<String>>>); 4] = [
+        (
+            "SELECT id, label FROM readings WHERE sensor = 20 ORDER BY id DESC",
+            text(&[&[Some("4"), Some("it's")], &[Some("3"), Some("gamma")]]),
+        ),
+        (
+            "SELECT ok, taken FROM readings WHERE id <= 2 ORDER BY id",
+            text(&[
+                &[Some("t"), Some("2026-01-01 00:00:00")],
+                &[Some("f"), Some("2026-01-01 00:00:01.5")],
+            ]),
+        ),
+        (
+            "SELECT sensor, count(*), count(value), max(label) FROM readings GROUP BY sensor ORDER BY sensor",
+            text(&[
+                &[Some("10"), Some("2"), Some("2"), Some("beta")],
+                &[Some("20"), Some("2"), Some("1"), Some("it's")],
+            ]),
+        ),
+        (
+            "SELECT label FROM readings WHERE ok IS NULL",
+            text(&[&[Some("it's")]]),
+        ),
+    ];
+    for (sql, expected) in cases {
+        let got = query_values(client, sql).await?;
+        ensure!(got == expected, "{sql}\n got {got:?}\nwant {expected:?}");
+    }
+    let sql = "SELECT sum(value) FROM readings WHERE value IS NOT NULL";
+    let rows = within(STATEMENT_TIMEOUT, sql, client.query(sql, &[])).await??;
+    ensure!(rows.len() == 1, "{sql}: {} rows", rows.len());
+    let sum: f64 = rows[0].try_get(0)?;
+    ensure!(sum == 0.75, "{sql}: sum = {sum}");
+    Ok(())
+}
