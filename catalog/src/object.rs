@@ -125,6 +125,11 @@ pub struct StreamingQueryDef {
     pub query: String,
     /// Relations (sources and tables) the SELECT reads.
     pub inputs: Vec<String>,
+    /// Distinguishes this query from an earlier one of the same name (its
+    /// creation time in microseconds): sinks record progress under it, so a
+    /// re-created query does not inherit the progress of a dropped one.
+    #[serde(default)]
+    pub incarnation: i64,
     pub sql: String,
 }
 

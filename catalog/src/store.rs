@@ -273,6 +273,7 @@ mod tests {
                 sink: "s".into(),
                 query: "SELECT * FROM input".into(),
                 inputs: vec!["input".into()],
+                incarnation: 1,
                 sql: String::new(),
             }),
             false,

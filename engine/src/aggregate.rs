@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use std::collections::hash_map::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -211,6 +213,85 @@ impl WindowAggregate {
             out.push(RecordBatch::try_new(self.output_schema.clone(), columns)?);
         }
         Ok(out)
+    }
+
+    /// The schema of state snapshots: the window end, the group columns,
+    /// then each aggregate's intermediate state columns.
+    fn snapshot_schema(&self) -> Result<SchemaRef> {
+        let mut fields = vec![Field::new("__window_end", DataType::Int64, false)];
+        fields.extend(
+            self.group_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true)),
+        );
+        for (i, call) in self.calls.iter().enumerate() {
+            for f in call.function.state_fields()? {
+                fields.push(Field::new(
+                    format!("__agg{i}_{}", f.name()),
+                    f.data_type().clone(),
+                    true,
+                ));
+            }
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    /// A copy of the state, one batch per open window, from which
+    /// [`restore`](Self::restore) rebuilds it. Leaves the state as it was.
+    pub fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
+        let schema = self.snapshot_schema()?;
+        let ends: Vec<i64> = self.windows.keys().copied().collect();
+        let mut out = Vec::with_capacity(ends.len());
+        for end in ends {
+            let mut state = self.windows.remove(&end).expect("key listed above");
+            let groups = state.groups.emit(EmitTo::All)?;
+            let n = groups.first().map_or(0, |g| g.len());
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![end; n]))];
+            columns.extend(groups);
+            for acc in &mut state.accumulators {
+                columns.extend(acc.state(EmitTo::All)?);
+            }
+            let batch = RecordBatch::try_new(schema.clone(), columns)?;
+            self.restore_window(end, &batch)?;
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds the state from a snapshot (on recovery).
+    pub fn restore(&mut self, snapshot: &[RecordBatch]) -> Result<()> {
+        let expected = self.snapshot_schema()?;
+        for batch in snapshot {
+            if batch.schema().fields().len() != expected.fields().len() {
+                return Err(EngineError::Internal(
+                    "the state snapshot does not match this query's aggregation".into(),
+                ));
+            }
+            let ends = batch.column(0).as_primitive::<Int64Type>();
+            let Some(end) = ends.values().first().copied() else {
+                continue;
+            };
+            self.restore_window(end, batch)?;
+        }
+        Ok(())
+    }
+
+    fn restore_window(&mut self, end: i64, batch: &RecordBatch) -> Result<()> {
+        let mut state = self.new_window()?;
+        let n_groups = self.group_schema.fields().len();
+        let groups = &batch.columns()[1..1 + n_groups];
+        let mut ids = Vec::with_capacity(batch.num_rows());
+        state.groups.intern(groups, &mut ids)?;
+        let total = state.groups.len();
+        let mut next = 1 + n_groups;
+        for (acc, call) in state.accumulators.iter_mut().zip(&self.calls) {
+            let width = call.function.state_fields()?.len();
+            acc.merge_batch(&batch.columns()[next..next + width], &ids, total)?;
+            next += width;
+        }
+        self.windows.insert(end, state);
+        Ok(())
     }
 
     /// Number of (window, key) groups held.

@@ -80,13 +80,21 @@ impl ConnectorRegistry {
     /// then the connector's own checks.
     pub fn validate_source(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {
         let c = self.source(&def.connector)?;
-        crate::options::validate_options(c.name(), &def.options, c.options())?;
+        crate::options::validate_options(
+            &format!("source connector '{}'", c.name()),
+            &def.options,
+            c.options(),
+        )?;
         c.validate(def, schema)
     }
 
     pub fn validate_sink(&self, def: &SinkDef, ctx: &SinkContext) -> Result<()> {
         let c = self.sink(&def.connector)?;
-        crate::options::validate_options(c.name(), &def.options, c.options())?;
+        crate::options::validate_options(
+            &format!("sink connector '{}'", c.name()),
+            &def.options,
+            c.options(),
+        )?;
         c.validate(def, ctx)
     }
 }

@@ -23,6 +23,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry};
 use crate::options::{OptionSpec, OptionValue, parse_duration};
 use crate::plan::{OutputMode, StreamingPlan};
 use crate::watermark::{NO_WATERMARK, WatermarkTracker};
@@ -170,6 +171,8 @@ pub struct StreamingJob {
     options: QueryOptions,
     /// Index of the source's watermark column and the declared delay.
     watermark: Option<(usize, i64)>,
+    /// Where the query's offset log, commit log and state live.
+    checkpoint: Option<CheckpointDir>,
 }
 
 /// The server's handle on a running job.
@@ -208,7 +211,14 @@ impl StreamingJob {
             plan,
             options,
             watermark,
+            checkpoint: None,
         }
+    }
+
+    /// Makes the job record its progress in `dir` and resume from it.
+    pub fn with_checkpoint(mut self, dir: CheckpointDir) -> Self {
+        self.checkpoint = Some(dir);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -255,14 +265,36 @@ impl StreamingJob {
         mut stop: watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
         self.open_sink_with_retry(&progress, &mut stop).await?;
-        let mut from = self.source.initial_offsets().await?;
         let mut watermark = self
             .watermark
             .map(|(col, delay)| WatermarkTracker::new(col, delay));
-        let mut epoch: u64 = 0;
+        let recovered = match &self.checkpoint {
+            Some(c) => c.recover()?,
+            None => None,
+        };
+        let (mut from, mut epoch, mut pending) = match recovered {
+            Some(r) => {
+                if let Some(w) = watermark.as_mut() {
+                    w.restore(r.commit.watermark);
+                }
+                if let Some(agg) = self.plan.aggregate.as_mut() {
+                    agg.restore(&r.state)?;
+                }
+                tracing::info!(
+                    query = %self.name,
+                    epoch = r.commit.epoch,
+                    replay = r.pending.is_some(),
+                    "resuming from checkpoint"
+                );
+                (r.commit.offsets, r.commit.epoch, r.pending)
+            }
+            None => (self.source.initial_offsets().await?, 0, None),
+        };
         update(&progress, |p| {
             p.status = QueryStatus::Running;
+            p.epoch = epoch;
             p.offsets = from.clone();
+            p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
         });
         tracing::info!(query = %self.name, "streaming query started");
         let mut next_tick = Instant::now();
@@ -270,47 +302,65 @@ impl StreamingJob {
             if *stop.borrow() {
                 return Ok(QueryStatus::Stopped);
             }
-            if let Trigger::Interval(every) = self.options.trigger {
-                let now = Instant::now();
-                if next_tick > now {
-                    tokio::select! {
-                        _ = tokio::time::sleep(next_tick - now) => {}
-                        _ = stop.changed() => return Ok(QueryStatus::Stopped),
-                    }
-                }
-                next_tick = next_tick.max(now) + every;
-            }
-            let planned = self.source.plan_epoch(&from).await?;
-            let has_data = planned.end != from;
-            if !has_data && !planned.exhausted {
-                match self.options.trigger {
-                    Trigger::Once | Trigger::AvailableNow => return Ok(QueryStatus::Finished),
-                    Trigger::Continuous => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                            _ = stop.changed() => return Ok(QueryStatus::Stopped),
+            let entry = match pending.take() {
+                Some(entry) => entry,
+                None => {
+                    if let Trigger::Interval(every) = self.options.trigger {
+                        let now = Instant::now();
+                        if next_tick > now {
+                            tokio::select! {
+                                _ = tokio::time::sleep(next_tick - now) => {}
+                                _ = stop.changed() => return Ok(QueryStatus::Stopped),
+                            }
                         }
+                        next_tick = next_tick.max(now) + every;
                     }
-                    Trigger::Interval(_) => {}
+                    let planned = self.source.plan_epoch(&from).await?;
+                    if planned.end == from {
+                        match self.options.trigger {
+                            _ if planned.exhausted => return Ok(QueryStatus::Finished),
+                            Trigger::Once | Trigger::AvailableNow => {
+                                return Ok(QueryStatus::Finished);
+                            }
+                            Trigger::Continuous => {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                                    _ = stop.changed() => return Ok(QueryStatus::Stopped),
+                                }
+                            }
+                            Trigger::Interval(_) => {}
+                        }
+                        continue;
+                    }
+                    let entry = OffsetEntry {
+                        epoch: epoch + 1,
+                        from: from.clone(),
+                        to: planned.end,
+                        input_ended: planned.exhausted,
+                    };
+                    if let Some(c) = &self.checkpoint {
+                        c.write_offsets(&entry)?;
+                    }
+                    entry
                 }
-                continue;
-            }
-            epoch += 1;
+            };
+            epoch = entry.epoch;
             let started = Instant::now();
             let stats = self
                 .run_epoch(
                     epoch,
-                    &from,
-                    &planned.end,
-                    planned.exhausted,
+                    &entry.from,
+                    &entry.to,
+                    entry.input_ended,
                     watermark.as_mut(),
                 )
                 .await?;
             let output_rows = self
                 .write_with_retry(epoch, &stats.output, &progress, &mut stop)
                 .await?;
+            self.commit(&entry, watermark.as_ref())?;
             let elapsed = started.elapsed();
-            from = planned.end;
+            from = entry.to;
             update(&progress, |p| {
                 p.epoch = epoch;
                 p.input_rows += stats.input_rows;
@@ -333,10 +383,30 @@ impl StreamingJob {
                 p.offsets = from.clone();
                 p.error = None;
             });
-            if planned.exhausted || self.options.trigger == Trigger::Once {
+            if entry.input_ended || self.options.trigger == Trigger::Once {
                 return Ok(QueryStatus::Finished);
             }
         }
+    }
+
+    /// Records that `entry`'s epoch is complete, with the state after it.
+    fn commit(&mut self, entry: &OffsetEntry, watermark: Option<&WatermarkTracker>) -> Result<()> {
+        let Some(checkpoint) = &self.checkpoint else {
+            return Ok(());
+        };
+        let state = match self.plan.aggregate.as_mut() {
+            Some(agg) => agg.snapshot()?,
+            None => Vec::new(),
+        };
+        checkpoint.commit(
+            &CommitEntry {
+                epoch: entry.epoch,
+                offsets: entry.to.clone(),
+                watermark: watermark.map(|w| w.state()).unwrap_or_default(),
+                has_state: !state.is_empty(),
+            },
+            &state,
+        )
     }
 
     async fn open_sink_with_retry(

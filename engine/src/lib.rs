@@ -16,9 +16,11 @@
 //! - [`aggregate`]: the windowed aggregation operator and its keyed state.
 //! - [`watermark`]: event-time tracking.
 //! - [`job`]: the epoch loop, triggers and the query's progress.
+//! - [`checkpoint`]: offset log, commit log and state snapshots per query.
 //! - [`table_store`]: durable storage of Eddy tables.
 
 pub mod aggregate;
+pub mod checkpoint;
 pub mod connector;
 mod error;
 pub mod job;

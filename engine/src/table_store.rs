@@ -165,15 +165,30 @@ impl StoredTable {
         if rows == 0 {
             return Ok(0);
         }
-        for b in &batches {
-            if b.schema().fields() != self.schema.fields() {
-                return Err(EngineError::Internal(format!(
-                    "batch schema {:?} does not match table schema {:?}",
-                    b.schema(),
-                    self.schema
-                )));
-            }
-        }
+        // Batches may differ from the table in nullability or field
+        // metadata; what is stored carries the table's schema.
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                let same_types = b.num_columns() == self.schema.fields().len()
+                    && b.schema()
+                        .fields()
+                        .iter()
+                        .zip(self.schema.fields())
+                        .all(|(a, t)| a.data_type() == t.data_type());
+                if !same_types {
+                    return Err(EngineError::Internal(format!(
+                        "batch schema {:?} does not match table schema {:?}",
+                        b.schema(),
+                        self.schema
+                    )));
+                }
+                Ok(RecordBatch::try_new(
+                    self.schema.clone(),
+                    b.columns().to_vec(),
+                )?)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut inner = self.lock();
         let seq = inner.next_segment;
         write_segment(&self.dir, seq, &self.schema, &batches)?;

@@ -37,6 +37,21 @@ impl WatermarkTracker {
         }
     }
 
+    /// What a checkpoint records.
+    pub fn state(&self) -> crate::checkpoint::WatermarkState {
+        let some = |t: EventTime| (t != NO_WATERMARK).then_some(t);
+        crate::checkpoint::WatermarkState {
+            max_event_time: some(self.max_event_time),
+            current: some(self.current),
+        }
+    }
+
+    /// Resumes from a checkpoint.
+    pub fn restore(&mut self, state: crate::checkpoint::WatermarkState) {
+        self.max_event_time = state.max_event_time.unwrap_or(NO_WATERMARK);
+        self.current = state.current.unwrap_or(NO_WATERMARK);
+    }
+
     /// The watermark rows of the running epoch are judged against.
     pub fn current(&self) -> EventTime {
         self.current

@@ -40,48 +40,44 @@ impl TumblingWindow {
     /// Adds the window columns and drops rows whose window ended at or
     /// before `watermark`, or whose event time is NULL.
     pub fn assign(&self, batch: &RecordBatch, watermark: EventTime) -> Result<Assigned> {
-        let ts = batch
+        let size = self.size_micros;
+        let end_of = move |t: i64| (t - t.rem_euclid(size)).saturating_add(size);
+        let ts = self.time_column(batch)?;
+        let null_time_rows = ts.null_count();
+        let (kept, late_rows) = if watermark == i64::MIN && null_time_rows == 0 {
+            (batch.clone(), 0)
+        } else {
+            let keep: BooleanArray = ts
+                .iter()
+                .map(|t| Some(matches!(t, Some(t) if end_of(t) > watermark)))
+                .collect();
+            let kept = filter_record_batch(batch, &keep)?;
+            let late = batch.num_rows() - kept.num_rows() - null_time_rows;
+            (kept, late)
+        };
+        let ts = self.time_column(&kept)?;
+        let starts: PrimitiveArray<TimestampMicrosecondType> = ts.unary(|t| t - t.rem_euclid(size));
+        let ends: PrimitiveArray<TimestampMicrosecondType> = ts.unary(end_of);
+        let mut columns: Vec<ArrayRef> = kept.columns().to_vec();
+        columns.push(Arc::new(starts.with_timezone_opt(None::<String>)));
+        columns.push(Arc::new(ends.with_timezone_opt(None::<String>)));
+        Ok(Assigned {
+            batch: RecordBatch::try_new(self.output_schema.clone(), columns)?,
+            late_rows,
+            null_time_rows,
+        })
+    }
+
+    fn time_column<'b>(
+        &self,
+        batch: &'b RecordBatch,
+    ) -> Result<&'b PrimitiveArray<TimestampMicrosecondType>> {
+        batch
             .column(self.time_column)
             .as_primitive_opt::<TimestampMicrosecondType>()
             .ok_or_else(|| {
                 EngineError::Internal("window time column is not a microsecond timestamp".into())
-            })?;
-        let size = self.size_micros;
-        let starts: PrimitiveArray<TimestampMicrosecondType> = ts.unary(|t| t - t.rem_euclid(size));
-        let ends: PrimitiveArray<TimestampMicrosecondType> =
-            starts.unary(|s| s.saturating_add(size));
-
-        let null_time_rows = ts.null_count();
-        let keep: Option<BooleanArray> = if watermark == i64::MIN && null_time_rows == 0 {
-            None
-        } else {
-            Some(
-                ends.iter()
-                    .map(|e| Some(matches!(e, Some(e) if e > watermark)))
-                    .collect(),
-            )
-        };
-
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns.push(Arc::new(starts.with_timezone_opt(None::<String>)));
-        columns.push(Arc::new(ends.with_timezone_opt(None::<String>)));
-        let widened = RecordBatch::try_new(self.output_schema.clone(), columns)?;
-        match keep {
-            None => Ok(Assigned {
-                batch: widened,
-                late_rows: 0,
-                null_time_rows: 0,
-            }),
-            Some(mask) => {
-                let kept = mask.true_count();
-                let filtered = filter_record_batch(&widened, &mask)?;
-                Ok(Assigned {
-                    batch: filtered,
-                    late_rows: batch.num_rows() - kept - null_time_rows,
-                    null_time_rows,
-                })
-            }
-        }
+            })
     }
 }
 

@@ -11,6 +11,7 @@ use datafusion::sql::sqlparser::ast::{Query, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use eddy_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef, StreamingQueryDef};
+use eddy_engine::checkpoint::CheckpointDir;
 use eddy_engine::job::{
     JobHandle, QueryOptions, QueryProgress, QueryStatus, SharedProgress, StreamingJob,
 };
@@ -141,21 +142,28 @@ impl Database {
             _ => unreachable!("get checks the kind"),
         };
         let ctx = SinkContext {
-            query: def.name.clone(),
+            query: format!("{}#{}", def.name, def.incarnation),
             tables: self.tables.clone(),
         };
         let sink = self
             .connectors
             .sink(&sink_def.connector)?
             .create(&sink_def, ctx)?;
-        Ok(StreamingJob::new(
-            def.name.clone(),
-            source,
-            sink,
-            plan,
-            options,
-            watermark,
-        ))
+        let checkpoint =
+            CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
+        let job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark);
+        Ok(job.with_checkpoint(checkpoint))
+    }
+
+    /// Where a query's offset log, commit log and state live.
+    fn checkpoint_dir(&self, query: &str) -> PathBuf {
+        let hex: String = query.bytes().map(|b| format!("{b:02x}")).collect();
+        self.data_dir.join("queries").join(hex)
+    }
+
+    /// Forgets a query's progress (it was dropped or replaced).
+    pub fn remove_checkpoints(&self, query: &str) -> UserResult<()> {
+        CheckpointDir::remove(&self.checkpoint_dir(query)).map_err(UserError::from)
     }
 
     /// Starts a prepared job.

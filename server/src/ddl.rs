@@ -145,12 +145,18 @@ pub async fn create_streaming_query(
         sink,
         query: query_text,
         inputs,
+        incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
     };
+    if !or_replace {
+        // Progress left by a query of the same name that was dropped.
+        db.remove_checkpoints(&name)?;
+    }
     let mut job = db.prepare_job(&def).await?;
     job.open_sink().await?;
     if or_replace {
         db.stop_query(&name).await;
+        db.remove_checkpoints(&name)?;
     }
     store(db, CatalogObject::StreamingQuery(def), false, or_replace)?;
     db.run_job(job);
@@ -254,7 +260,10 @@ pub async fn drop_objects(
         }
         for obj in dropped {
             match obj.kind() {
-                ObjectKind::StreamingQuery => db.stop_query(obj.name()).await,
+                ObjectKind::StreamingQuery => {
+                    db.stop_query(obj.name()).await;
+                    db.remove_checkpoints(obj.name())?;
+                }
                 ObjectKind::Table => db.tables.drop_table(obj.name())?,
                 _ => {}
             }

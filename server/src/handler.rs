@@ -161,17 +161,17 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    for (severity, message) in session.notices.drain(..) {
-        let code = if severity == "WARNING" {
-            "25001"
-        } else {
-            "00000"
-        };
-        let info = ErrorInfo::new(severity, code.into(), message);
+    for (severity, code, message) in session.notices.drain(..) {
+        let info = ErrorInfo::new(severity.into(), code.into(), message);
+        let notice = NoticeResponse::from(info);
         client
-            .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
-                info,
-            )))
+            .feed(PgWireBackendMessage::NoticeResponse(notice))
+            .await?;
+    }
+    for (name, value) in session.reported.drain(..) {
+        let status = ParameterStatus::new(name, value);
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(status))
             .await?;
     }
     Ok(())
@@ -312,8 +312,10 @@ impl QueryParser for EddyQueryParser {
                     if param_types.len() <= idx {
                         param_types.resize(idx + 1, Type::UNKNOWN);
                     }
-                    if param_types[idx] == Type::UNKNOWN {
-                        param_types[idx] = dt.as_ref().map(pg_type).unwrap_or(Type::TEXT);
+                    if let Some(dt) = dt
+                        && param_types[idx] == Type::UNKNOWN
+                    {
+                        param_types[idx] = pg_type(&dt);
                     }
                 }
                 if matches!(
@@ -323,6 +325,9 @@ impl QueryParser for EddyQueryParser {
                     schema = Some(Arc::new(plan.schema().as_arrow().clone()));
                 }
             }
+        }
+        if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
+            infer_from_casts(stmt, &mut param_types);
         }
         for t in &mut param_types {
             if *t == Type::UNKNOWN {
@@ -356,6 +361,37 @@ impl QueryParser for EddyQueryParser {
             _ => Vec::new(),
         })
     }
+}
+
+/// `$n::type` declares the parameter's type, as in PostgreSQL, where
+/// DataFusion's inference does not look through casts.
+fn infer_from_casts(stmt: &datafusion::sql::sqlparser::ast::Statement, types: &mut Vec<Type>) {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
+    use std::ops::ControlFlow;
+    let _ = visit_expressions(stmt, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let Expr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(idx) = p
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+            && let Ok(sql_type) = eddy_sql::types::sql_type_from_ast(data_type)
+        {
+            if types.len() <= idx {
+                types.resize(idx + 1, Type::UNKNOWN);
+            }
+            if types[idx] == Type::UNKNOWN {
+                types[idx] = pg_type(&eddy_sql::types::arrow_type(sql_type));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 fn show_fields(stmt: &eddy_sql::EddyStatement, format: &Format) -> Vec<FieldInfo> {

@@ -50,7 +50,10 @@ pub struct Session {
     ctx: SessionContext,
     pub tx: TxState,
     /// Notices to send before the next response.
-    pub notices: Vec<(String, String)>,
+    /// (severity, SQLSTATE, message).
+    pub notices: Vec<(&'static str, &'static str, String)>,
+    /// Reported settings (ParameterStatus) changed by the last statement.
+    pub reported: Vec<(String, String)>,
 }
 
 impl Session {
@@ -63,11 +66,12 @@ impl Session {
             ctx,
             tx: TxState::Idle,
             notices: Vec::new(),
+            reported: Vec::new(),
         }
     }
 
-    fn notice(&mut self, severity: &str, message: impl Into<String>) {
-        self.notices.push((severity.to_string(), message.into()));
+    fn notice(&mut self, severity: &'static str, code: &'static str, message: impl Into<String>) {
+        self.notices.push((severity, code, message.into()));
     }
 
     /// Runs one statement with the transaction rules applied.
@@ -170,7 +174,7 @@ impl Session {
                 cascade,
             } => {
                 for notice in ddl::drop_objects(&db, *kind, names, *if_exists, *cascade).await? {
-                    self.notice("NOTICE", notice);
+                    self.notice("NOTICE", "00000", notice);
                 }
                 let tag = match kind {
                     ObjectKind::Source => "DROP SOURCE",
@@ -186,7 +190,7 @@ impl Session {
 
     fn created(&mut self, created: Created, tag: &str) -> Outcome {
         if let Created::AlreadyExists(notice) = created {
-            self.notice("NOTICE", notice);
+            self.notice("NOTICE", "00000", notice);
         }
         Outcome::Command(tag.into(), None)
     }
@@ -220,7 +224,11 @@ impl Session {
             }
             Statement::StartTransaction { .. } => {
                 if self.tx != TxState::Idle {
-                    self.notice("WARNING", "there is already a transaction in progress");
+                    self.notice(
+                        "WARNING",
+                        "25001",
+                        "there is already a transaction in progress",
+                    );
                 }
                 self.tx = TxState::InBlock;
                 Ok(Outcome::Begin)
@@ -229,7 +237,7 @@ impl Session {
                 let tag = match self.tx {
                     TxState::Failed => "ROLLBACK",
                     TxState::Idle => {
-                        self.notice("WARNING", "there is no transaction in progress");
+                        self.notice("WARNING", "25P01", "there is no transaction in progress");
                         "COMMIT"
                     }
                     TxState::InBlock => "COMMIT",
@@ -239,7 +247,7 @@ impl Session {
             }
             Statement::Rollback { .. } => {
                 if self.tx == TxState::Idle {
-                    self.notice("WARNING", "there is no transaction in progress");
+                    self.notice("WARNING", "25P01", "there is no transaction in progress");
                 }
                 self.tx = TxState::Idle;
                 Ok(Outcome::End("ROLLBACK"))
@@ -247,11 +255,14 @@ impl Session {
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::Reset(reset) => {
-                let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
-                match &reset.reset {
-                    Reset::ALL => settings.reset_all(),
-                    Reset::ConfigurationParameter(name) => settings.reset(&setting_name(name)),
+                {
+                    let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+                    match &reset.reset {
+                        Reset::ALL => settings.reset_all(),
+                        Reset::ConfigurationParameter(name) => settings.reset(&setting_name(name)),
+                    }
                 }
+                self.report_changes();
                 Ok(Outcome::Command("RESET".into(), None))
             }
             Statement::Drop { object_type, .. } => Err(UserError::unsupported(format!(
@@ -432,6 +443,22 @@ impl Session {
     }
 
     fn set(&mut self, set: &Set) -> UserResult<Outcome> {
+        let outcome = self.apply_set(set)?;
+        self.report_changes();
+        Ok(outcome)
+    }
+
+    /// Queues a ParameterStatus for every reported setting assigned.
+    fn report_changes(&mut self) {
+        let reported = self
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_reported();
+        self.reported.extend(reported);
+    }
+
+    fn apply_set(&mut self, set: &Set) -> UserResult<Outcome> {
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         match set {
             Set::SingleAssignment {

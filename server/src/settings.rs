@@ -36,6 +36,17 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("transaction_read_only", "off"),
 ];
 
+/// Settings PostgreSQL reports to the client with ParameterStatus when
+/// they change (GUC_REPORT).
+pub const REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "intervalstyle",
+    "standard_conforming_strings",
+    "timezone",
+];
+
 /// Settings that cannot be changed by `SET`.
 const READ_ONLY: &[&str] = &[
     "server_version",
@@ -51,6 +62,8 @@ const READ_ONLY: &[&str] = &[
 pub struct Settings {
     /// Values set in this session, by lower-case name.
     values: BTreeMap<String, String>,
+    /// Names assigned by SET/RESET since the last `take_touched`.
+    touched: Vec<String>,
 }
 
 impl Settings {
@@ -97,16 +110,33 @@ impl Settings {
             "datestyle" => normalize_date_style(value)?,
             _ => value.to_string(),
         };
+        self.touched.push(name.clone());
         self.values.insert(name, value);
         Ok(())
     }
 
     pub fn reset(&mut self, name: &str) {
-        self.values.remove(&name.to_ascii_lowercase());
+        let name = name.to_ascii_lowercase();
+        self.values.remove(&name);
+        self.touched.push(name);
     }
 
     pub fn reset_all(&mut self) {
+        self.touched.extend(self.values.keys().cloned());
         self.values.clear();
+    }
+
+    /// The reported settings (see [`REPORTED`]) assigned since the last
+    /// call, with their values: what ParameterStatus must tell the client.
+    pub fn take_reported(&mut self) -> Vec<(String, String)> {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort();
+        touched.dedup();
+        touched
+            .into_iter()
+            .filter(|n| REPORTED.contains(&n.as_str()))
+            .map(|n| (display_name(&n), self.get(&n).unwrap_or_default()))
+            .collect()
     }
 
     /// Every known setting with its current value (for `SHOW ALL`).

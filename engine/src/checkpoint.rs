@@ -1,0 +1,308 @@
+//! Per-query checkpoints: the offset log, the commit log and state
+//! snapshots, in one directory per streaming query.
+//!
+//! ```text
+//!  epoch N:  offsets/N      written (durably) before the epoch runs:
+//!                           the input range and the watermark it uses
+//!            … epoch runs, sink commits N …
+//!            state/N.snapshot   the operator state after N (Arrow IPC)
+//!            commits/N      written last: N is complete
+//! ```
+//!
+//! Recovery loads the newest commit C and its snapshot, and if `offsets/C+1`
+//! exists re-runs epoch C+1 over exactly the recorded range (sources read
+//! deterministically, sinks skip epochs they already committed), so every
+//! input row affects the output once. Every file is written to a temporary
+//! name, fsynced and renamed; the newest few epochs are kept.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::table_store::write_atomically;
+use crate::{EngineError, Offsets, Result};
+
+/// Epochs whose files are kept; older ones are pruned.
+const RETAIN_EPOCHS: u64 = 5;
+
+/// The entry of the offset log for one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffsetEntry {
+    pub epoch: u64,
+    pub from: Offsets,
+    pub to: Offsets,
+    /// The source reported that nothing follows `to`.
+    pub input_ended: bool,
+}
+
+/// The entry of the commit log: where the next epoch starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitEntry {
+    pub epoch: u64,
+    pub offsets: Offsets,
+    pub watermark: WatermarkState,
+    /// Whether `state/N.snapshot` exists for this epoch.
+    pub has_state: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct WatermarkState {
+    pub max_event_time: Option<i64>,
+    pub current: Option<i64>,
+}
+
+/// What a query resumes from.
+pub struct Recovered {
+    pub commit: CommitEntry,
+    pub state: Vec<RecordBatch>,
+    /// An epoch planned but not committed before the stop: replay it.
+    pub pending: Option<OffsetEntry>,
+}
+
+pub struct CheckpointDir {
+    root: PathBuf,
+}
+
+impl CheckpointDir {
+    /// Points at a query's checkpoint directory; its folders are created
+    /// when first written.
+    pub fn open(root: &Path) -> Result<CheckpointDir> {
+        Ok(CheckpointDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Removes a query's checkpoints (when the query is dropped).
+    pub fn remove(root: &Path) -> Result<()> {
+        match fs::remove_dir_all(root) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn path(&self, kind: &str, epoch: u64, suffix: &str) -> PathBuf {
+        self.root.join(kind).join(format!("{epoch:020}{suffix}"))
+    }
+
+    /// The path to write a file at, its folder created if need be.
+    fn path_for_write(&self, kind: &str, epoch: u64, suffix: &str) -> Result<PathBuf> {
+        fs::create_dir_all(self.root.join(kind))?;
+        Ok(self.path(kind, epoch, suffix))
+    }
+
+    pub fn write_offsets(&self, entry: &OffsetEntry) -> Result<()> {
+        let json = serde_json::to_vec(entry).expect("offset entries serialise");
+        write_atomically(&self.path_for_write("offsets", entry.epoch, "")?, &json)
+    }
+
+    /// Writes the state snapshot, then the commit entry, then prunes.
+    pub fn commit(&self, entry: &CommitEntry, state: &[RecordBatch]) -> Result<()> {
+        if entry.has_state {
+            let schema = state
+                .first()
+                .map(|b| b.schema())
+                .ok_or_else(|| EngineError::Internal("state snapshot without a schema".into()))?;
+            let mut buf = Vec::new();
+            {
+                let mut writer = FileWriter::try_new(&mut buf, &schema)?;
+                for b in state {
+                    writer.write(b)?;
+                }
+                writer.finish()?;
+            }
+            write_atomically(
+                &self.path_for_write("state", entry.epoch, ".snapshot")?,
+                &buf,
+            )?;
+        }
+        let json = serde_json::to_vec(entry).expect("commit entries serialise");
+        write_atomically(&self.path_for_write("commits", entry.epoch, "")?, &json)?;
+        self.prune(entry.epoch)
+    }
+
+    fn prune(&self, newest: u64) -> Result<()> {
+        let Some(keep_from) = newest.checked_sub(RETAIN_EPOCHS) else {
+            return Ok(());
+        };
+        for kind in ["offsets", "commits", "state"] {
+            for epoch in epochs_in(&self.root.join(kind))? {
+                if epoch < keep_from {
+                    let suffix = if kind == "state" { ".snapshot" } else { "" };
+                    let _ = fs::remove_file(self.path(kind, epoch, suffix));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest commit with its state, and the epoch to replay, if any.
+    pub fn recover(&self) -> Result<Option<Recovered>> {
+        let Some(&epoch) = epochs_in(&self.root.join("commits"))?.iter().max() else {
+            return Ok(self.pending_first_epoch()?.map(|pending| Recovered {
+                commit: CommitEntry {
+                    epoch: 0,
+                    offsets: pending.from.clone(),
+                    watermark: WatermarkState::default(),
+                    has_state: false,
+                },
+                state: Vec::new(),
+                pending: Some(pending),
+            }));
+        };
+        let commit: CommitEntry = read_json(&self.path("commits", epoch, ""))?;
+        let state = if commit.has_state {
+            let path = self.path("state", epoch, ".snapshot");
+            let file = fs::File::open(&path)?;
+            FileReader::try_new(file, None)
+                .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| corrupt(&path, e))?
+        } else {
+            Vec::new()
+        };
+        let next = self.path("offsets", epoch + 1, "");
+        let pending = if next.exists() {
+            Some(read_json::<OffsetEntry>(&next)?)
+        } else {
+            None
+        };
+        Ok(Some(Recovered {
+            commit,
+            state,
+            pending,
+        }))
+    }
+
+    fn pending_first_epoch(&self) -> Result<Option<OffsetEntry>> {
+        let path = self.path("offsets", 1, "");
+        if path.exists() {
+            Ok(Some(read_json(&path)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn epochs_in(dir: &Path) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let stem = name.strip_suffix(".snapshot").unwrap_or(&name);
+        if let Ok(epoch) = stem.parse() {
+            out.push(epoch);
+        }
+    }
+    Ok(out)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e))
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(format!(
+        "checkpoint file {} is corrupt: {e}",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn offsets(n: i64) -> Offsets {
+        [("rows".to_string(), n)].into_iter().collect()
+    }
+
+    #[test]
+    fn recovers_the_last_commit_and_the_epoch_to_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = CheckpointDir::open(dir.path()).unwrap();
+        assert!(cp.recover().unwrap().is_none());
+
+        let first = OffsetEntry {
+            epoch: 1,
+            from: offsets(0),
+            to: offsets(10),
+            input_ended: false,
+        };
+        cp.write_offsets(&first).unwrap();
+        // Crashed during epoch 1: replay it from its recorded start.
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.epoch, 0);
+        assert_eq!(r.pending, Some(first.clone()));
+
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let state =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
+        let watermark = WatermarkState {
+            max_event_time: Some(5),
+            current: Some(1),
+        };
+        cp.commit(
+            &CommitEntry {
+                epoch: 1,
+                offsets: offsets(10),
+                watermark,
+                has_state: true,
+            },
+            &[state.clone()],
+        )
+        .unwrap();
+        let second = OffsetEntry {
+            epoch: 2,
+            from: offsets(10),
+            to: offsets(20),
+            input_ended: true,
+        };
+        cp.write_offsets(&second).unwrap();
+
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.offsets, offsets(10));
+        assert_eq!(r.commit.watermark, watermark);
+        assert_eq!(r.state, vec![state]);
+        assert_eq!(r.pending, Some(second));
+    }
+
+    #[test]
+    fn old_epochs_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = CheckpointDir::open(dir.path()).unwrap();
+        for epoch in 1..=20 {
+            cp.write_offsets(&OffsetEntry {
+                epoch,
+                from: offsets(0),
+                to: offsets(1),
+                input_ended: false,
+            })
+            .unwrap();
+            let commit = CommitEntry {
+                epoch,
+                offsets: offsets(1),
+                watermark: WatermarkState::default(),
+                has_state: false,
+            };
+            cp.commit(&commit, &[]).unwrap();
+        }
+        assert_eq!(
+            epochs_in(&dir.path().join("commits")).unwrap().len() as u64,
+            RETAIN_EPOCHS + 1
+        );
+        assert_eq!(cp.recover().unwrap().unwrap().commit.epoch, 20);
+    }
+}
