@@ -2,8 +2,9 @@
 //! snapshots, in one directory per streaming query.
 //!
 //! ```text
-//!  epoch N:  offsets/N      written (durably) before the epoch runs:
-//!                           the input range and the watermark it uses
+//!  epoch N:  offsets/N      written (durably) before the epoch runs: its
+//!                           input range (the watermark it uses is the one
+//!                           recorded by commits/N-1)
 //!            … epoch runs, sink commits N …
 //!            state/N.snapshot   the operator state after N (Arrow IPC)
 //!            commits/N      written last: N is complete

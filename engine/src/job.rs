@@ -264,7 +264,9 @@ impl StreamingJob {
         progress: SharedProgress,
         mut stop: watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
-        self.open_sink_with_retry(&progress, &mut stop).await?;
+        if !self.open_sink_with_retry(&progress, &mut stop).await? {
+            return Ok(QueryStatus::Stopped);
+        }
         let mut watermark = self
             .watermark
             .map(|(col, delay)| WatermarkTracker::new(col, delay));
@@ -297,6 +299,11 @@ impl StreamingJob {
             p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
         });
         tracing::info!(query = %self.name, "streaming query started");
+        // `available_now` runs up to what is available when it starts.
+        let target = match self.options.trigger {
+            Trigger::AvailableNow => Some(self.source.available_end(&from).await?),
+            _ => None,
+        };
         let mut next_tick = Instant::now();
         loop {
             if *stop.borrow() {
@@ -315,7 +322,12 @@ impl StreamingJob {
                         }
                         next_tick = next_tick.max(now) + every;
                     }
-                    let planned = self.source.plan_epoch(&from).await?;
+                    let mut planned = self.source.plan_epoch(&from).await?;
+                    if let Some(target) = &target {
+                        let uncapped = planned.end.clone();
+                        cap_offsets(&mut planned.end, &from, target);
+                        planned.exhausted &= planned.end == uncapped;
+                    }
                     if planned.end == from {
                         match self.options.trigger {
                             _ if planned.exhausted => return Ok(QueryStatus::Finished),
@@ -355,9 +367,14 @@ impl StreamingJob {
                     watermark.as_mut(),
                 )
                 .await?;
-            let output_rows = self
+            let Some(output_rows) = self
                 .write_with_retry(epoch, &stats.output, &progress, &mut stop)
-                .await?;
+                .await?
+            else {
+                // Stopped while the sink was failing: the epoch is replayed
+                // from the offset log at the next start.
+                return Ok(QueryStatus::Stopped);
+            };
             self.commit(&entry, watermark.as_ref())?;
             let elapsed = started.elapsed();
             from = entry.to;
@@ -409,23 +426,22 @@ impl StreamingJob {
         )
     }
 
+    /// Opens the sink, retrying retryable errors. `Ok(false)`: a stop was
+    /// requested meanwhile.
     async fn open_sink_with_retry(
         &mut self,
         progress: &SharedProgress,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<()> {
-        let mut backoff = Duration::from_millis(100);
+    ) -> Result<bool> {
+        let mut backoff = Backoff::default();
         loop {
             match self.open_sink().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(query = %self.name, error = %e, "cannot open sink; retrying");
-                    update(progress, |p| p.error = Some(e.to_string()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => return Err(e),
+                    if !backoff.wait(&e, progress, stop).await {
+                        return Ok(false);
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => return Err(e),
             }
@@ -498,19 +514,16 @@ impl StreamingJob {
         output: &[RecordBatch],
         progress: &SharedProgress,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<u64> {
-        let mut backoff = Duration::from_millis(100);
+    ) -> Result<Option<u64>> {
+        let mut backoff = Backoff::default();
         loop {
             match self.sink.write_epoch(epoch, output).await {
-                Ok(rows) => return Ok(rows),
+                Ok(rows) => return Ok(Some(rows)),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(query = %self.name, epoch, error = %e, "sink write failed; retrying");
-                    update(progress, |p| p.error = Some(e.to_string()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => return Err(e),
+                    if !backoff.wait(&e, progress, stop).await {
+                        return Ok(None);
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => return Err(e),
             }
@@ -524,6 +537,47 @@ struct EpochStats {
     late_rows: u64,
     null_time_rows: u64,
     output: Vec<RecordBatch>,
+}
+
+/// Exponential backoff between retries of a failing outside system, from
+/// 100 ms up to 10 s; the error stays visible in the query's progress.
+struct Backoff {
+    delay: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            delay: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Backoff {
+    /// Shows `error` and waits. Returns false if a stop was requested.
+    async fn wait(
+        &mut self,
+        error: &EngineError,
+        progress: &SharedProgress,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        update(progress, |p| p.error = Some(error.to_string()));
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(self.delay) => false,
+            _ = stop.changed() => true,
+        };
+        self.delay = (self.delay * 2).min(Duration::from_secs(10));
+        !stopped
+    }
+}
+
+/// Caps each partition's end at `target` (never below `from`).
+fn cap_offsets(end: &mut Offsets, from: &Offsets, target: &Offsets) {
+    for (partition, position) in end.iter_mut() {
+        let floor = from.get(partition).copied().unwrap_or(0);
+        let cap = target.get(partition).copied().unwrap_or(floor);
+        *position = (*position).min(cap.max(floor));
+    }
 }
 
 fn update(progress: &SharedProgress, f: impl FnOnce(&mut QueryProgress)) {

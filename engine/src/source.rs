@@ -52,6 +52,10 @@ pub trait Source: Send {
     /// available now, capped by the source's per-epoch limit.
     async fn plan_epoch(&mut self, from: &Offsets) -> Result<PlannedRange>;
 
+    /// The end of the input available right now, without the per-epoch
+    /// cap: where a query with `trigger = 'available_now'` stops.
+    async fn available_end(&mut self, from: &Offsets) -> Result<Offsets>;
+
     /// Reads exactly the rows in `[from, to)`. Must be deterministic.
     fn read<'a>(
         &'a mut self,

@@ -24,6 +24,8 @@ use crate::error::{UserError, UserResult};
 pub enum Created {
     Yes,
     AlreadyExists(String),
+    /// Created, with a warning for the user.
+    WithWarning(String),
 }
 
 fn split_connector(
@@ -153,14 +155,26 @@ pub async fn create_streaming_query(
         db.remove_checkpoints(&name)?;
     }
     let mut job = db.prepare_job(&def).await?;
-    job.open_sink().await?;
+    // A sink that is down right now does not stop the query from being
+    // created: the query retries until it is back. A sink that cannot take
+    // the query's output (missing table, wrong columns) is refused now.
+    let warning = match job.open_sink().await {
+        Ok(()) => None,
+        Err(e) if e.is_retryable() => Some(format!(
+            "the sink is not reachable yet ({e}); the query will keep retrying"
+        )),
+        Err(e) => return Err(e.into()),
+    };
     if or_replace {
         db.stop_query(&name).await;
         db.remove_checkpoints(&name)?;
     }
     store(db, CatalogObject::StreamingQuery(def), false, or_replace)?;
     db.run_job(job);
-    Ok(Created::Yes)
+    Ok(match warning {
+        Some(w) => Created::WithWarning(w),
+        None => Created::Yes,
+    })
 }
 
 async fn collect_inputs(

@@ -17,7 +17,6 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
-use rust_decimal::Decimal;
 
 /// The PostgreSQL type a column of this Arrow type is reported as.
 pub fn pg_type(dt: &DataType) -> Type {
@@ -26,11 +25,11 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
         DataType::Int32 | DataType::UInt16 => Type::INT4,
         DataType::Int64 | DataType::UInt32 => Type::INT8,
-        DataType::UInt64 | DataType::Decimal128(..) | DataType::Decimal256(..) => Type::NUMERIC,
+        DataType::UInt64 | DataType::Decimal128(..) => Type::NUMERIC,
         DataType::Float16 | DataType::Float32 => Type::FLOAT4,
         DataType::Float64 => Type::FLOAT8,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
-        DataType::Date32 | DataType::Date64 => Type::DATE,
+        DataType::Date32 => Type::DATE,
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Null => Type::TEXT,
@@ -92,7 +91,11 @@ enum Column<'a> {
     I64(Vec<Option<i64>>),
     F32(&'a datafusion::arrow::array::Float32Array),
     F64(&'a datafusion::arrow::array::Float64Array),
-    Decimal(&'a datafusion::arrow::array::Decimal128Array, u32),
+    Decimal(&'a datafusion::arrow::array::Decimal128Array, i8),
+    /// Unsigned 64-bit integers, sent as numeric.
+    Decimal128Owned(Vec<Option<i128>>, i8),
+    /// A type Arrow cannot even display: sent as NULLs.
+    Null,
     Utf8(ArrayRef),
     Binary(ArrayRef),
     Date(&'a datafusion::arrow::array::Date32Array),
@@ -100,8 +103,9 @@ enum Column<'a> {
     Timestamp(Vec<Option<i64>>, bool),
     /// Timestamps in text format, rendered the way PostgreSQL does.
     TimestampText(Vec<Option<i64>>, bool),
-    /// Anything else, through Arrow's display formatting.
-    Display(ArrayRef),
+    /// Anything else, as text through Arrow's display formatting (such
+    /// columns are described as `text`).
+    Display(&'a ArrayRef, ArrayFormatter<'a>),
 }
 
 impl<'a> Column<'a> {
@@ -141,13 +145,14 @@ impl<'a> Column<'a> {
             ),
             DataType::Int64 => Column::I64(array.as_primitive::<Int64Type>().iter().collect()),
             DataType::UInt64 => {
-                let _ = array.as_primitive::<UInt64Type>();
-                Column::Display(array.clone())
+                let a = array.as_primitive::<UInt64Type>();
+                let values = a.iter().map(|v| v.map(i128::from));
+                Column::Decimal128Owned(values.collect(), 0)
             }
             DataType::Float32 => Column::F32(array.as_primitive::<Float32Type>()),
             DataType::Float64 => Column::F64(array.as_primitive::<Float64Type>()),
-            DataType::Decimal128(_, scale) if (0..=28).contains(scale) => {
-                Column::Decimal(array.as_primitive::<Decimal128Type>(), *scale as u32)
+            DataType::Decimal128(_, scale) => {
+                Column::Decimal(array.as_primitive::<Decimal128Type>(), *scale)
             }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 Column::Utf8(cast(array, &DataType::Utf8).unwrap_or_else(|_| array.clone()))
@@ -184,7 +189,10 @@ impl<'a> Column<'a> {
                     Column::Timestamp(micros, tz.is_some())
                 }
             }
-            _ => Column::Display(array.clone()),
+            _ => match ArrayFormatter::try_new(array.as_ref(), &DISPLAY) {
+                Ok(f) => Column::Display(array, f),
+                Err(_) => Column::Null,
+            },
         }
     }
 
@@ -196,11 +204,17 @@ impl<'a> Column<'a> {
             Column::I64(v) => enc.encode_field(&v[row]),
             Column::F32(a) => enc.encode_field(&a.is_valid(row).then(|| a.value(row))),
             Column::F64(a) => enc.encode_field(&a.is_valid(row).then(|| a.value(row))),
-            Column::Decimal(a, scale) => enc.encode_field(
-                &a.is_valid(row)
-                    .then(|| Decimal::try_from_i128_with_scale(a.value(row), *scale).ok())
-                    .flatten(),
-            ),
+            Column::Decimal(a, scale) => enc.encode_field(&a.is_valid(row).then(|| PgNumeric {
+                unscaled: a.value(row),
+                scale: *scale,
+            })),
+            Column::Decimal128Owned(v, scale) => {
+                enc.encode_field(&v[row].map(|unscaled| PgNumeric {
+                    unscaled,
+                    scale: *scale,
+                }))
+            }
+            Column::Null => enc.encode_field(&None::<String>),
             Column::Utf8(a) => {
                 let a = a.as_string::<i32>();
                 enc.encode_field(&a.is_valid(row).then(|| a.value(row)))
@@ -223,16 +237,78 @@ impl<'a> Column<'a> {
             Column::TimestampText(v, tz) => {
                 enc.encode_field(&v[row].map(|t| format_timestamp(t, *tz)))
             }
-            Column::Display(a) => {
-                if a.is_null(row) {
-                    enc.encode_field(&None::<String>)
-                } else {
-                    let formatter = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())
-                        .map_err(|e| pgwire::error::PgWireError::ApiError(Box::new(e)))?;
-                    enc.encode_field(&Some(formatter.value(row).to_string()))
-                }
+            Column::Display(a, formatter) => {
+                enc.encode_field(&a.is_valid(row).then(|| formatter.value(row).to_string()))
             }
         }
+    }
+}
+
+const DISPLAY: FormatOptions<'static> = FormatOptions::new();
+
+/// A decimal (`unscaled × 10^-scale`) in PostgreSQL's numeric encodings:
+/// base-10000 digits in binary, the plain decimal with `scale` fraction
+/// digits in text. Covers all 38 digits of Arrow's Decimal128, which
+/// `rust_decimal` (28 digits) cannot.
+#[derive(Debug)]
+pub struct PgNumeric {
+    pub unscaled: i128,
+    pub scale: i8,
+}
+
+impl PgNumeric {
+    fn to_text(&self) -> String {
+        let negative = self.unscaled < 0;
+        let magnitude = self.unscaled.unsigned_abs();
+        let mut s = String::new();
+        if negative {
+            s.push('-');
+        }
+        if self.scale <= 0 {
+            s.push_str(&magnitude.to_string());
+            s.extend(std::iter::repeat_n('0', self.scale.unsigned_abs() as usize));
+            return s;
+        }
+        let digits = format!("{magnitude:0>width$}", width = self.scale as usize + 1);
+        let (int, frac) = digits.split_at(digits.len() - self.scale as usize);
+        s.push_str(int);
+        s.push('.');
+        s.push_str(frac);
+        s
+    }
+}
+
+impl postgres_types::ToSql for PgNumeric {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let numeric =
+            eddy_connectors::postgres::numeric::Numeric::from_decimal(self.unscaled, self.scale);
+        let start = out.len();
+        out.resize(start + numeric.encoded_len(), 0);
+        let mut cursor = start;
+        numeric.write(&mut out[..], &mut cursor);
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl pgwire::types::ToSqlText for PgNumeric {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+        _format_options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.to_text().as_bytes());
+        Ok(postgres_types::IsNull::No)
     }
 }
 
@@ -258,6 +334,19 @@ pub fn format_timestamp(micros: i64, with_time_zone: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::format_timestamp;
+
+    #[test]
+    fn numerics_render_like_postgres() {
+        let text = |unscaled, scale| super::PgNumeric { unscaled, scale }.to_text();
+        assert_eq!(text(150, 2), "1.50");
+        assert_eq!(text(-5, 3), "-0.005");
+        assert_eq!(text(12, 0), "12");
+        assert_eq!(text(12, -2), "1200");
+        assert_eq!(
+            text(i128::MAX, 10),
+            "17014118346046923173168730371.5884105727"
+        );
+    }
 
     #[test]
     fn timestamps_render_like_postgres() {

@@ -128,8 +128,8 @@ impl From<DataFusionError> for UserError {
         let message = strip_datafusion_prefix(&e);
         let code = if message.contains("Divide by zero") || message.contains("division by zero") {
             return UserError::new("22012", "division by zero");
-        } else if message.contains("table '") && message.contains("not found") {
-            "42P01"
+        } else if let Some(name) = missing_table(&message) {
+            return UserError::new("42P01", format!("relation \"{name}\" does not exist"));
         } else if message.contains("No field named") || message.contains("not found") {
             "42703"
         } else if message.contains("Cannot cast") || message.contains("Cast error") {
@@ -147,6 +147,15 @@ impl From<DataFusionError> for UserError {
         };
         UserError::new(code, message)
     }
+}
+
+/// The table named by DataFusion's "table 'catalog.schema.name' not found".
+fn missing_table(message: &str) -> Option<&str> {
+    let rest = message.split_once("table '")?.1;
+    let (qualified, tail) = rest.split_once('\'')?;
+    tail.trim_start()
+        .starts_with("not found")
+        .then(|| qualified.rsplit('.').next().unwrap_or(qualified))
 }
 
 fn strip_datafusion_prefix(message: &str) -> String {

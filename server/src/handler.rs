@@ -5,8 +5,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use futures::sink::{Sink, SinkExt};
 use futures::stream;
 use pgwire::api::auth::{
@@ -15,13 +13,13 @@ use pgwire::api::auth::{
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+    DescribePortalResponse, DescribeStatementResponse, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{NoticeResponse, ReadyForQuery, TransactionStatus};
@@ -30,11 +28,12 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
 use crate::database::Database;
-use crate::encode::{encode_rows, field_infos, pg_type};
+use crate::encode::{encode_rows, field_infos};
 use crate::error::UserError;
-use crate::session::{Outcome, Session, returns_rows};
+use crate::extended::{EddyQueryParser, Prepared, decode_params};
+use crate::session::{Outcome, Session};
 use crate::settings::Settings;
-use eddy_sql::{ParsedStatement, parse_statements};
+use eddy_sql::parse_statements;
 
 /// Builds the handlers for each connection.
 pub struct EddyHandlers {
@@ -69,7 +68,7 @@ type SharedSession = Mutex<Session>;
 
 /// The connection's session, created on first use from the startup
 /// parameters.
-fn session<C: ClientInfo>(client: &C, db: &Arc<Database>) -> Arc<SharedSession> {
+pub(crate) fn session<C: ClientInfo>(client: &C, db: &Arc<Database>) -> Arc<SharedSession> {
     client.session_extensions().get_or_insert_with(|| {
         let meta = client.metadata();
         let database = meta
@@ -217,7 +216,10 @@ impl SimpleQueryHandler for EddyHandler {
         // means nothing runs.
         let statements = match parse_statements(query) {
             Ok(s) => s,
-            Err(e) => return Ok(vec![error_response(e.into())]),
+            Err(e) => {
+                session.note_error();
+                return Ok(vec![error_response(e.into())]);
+            }
         };
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
@@ -237,226 +239,6 @@ impl SimpleQueryHandler for EddyHandler {
         }
         Ok(responses)
     }
-}
-
-/// A statement prepared through the extended protocol.
-#[derive(Clone, Debug)]
-pub struct Prepared {
-    pub statement: Option<ParsedStatement>,
-    pub param_types: Vec<Type>,
-    /// Result columns (text format; the portal picks formats).
-    pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
-}
-
-pub struct EddyQueryParser {
-    db: Arc<Database>,
-}
-
-#[async_trait]
-impl QueryParser for EddyQueryParser {
-    type Statement = Prepared;
-
-    async fn parse_sql<C>(
-        &self,
-        client: &C,
-        sql: &str,
-        types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        let mut statements = parse_statements(sql).map_err(|e| UserError::from(e).into_pgwire())?;
-        if statements.len() > 1 {
-            return Err(UserError::new(
-                "42601",
-                "cannot insert multiple commands into a prepared statement",
-            )
-            .into_pgwire());
-        }
-        let Some(statement) = statements.pop() else {
-            return Ok(None);
-        };
-        let session = session(client, &self.db);
-        let session = session.lock().await;
-        let mut param_types: Vec<Type> = types
-            .iter()
-            .map(|t| t.clone().unwrap_or(Type::UNKNOWN))
-            .collect();
-        let mut schema = None;
-        if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
-            let plannable = match stmt.as_ref() {
-                datafusion::sql::sqlparser::ast::Statement::Query(_) => Some(stmt.as_ref().clone()),
-                datafusion::sql::sqlparser::ast::Statement::Insert(i) => i
-                    .source
-                    .as_ref()
-                    .map(|q| datafusion::sql::sqlparser::ast::Statement::Query(q.clone())),
-                _ => None,
-            };
-            if let Some(plannable) = plannable {
-                let plan = session
-                    .plan_unbound(&plannable)
-                    .await
-                    .map_err(UserError::into_pgwire)?;
-                let inferred = plan
-                    .get_parameter_types()
-                    .map_err(|e| UserError::from(e).into_pgwire())?;
-                for (name, dt) in inferred {
-                    let Some(idx) = name
-                        .trim_start_matches('$')
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| i.checked_sub(1))
-                    else {
-                        continue;
-                    };
-                    if param_types.len() <= idx {
-                        param_types.resize(idx + 1, Type::UNKNOWN);
-                    }
-                    if let Some(dt) = dt
-                        && param_types[idx] == Type::UNKNOWN
-                    {
-                        param_types[idx] = pg_type(&dt);
-                    }
-                }
-                if matches!(
-                    stmt.as_ref(),
-                    datafusion::sql::sqlparser::ast::Statement::Query(_)
-                ) {
-                    schema = Some(Arc::new(plan.schema().as_arrow().clone()));
-                }
-            }
-        }
-        if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
-            infer_from_casts(stmt, &mut param_types);
-        }
-        for t in &mut param_types {
-            if *t == Type::UNKNOWN {
-                *t = Type::TEXT;
-            }
-        }
-        Ok(Some(Prepared {
-            statement: Some(statement),
-            param_types,
-            schema,
-        }))
-    }
-
-    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        Ok(stmt.param_types.clone())
-    }
-
-    fn get_result_schema(
-        &self,
-        stmt: &Prepared,
-        format: Option<&Format>,
-    ) -> PgWireResult<Vec<FieldInfo>> {
-        let format = format.cloned().unwrap_or(Format::UnifiedText);
-        Ok(match (&stmt.schema, &stmt.statement) {
-            (Some(schema), _) => field_infos(schema, &format),
-            (None, Some(s)) if returns_rows(&s.stmt) => {
-                // SHOW statements: the shape is known once run; describe
-                // them as one text column per known header.
-                show_fields(&s.stmt, &format)
-            }
-            _ => Vec::new(),
-        })
-    }
-}
-
-/// `$n::type` declares the parameter's type, as in PostgreSQL, where
-/// DataFusion's inference does not look through casts.
-fn infer_from_casts(stmt: &datafusion::sql::sqlparser::ast::Statement, types: &mut Vec<Type>) {
-    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
-    use std::ops::ControlFlow;
-    let _ = visit_expressions(stmt, |expr| {
-        if let Expr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } = expr
-            && let Expr::Value(v) = inner.as_ref()
-            && let Value::Placeholder(p) = &v.value
-            && let Some(idx) = p
-                .trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| i.checked_sub(1))
-            && let Ok(sql_type) = eddy_sql::types::sql_type_from_ast(data_type)
-        {
-            if types.len() <= idx {
-                types.resize(idx + 1, Type::UNKNOWN);
-            }
-            if types[idx] == Type::UNKNOWN {
-                types[idx] = pg_type(&eddy_sql::types::arrow_type(sql_type));
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-}
-
-fn show_fields(stmt: &eddy_sql::EddyStatement, format: &Format) -> Vec<FieldInfo> {
-    let names: Vec<String> = match stmt {
-        eddy_sql::EddyStatement::ShowObjects(eddy_catalog::ObjectKind::StreamingQuery) => [
-            "name",
-            "status",
-            "sink",
-            "epoch",
-            "input_rows",
-            "output_rows",
-            "late_rows",
-            "watermark",
-            "state_rows",
-            "input_rows_per_second",
-            "error",
-        ]
-        .map(String::from)
-        .to_vec(),
-        eddy_sql::EddyStatement::ShowObjects(eddy_catalog::ObjectKind::Table) => {
-            vec!["name".into(), "rows".into()]
-        }
-        eddy_sql::EddyStatement::ShowObjects(eddy_catalog::ObjectKind::Source) => {
-            ["name", "connector", "columns", "watermark"]
-                .map(String::from)
-                .to_vec()
-        }
-        eddy_sql::EddyStatement::ShowObjects(eddy_catalog::ObjectKind::Sink) => {
-            ["name", "connector", "target"].map(String::from).to_vec()
-        }
-        eddy_sql::EddyStatement::Standard(s) => match s.as_ref() {
-            datafusion::sql::sqlparser::ast::Statement::ShowVariable { variable } => {
-                vec![crate::settings::display_name(
-                    &variable
-                        .iter()
-                        .map(|i| i.value.clone())
-                        .collect::<Vec<_>>()
-                        .join("_"),
-                )]
-            }
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    let int_cols = [
-        "epoch",
-        "input_rows",
-        "output_rows",
-        "late_rows",
-        "state_rows",
-        "input_rows_per_second",
-        "rows",
-    ];
-    names
-        .into_iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let t = if int_cols.contains(&n.as_str()) {
-                Type::INT8
-            } else {
-                Type::TEXT
-            };
-            FieldInfo::new(n, None, None, t, format.format_for(i))
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -524,93 +306,20 @@ impl ExtendedQueryHandler for EddyHandler {
         let Some(stmt) = &prepared.statement else {
             return Ok(Response::EmptyQuery);
         };
-        let params = match decode_params(portal, &prepared.param_types) {
-            Ok(p) => p,
-            Err(e) => return Ok(error_response(e)),
-        };
         let session = session(client, &self.db);
         let mut session = session.lock().await;
-        let result = session.run(stmt, &params).await;
+        let result = match decode_params(portal, &prepared.param_types) {
+            Ok(params) => session.run(stmt, &params).await,
+            Err(e) => {
+                session.note_error();
+                Err(e)
+            }
+        };
         send_notices(client, &mut session).await?;
-        Ok(match result {
-            Ok(outcome) => response(outcome, &portal.result_column_format),
-            Err(e) => error_response(e),
-        })
+        // An error is returned, not answered, so that pgwire skips the rest
+        // of the pipeline until Sync, as PostgreSQL does.
+        result
+            .map(|outcome| response(outcome, &portal.result_column_format))
+            .map_err(UserError::into_pgwire)
     }
-}
-
-/// Decodes bound parameters by their declared (or inferred) types.
-fn decode_params(portal: &Portal<Prepared>, types: &[Type]) -> Result<Vec<ScalarValue>, UserError> {
-    let bad = |i: usize, e: PgWireError| {
-        UserError::new(
-            "22P02",
-            format!("invalid value for parameter ${}: {e}", i + 1),
-        )
-    };
-    (0..portal.parameter_len())
-        .map(|i| {
-            let t = types.get(i).cloned().unwrap_or(Type::TEXT);
-            let v = match t {
-                Type::BOOL => {
-                    ScalarValue::Boolean(portal.parameter::<bool>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT2 => {
-                    ScalarValue::Int16(portal.parameter::<i16>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT4 => {
-                    ScalarValue::Int32(portal.parameter::<i32>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT8 => {
-                    ScalarValue::Int64(portal.parameter::<i64>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::FLOAT4 => {
-                    ScalarValue::Float32(portal.parameter::<f32>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::FLOAT8 => {
-                    ScalarValue::Float64(portal.parameter::<f64>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-                    portal
-                        .parameter::<chrono::NaiveDateTime>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| d.and_utc().timestamp_micros()),
-                    None,
-                ),
-                Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-                    portal
-                        .parameter::<chrono::DateTime<chrono::FixedOffset>>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| d.timestamp_micros()),
-                    Some("+00:00".into()),
-                ),
-                Type::DATE => ScalarValue::Date32(
-                    portal
-                        .parameter::<chrono::NaiveDate>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| {
-                            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
-                                as i32
-                        }),
-                ),
-                Type::BYTEA => {
-                    ScalarValue::Binary(portal.parameter::<Vec<u8>>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::NUMERIC => {
-                    let d = portal
-                        .parameter::<rust_decimal::Decimal>(i, &t)
-                        .map_err(|e| bad(i, e))?;
-                    match d {
-                        None => ScalarValue::Decimal128(None, 38, 10),
-                        Some(d) => {
-                            let s = ScalarValue::Utf8(Some(d.to_string()));
-                            s.cast_to(&DataType::Decimal128(38, d.scale().min(38) as i8))
-                                .map_err(|e| UserError::new("22P02", e.to_string()))?
-                        }
-                    }
-                }
-                _ => ScalarValue::Utf8(portal.parameter::<String>(i, &t).map_err(|e| bad(i, e))?),
-            };
-            Ok(v)
-        })
-        .collect()
 }

@@ -9,7 +9,8 @@
 //! - [`server`]: the listener loop and graceful shutdown.
 //! - [`database`]: shared state — catalog, tables, connectors, running
 //!   streaming queries.
-//! - [`handler`]: pgwire handlers (startup, simple and extended query).
+//! - [`handler`]: pgwire handlers (startup, simple and extended query);
+//!   [`extended`] prepares statements and decodes parameters.
 //! - [`session`]: per-connection settings, transaction state, statement
 //!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
 //!   DataFusion, [`settings`] for SET/SHOW/RESET.
@@ -22,6 +23,7 @@ pub mod ddl;
 pub mod demo;
 pub mod encode;
 pub mod error;
+pub mod extended;
 pub mod handler;
 mod names;
 pub mod query;

@@ -9,7 +9,13 @@
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
+
+/// Casts for INSERT fail on values that do not fit instead of storing NULL.
+const STRICT_CAST: CastOptions<'static> = CastOptions {
+    safe: false,
+    format_options: datafusion::arrow::util::display::FormatOptions::new(),
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
@@ -74,6 +80,15 @@ impl Session {
         self.notices.push((severity, code, message.into()));
     }
 
+    /// Records an error that happened outside [`run`](Self::run) (a syntax
+    /// error, a bad parameter): inside a transaction block it fails the
+    /// block, as any error does.
+    pub fn note_error(&mut self) {
+        if self.tx == TxState::InBlock {
+            self.tx = TxState::Failed;
+        }
+    }
+
     /// Runs one statement with the transaction rules applied.
     pub async fn run(
         &mut self,
@@ -91,8 +106,8 @@ impl Session {
             ));
         }
         let result = self.execute(stmt, params).await;
-        if result.is_err() && self.tx == TxState::InBlock {
-            self.tx = TxState::Failed;
+        if result.is_err() {
+            self.note_error();
         }
         result
     }
@@ -189,8 +204,10 @@ impl Session {
     }
 
     fn created(&mut self, created: Created, tag: &str) -> Outcome {
-        if let Created::AlreadyExists(notice) = created {
-            self.notice("NOTICE", "00000", notice);
+        match created {
+            Created::Yes => {}
+            Created::AlreadyExists(notice) => self.notice("NOTICE", "00000", notice),
+            Created::WithWarning(warning) => self.notice("WARNING", "01000", warning),
         }
         Outcome::Command(tag.into(), None)
     }
@@ -295,7 +312,7 @@ impl Session {
         self.plan(stmt.clone(), &[]).await
     }
 
-    fn table_def(&self, name: &str) -> UserResult<TableDef> {
+    pub(crate) fn table_def(&self, name: &str) -> UserResult<TableDef> {
         match self.db.catalog.lookup(ObjectKind::Table, name)? {
             Some(CatalogObject::Table(t)) => Ok(t),
             Some(other) => Err(UserError::new(
@@ -359,6 +376,14 @@ impl Session {
         let schema = table.schema();
         let mut out = Vec::with_capacity(batches.len());
         let mut rows = 0;
+        let mut targets = targets;
+        if insert.columns.is_empty()
+            && let Some(width) = batches.first().map(|b| b.num_columns())
+            && width < targets.len()
+        {
+            // Without a column list, missing trailing values take defaults.
+            targets.truncate(width);
+        }
         for batch in batches {
             if batch.num_columns() != targets.len() {
                 return Err(UserError::new(
@@ -391,17 +416,8 @@ impl Session {
         for (i, col) in def.columns.iter().enumerate() {
             let field = schema.field(i);
             let array = match targets.iter().position(|&t| t == i) {
-                Some(j) => cast(batch.column(j), field.data_type()).map_err(|e| {
-                    UserError::new(
-                        "42804",
-                        format!(
-                            "column \"{}\" is of type {} but expression is of type {}: {e}",
-                            col.name,
-                            col.data_type,
-                            batch.column(j).data_type()
-                        ),
-                    )
-                })?,
+                Some(j) => cast_with_options(batch.column(j), field.data_type(), &STRICT_CAST)
+                    .map_err(|e| cast_error(&col.name, col.data_type, &e))?,
                 None => match &col.default {
                     Some(expr) => self.default_value(expr, field.data_type(), n).await?,
                     None => new_null_array(field.data_type(), n),
@@ -522,6 +538,25 @@ impl Session {
     }
 }
 
+/// PostgreSQL's errors for a value that does not fit its column: 22003 when
+/// out of range, 22P02 when not of the type at all.
+fn cast_error(
+    column: &str,
+    sql_type: eddy_catalog::SqlType,
+    e: &datafusion::arrow::error::ArrowError,
+) -> UserError {
+    let text = e.to_string();
+    let code = if text.contains("Can't cast value") || text.contains("overflow") {
+        "22003"
+    } else {
+        "22P02"
+    };
+    UserError::new(
+        code,
+        format!("invalid value for column \"{column}\" of type {sql_type}: {text}"),
+    )
+}
+
 fn setting_name(name: &ObjectName) -> String {
     name.0
         .iter()
@@ -549,8 +584,8 @@ fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// Whether a query's result is rows (for Describe before execution).
+/// Whether a statement is a `SHOW` (rows, no side effects).
 pub fn returns_rows(stmt: &EddyStatement) -> bool {
     matches!(stmt, EddyStatement::ShowObjects(_))
-        || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::Query(_) | Statement::Explain { .. } | Statement::ShowVariable { .. }))
+        || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::ShowVariable { .. }))
 }

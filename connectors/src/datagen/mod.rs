@@ -173,16 +173,22 @@ impl DatagenSource {
         }
     }
 
-    /// The end of an epoch starting at `from`, `elapsed` after the clock
-    /// started at row `origin`.
-    fn plan_end(&self, from: u64, origin: u64, elapsed: std::time::Duration) -> u64 {
-        let due = match self.config.rows_per_second {
+    /// Rows due `elapsed` after the clock started at row `origin`
+    /// (unlimited when unthrottled).
+    fn rows_due(&self, origin: u64, elapsed: std::time::Duration) -> u64 {
+        match self.config.rows_per_second {
             0 => u64::MAX,
             rate => {
                 let rows = elapsed.as_micros() * rate as u128 / 1_000_000;
                 origin.saturating_add(u64::try_from(rows).unwrap_or(u64::MAX))
             }
-        };
+        }
+    }
+
+    /// The end of an epoch starting at `from`, `elapsed` after the clock
+    /// started at row `origin`.
+    fn plan_end(&self, from: u64, origin: u64, elapsed: std::time::Duration) -> u64 {
+        let due = self.rows_due(origin, elapsed);
         let mut end = due.min(from.saturating_add(self.config.rows_per_epoch));
         if let Some(total) = self.config.number_of_rows {
             end = end.min(total);
@@ -224,6 +230,25 @@ impl Source for DatagenSource {
             end: offsets_at(end),
             exhausted: self.config.number_of_rows.is_some_and(|total| end >= total),
         })
+    }
+
+    async fn available_end(&mut self, from: &Offsets) -> Result<Offsets> {
+        let from = row_position(from)?;
+        let (started, origin) = *self.clock.get_or_insert_with(|| (Instant::now(), from));
+        let due = match self.config.rows_per_second {
+            // Unthrottled: everything of a bounded source; an unbounded one
+            // has no end, so "available" is one epoch's worth.
+            0 => self
+                .config
+                .number_of_rows
+                .unwrap_or(from.saturating_add(self.config.rows_per_epoch)),
+            _ => self.rows_due(origin, started.elapsed()),
+        };
+        let capped = self
+            .config
+            .number_of_rows
+            .map_or(due, |total| due.min(total));
+        Ok(offsets_at(capped.max(from)))
     }
 
     fn read<'a>(

@@ -21,6 +21,7 @@ mod errors;
 mod protocol;
 mod restart;
 mod tables;
+mod triggers;
 mod windowed;
 
 use std::ops::{Deref, DerefMut};
@@ -97,6 +98,7 @@ pub async fn shown_names(client: &Client, show: &str) -> Result<Vec<String>> {
 pub struct QueryStatus {
     pub name: String,
     pub status: String,
+    pub epoch: i64,
     pub input_rows: i64,
     pub output_rows: i64,
     pub late_rows: i64,
@@ -117,6 +119,7 @@ pub async fn query_status(client: &Client, name: &str) -> Result<Option<QuerySta
         return Ok(Some(QueryStatus {
             name: name.to_owned(),
             status: row.try_get("status")?.unwrap_or_default().to_owned(),
+            epoch: number(&row, "epoch")?,
             input_rows: number(&row, "input_rows")?,
             output_rows: number(&row, "output_rows")?,
             late_rows: number(&row, "late_rows")?,

@@ -297,6 +297,24 @@ async fn transaction_status_bytes() -> Result<()> {
             messages == [complete("ROLLBACK"), READY_IDLE],
             "{name}: COMMIT after an error gave {messages:?}"
         );
+
+        // A syntax error fails the transaction block like any other error.
+        wire.simple_query("BEGIN").await?;
+        let messages = essential(&wire.simple_query("SELEC 1").await?);
+        ensure!(
+            messages.len() == 2 && messages[1] == ready(b'E'),
+            "{name}: a syntax error in a transaction gave {messages:?}"
+        );
+        let messages = essential(&wire.simple_query("SELECT 1").await?);
+        ensure!(
+            error_at(&messages, 0)?.code == "25P02",
+            "{name}: after a syntax error in a transaction: {messages:?}"
+        );
+        let messages = essential(&wire.simple_query("COMMIT").await?);
+        ensure!(
+            messages == [complete("ROLLBACK"), READY_IDLE],
+            "{name}: COMMIT after a syntax error gave {messages:?}"
+        );
         wire.close().await
     })
     .await

@@ -193,3 +193,39 @@ async fn check_queries(client: &Client) -> Result<()> {
     ensure!(sum == 0.75, "{sql}: sum = {sum}");
     Ok(())
 }
+
+/// Values that do not fit their column are refused with PostgreSQL's codes,
+/// never stored as NULL; missing trailing values take their defaults.
+#[tokio::test]
+async fn insert_checks_values_against_column_types() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = eddy.client().await?;
+        execute(
+            &client,
+            "CREATE TABLE typed (a SMALLINT, b BIGINT NOT NULL, c TEXT DEFAULT 'none')",
+        )
+        .await?;
+        for (sql, code) in [
+            ("INSERT INTO typed VALUES (70000, 1, 'x')", "22003"),
+            ("INSERT INTO typed VALUES (1, 'abc', 'x')", "22P02"),
+            ("INSERT INTO typed (a) VALUES (1)", "23502"),
+        ] {
+            let error = expect_db_error(&client, sql).await?;
+            ensure!(error.code().code() == code, "{sql}: {error:?}");
+        }
+        execute(&client, "INSERT INTO typed VALUES (5, 6)").await?;
+        let rows = query_values(&client, "SELECT a, b, c FROM typed").await?;
+        ensure!(
+            rows == [[
+                Some("5".to_owned()),
+                Some("6".to_owned()),
+                Some("none".to_owned())
+            ]],
+            "after the failed inserts and one good one: {rows:?}"
+        );
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}

@@ -1,0 +1,327 @@
+//! Statements prepared through the extended protocol: parsing, parameter
+//! type inference (from DataFusion's plan and from `$n::type` casts, as
+//! PostgreSQL infers them), result descriptions, and decoding bound
+//! parameters by their declared types in text or binary format.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::results::FieldInfo;
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+
+use crate::database::Database;
+use crate::encode::{field_infos, pg_type};
+use crate::error::UserError;
+use crate::handler::session;
+use crate::session::{Outcome, Session, returns_rows};
+use eddy_sql::{ParsedStatement, parse_statements};
+
+/// A statement prepared through the extended protocol.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub statement: Option<ParsedStatement>,
+    pub param_types: Vec<Type>,
+    /// Result columns (text format; the portal picks formats).
+    pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
+}
+
+pub struct EddyQueryParser {
+    pub db: Arc<Database>,
+}
+
+#[async_trait]
+impl QueryParser for EddyQueryParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = session(client, &self.db);
+        let mut session = session.lock().await;
+        let prepared = prepare(&mut session, sql, types).await;
+        if prepared.is_err() {
+            session.note_error();
+        }
+        prepared.map_err(UserError::into_pgwire)
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.param_types.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.cloned().unwrap_or(Format::UnifiedText);
+        Ok(stmt
+            .schema
+            .as_ref()
+            .map(|schema| field_infos(schema, &format))
+            .unwrap_or_default())
+    }
+}
+
+/// Parses a statement for the extended protocol and works out its
+/// parameter types and result columns.
+async fn prepare(
+    session: &mut Session,
+    sql: &str,
+    types: &[Option<Type>],
+) -> Result<Option<Prepared>, UserError> {
+    {
+        let mut statements = parse_statements(sql)?;
+        if statements.len() > 1 {
+            return Err(UserError::new(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(None);
+        };
+        let mut param_types: Vec<Type> = types
+            .iter()
+            .map(|t| t.clone().unwrap_or(Type::UNKNOWN))
+            .collect();
+        let mut schema = None;
+        if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
+            let plannable = match stmt.as_ref() {
+                datafusion::sql::sqlparser::ast::Statement::Query(_) => Some(stmt.as_ref().clone()),
+                datafusion::sql::sqlparser::ast::Statement::Insert(i) => i
+                    .source
+                    .as_ref()
+                    .map(|q| datafusion::sql::sqlparser::ast::Statement::Query(q.clone())),
+                _ => None,
+            };
+            if let Some(plannable) = plannable {
+                let plan = session.plan_unbound(&plannable).await?;
+                let inferred = plan.get_parameter_types().map_err(UserError::from)?;
+                for (name, dt) in inferred {
+                    let Some(idx) = name
+                        .trim_start_matches('$')
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| i.checked_sub(1))
+                    else {
+                        continue;
+                    };
+                    if param_types.len() <= idx {
+                        param_types.resize(idx + 1, Type::UNKNOWN);
+                    }
+                    if let Some(dt) = dt
+                        && param_types[idx] == Type::UNKNOWN
+                    {
+                        param_types[idx] = pg_type(&dt);
+                    }
+                }
+                if matches!(
+                    stmt.as_ref(),
+                    datafusion::sql::sqlparser::ast::Statement::Query(_)
+                ) {
+                    schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                }
+            }
+        }
+        if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
+            infer_from_casts(stmt, &mut param_types);
+            if let datafusion::sql::sqlparser::ast::Statement::Insert(insert) = stmt.as_ref() {
+                infer_from_insert_target(session, insert, &mut param_types);
+            }
+        }
+        if schema.is_none() && returns_rows(&statement.stmt) {
+            // SHOW statements have no side effects: run them to learn their
+            // columns, so that the description cannot drift from the result.
+            if let Ok(Outcome::Rows(shown, _)) = session.run(&statement, &[]).await {
+                schema = Some(shown);
+            }
+        }
+        for t in &mut param_types {
+            if *t == Type::UNKNOWN {
+                *t = Type::TEXT;
+            }
+        }
+        Ok(Some(Prepared {
+            statement: Some(statement),
+            param_types,
+            schema,
+        }))
+    }
+}
+
+/// `INSERT INTO t (a, b) VALUES ($1, $2)`: each parameter standing alone
+/// in a VALUES row takes the type of its target column, as in PostgreSQL.
+fn infer_from_insert_target(
+    session: &Session,
+    insert: &datafusion::sql::sqlparser::ast::Insert,
+    types: &mut Vec<Type>,
+) {
+    use datafusion::sql::sqlparser::ast::{Expr, SetExpr, TableObject, Value};
+    let TableObject::TableName(name) = &insert.table else {
+        return;
+    };
+    let Ok(def) = crate::names::object_name(name).and_then(|n| session.table_def(&n)) else {
+        return;
+    };
+    let targets: Vec<&eddy_catalog::ColumnDef> = if insert.columns.is_empty() {
+        def.columns.iter().collect()
+    } else {
+        insert
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let name = c.0.last()?.as_ident().map(crate::names::ident)?;
+                def.columns.iter().find(|col| col.name == name)
+            })
+            .collect()
+    };
+    let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|q| q.body.as_ref()) else {
+        return;
+    };
+    for row in &values.rows {
+        for (expr, column) in row.iter().zip(&targets) {
+            if let Expr::Value(v) = expr
+                && let Value::Placeholder(p) = &v.value
+                && let Some(idx) = placeholder_index(p)
+            {
+                if types.len() <= idx {
+                    types.resize(idx + 1, Type::UNKNOWN);
+                }
+                if types[idx] == Type::UNKNOWN {
+                    types[idx] = pg_type(&eddy_sql::types::arrow_type(column.data_type));
+                }
+            }
+        }
+    }
+}
+
+/// `$3` → 2.
+fn placeholder_index(placeholder: &str) -> Option<usize> {
+    placeholder
+        .strip_prefix('$')?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
+}
+
+/// `$n::type` declares the parameter's type, as in PostgreSQL, where
+/// DataFusion's inference does not look through casts.
+fn infer_from_casts(stmt: &datafusion::sql::sqlparser::ast::Statement, types: &mut Vec<Type>) {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
+    use std::ops::ControlFlow;
+    let _ = visit_expressions(stmt, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let Expr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(idx) = p
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+            && let Ok(sql_type) = eddy_sql::types::sql_type_from_ast(data_type)
+        {
+            if types.len() <= idx {
+                types.resize(idx + 1, Type::UNKNOWN);
+            }
+            if types[idx] == Type::UNKNOWN {
+                types[idx] = pg_type(&eddy_sql::types::arrow_type(sql_type));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Decodes bound parameters by their declared (or inferred) types.
+pub fn decode_params(
+    portal: &Portal<Prepared>,
+    types: &[Type],
+) -> Result<Vec<ScalarValue>, UserError> {
+    let bad = |i: usize, e: PgWireError| {
+        UserError::new(
+            "22P02",
+            format!("invalid value for parameter ${}: {e}", i + 1),
+        )
+    };
+    (0..portal.parameter_len())
+        .map(|i| {
+            let t = types.get(i).cloned().unwrap_or(Type::TEXT);
+            let v = match t {
+                Type::BOOL => {
+                    ScalarValue::Boolean(portal.parameter::<bool>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::INT2 => {
+                    ScalarValue::Int16(portal.parameter::<i16>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::INT4 => {
+                    ScalarValue::Int32(portal.parameter::<i32>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::INT8 => {
+                    ScalarValue::Int64(portal.parameter::<i64>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::FLOAT4 => {
+                    ScalarValue::Float32(portal.parameter::<f32>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::FLOAT8 => {
+                    ScalarValue::Float64(portal.parameter::<f64>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+                    portal
+                        .parameter::<chrono::NaiveDateTime>(i, &t)
+                        .map_err(|e| bad(i, e))?
+                        .map(|d| d.and_utc().timestamp_micros()),
+                    None,
+                ),
+                Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+                    portal
+                        .parameter::<chrono::DateTime<chrono::FixedOffset>>(i, &t)
+                        .map_err(|e| bad(i, e))?
+                        .map(|d| d.timestamp_micros()),
+                    Some("+00:00".into()),
+                ),
+                Type::DATE => ScalarValue::Date32(
+                    portal
+                        .parameter::<chrono::NaiveDate>(i, &t)
+                        .map_err(|e| bad(i, e))?
+                        .map(|d| {
+                            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
+                                as i32
+                        }),
+                ),
+                Type::BYTEA => {
+                    ScalarValue::Binary(portal.parameter::<Vec<u8>>(i, &t).map_err(|e| bad(i, e))?)
+                }
+                Type::NUMERIC => {
+                    let d = portal
+                        .parameter::<rust_decimal::Decimal>(i, &t)
+                        .map_err(|e| bad(i, e))?;
+                    match d {
+                        None => ScalarValue::Decimal128(None, 38, 10),
+                        Some(d) => {
+                            let s = ScalarValue::Utf8(Some(d.to_string()));
+                            s.cast_to(&DataType::Decimal128(38, d.scale().min(38) as i8))
+                                .map_err(|e| UserError::new("22P02", e.to_string()))?
+                        }
+                    }
+                }
+                _ => ScalarValue::Utf8(portal.parameter::<String>(i, &t).map_err(|e| bad(i, e))?),
+            };
+            Ok(v)
+        })
+        .collect()
+}
