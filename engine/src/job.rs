@@ -131,7 +131,7 @@ pub struct QueryProgress {
     pub state_bytes: u64,
     pub last_epoch_duration: Duration,
     /// Input rows per second over the last epoch.
-    pub input_rows_per_second: f64,
+    pub processed_rows_per_second: f64,
     /// The last error: why the query failed, or a retryable error it is
     /// currently retrying.
     pub error: Option<String>,
@@ -151,7 +151,7 @@ impl Default for QueryProgress {
             state_rows: 0,
             state_bytes: 0,
             last_epoch_duration: Duration::ZERO,
-            input_rows_per_second: 0.0,
+            processed_rows_per_second: 0.0,
             error: None,
             offsets: Offsets::new(),
         }
@@ -396,7 +396,8 @@ impl StreamingJob {
                     .as_ref()
                     .map_or(0, |a| a.state_bytes() as u64);
                 p.last_epoch_duration = elapsed;
-                p.input_rows_per_second = stats.input_rows as f64 / elapsed.as_secs_f64().max(1e-9);
+                p.processed_rows_per_second =
+                    stats.input_rows as f64 / elapsed.as_secs_f64().max(1e-9);
                 p.offsets = from.clone();
                 p.error = None;
             });

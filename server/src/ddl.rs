@@ -407,7 +407,7 @@ fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResul
         nums[2].push(p.output_rows as i64);
         nums[3].push(p.late_rows as i64);
         nums[4].push(p.state_rows as i64);
-        nums[5].push(p.input_rows_per_second.round() as i64);
+        nums[5].push(p.processed_rows_per_second.round() as i64);
     }
     let [names, status, sinks, watermarks, errors] = cols;
     let [epoch, input, output, late, state, rate] = nums;
@@ -423,7 +423,7 @@ fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResul
         Field::new("late_rows", DataType::Int64, true),
         Field::new("watermark", DataType::Utf8, true),
         Field::new("state_rows", DataType::Int64, true),
-        Field::new("input_rows_per_second", DataType::Int64, true),
+        Field::new("processed_rows_per_second", DataType::Int64, true),
         Field::new("error", DataType::Utf8, true),
     ]);
     Ok(RecordBatch::try_new(

@@ -498,7 +498,15 @@ fn sequence(opts: &FieldOptions, ty: ColumnType) -> Result<Generator> {
         _ => format!("a value of type {}", ty.sql_name()),
     };
     let start = opts.parse("start", &expected, &parse)?.unwrap_or(default);
-    let period = match opts.parse("end", &expected, &parse)? {
+    // Without an end, integers wrap back to `start` after the type's
+    // largest value rather than overflowing.
+    let implicit_end = match ty {
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => {
+            ty.int_bounds().map(|(_, hi)| i128::from(hi))
+        }
+        _ => None,
+    };
+    let period = match opts.parse("end", &expected, &parse)?.or(implicit_end) {
         None => None,
         Some(end) if end < start => {
             return Err(EngineError::Config(format!(

@@ -224,10 +224,10 @@ fn ints(key: u64, generator: &Generator, rows: Range<u64>) -> Box<dyn Iterator<I
             Box::new(rows.map(move |i| {
                 let mut t = start.wrapping_add((i as i64).wrapping_mul(step));
                 if max_out_of_order > 0 {
-                    t -= jitter.int(i, 0, max_out_of_order);
+                    t = t.wrapping_sub(jitter.int(i, 0, max_out_of_order));
                 }
                 if late_rate > 0.0 && late.unit(i) < late_rate {
-                    t -= late_by;
+                    t = t.wrapping_sub(late_by);
                 }
                 t
             }))
