@@ -436,6 +436,6 @@ async fn unreachable_postgres_is_a_retryable_error_and_validation_needs_no_serve
     let err = crate::registry().validate_sink(&bad, &ctx).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "missing required option 'table' for postgres: target table, 'table' or 'schema.table'"
+        "missing required option 'table' for sink connector 'postgres': target table, 'table' or 'schema.table'"
     );
 }
