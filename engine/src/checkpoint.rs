@@ -262,7 +262,7 @@ mod tests {
                 watermark,
                 has_state: true,
             },
-            &[state.clone()],
+            std::slice::from_ref(&state),
         )
         .unwrap();
         let second = OffsetEntry {

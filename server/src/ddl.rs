@@ -20,6 +20,13 @@ use eddy_sql::types::{arrow_schema, sql_type_from_ast};
 use crate::database::Database;
 use crate::error::{UserError, UserResult};
 
+/// `IF NOT EXISTS` / `OR REPLACE` of a CREATE.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateMode {
+    pub if_not_exists: bool,
+    pub or_replace: bool,
+}
+
 /// Outcome of a CREATE: created, or skipped because of IF NOT EXISTS.
 pub enum Created {
     Yes,
@@ -51,11 +58,10 @@ pub fn create_source(
     columns: Vec<ColumnDef>,
     watermark: Option<WatermarkDef>,
     options: BTreeMap<String, String>,
-    if_not_exists: bool,
-    or_replace: bool,
+    mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
-    if if_not_exists && db.catalog.lookup(ObjectKind::Source, &name)?.is_some() {
+    if mode.if_not_exists && db.catalog.lookup(ObjectKind::Source, &name)?.is_some() {
         return Ok(skipped(ObjectKind::Source, &name));
     }
     let (connector, options) = split_connector("a source", options)?;
@@ -69,18 +75,17 @@ pub fn create_source(
     };
     db.connectors
         .validate_source(&def, &arrow_schema(&def.columns))?;
-    store(db, CatalogObject::Source(def), if_not_exists, or_replace)
+    store(db, CatalogObject::Source(def), mode)
 }
 
 pub fn create_sink(
     db: &Database,
     name: String,
     options: BTreeMap<String, String>,
-    if_not_exists: bool,
-    or_replace: bool,
+    mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
-    if if_not_exists && db.catalog.lookup(ObjectKind::Sink, &name)?.is_some() {
+    if mode.if_not_exists && db.catalog.lookup(ObjectKind::Sink, &name)?.is_some() {
         return Ok(skipped(ObjectKind::Sink, &name));
     }
     let (connector, options) = split_connector("a sink", options)?;
@@ -95,43 +100,36 @@ pub fn create_sink(
         tables: db.tables.clone(),
     };
     db.connectors.validate_sink(&def, &ctx)?;
-    store(db, CatalogObject::Sink(def), if_not_exists, or_replace)
+    store(db, CatalogObject::Sink(def), mode)
 }
 
-fn store(
-    db: &Database,
-    obj: CatalogObject,
-    if_not_exists: bool,
-    or_replace: bool,
-) -> UserResult<Created> {
+fn store(db: &Database, obj: CatalogObject, mode: CreateMode) -> UserResult<Created> {
     let (kind, name) = (obj.kind(), obj.name().to_string());
-    if or_replace {
+    if mode.or_replace {
         db.catalog.create_or_replace(obj)?;
         return Ok(Created::Yes);
     }
-    if db.catalog.create(obj, if_not_exists)? {
+    if db.catalog.create(obj, mode.if_not_exists)? {
         Ok(Created::Yes)
     } else {
         Ok(skipped(kind, &name))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn create_streaming_query(
     db: &Database,
     name: String,
     options: BTreeMap<String, String>,
     sink: String,
     query_text: String,
-    if_not_exists: bool,
-    or_replace: bool,
+    mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
     if let Some(existing) = db.catalog.lookup(ObjectKind::StreamingQuery, &name)? {
-        if if_not_exists {
+        if mode.if_not_exists {
             return Ok(skipped(existing.kind(), &name));
         }
-        if !or_replace || existing.kind() != ObjectKind::StreamingQuery {
+        if !mode.or_replace || existing.kind() != ObjectKind::StreamingQuery {
             return Err(eddy_catalog::CatalogError::AlreadyExists {
                 kind: existing.kind(),
                 name,
@@ -150,7 +148,7 @@ pub async fn create_streaming_query(
         incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
     };
-    if !or_replace {
+    if !mode.or_replace {
         // Progress left by a query of the same name that was dropped.
         db.remove_checkpoints(&name)?;
     }
@@ -165,11 +163,18 @@ pub async fn create_streaming_query(
         )),
         Err(e) => return Err(e.into()),
     };
-    if or_replace {
+    if mode.or_replace {
         db.stop_query(&name).await;
         db.remove_checkpoints(&name)?;
     }
-    store(db, CatalogObject::StreamingQuery(def), false, or_replace)?;
+    store(
+        db,
+        CatalogObject::StreamingQuery(def),
+        CreateMode {
+            if_not_exists: false,
+            ..mode
+        },
+    )?;
     db.run_job(job);
     Ok(match warning {
         Some(w) => Created::WithWarning(w),
@@ -248,7 +253,14 @@ pub fn create_table(db: &Database, create: &CreateTable, sql: &str) -> UserResul
         primary_key,
         sql: sql.to_string(),
     };
-    let created = store(db, CatalogObject::Table(def), create.if_not_exists, false)?;
+    let created = store(
+        db,
+        CatalogObject::Table(def),
+        CreateMode {
+            if_not_exists: create.if_not_exists,
+            or_replace: false,
+        },
+    )?;
     if let Created::Yes = created {
         // Data left by a table of the same name dropped before a crash must
         // not reappear.

@@ -28,7 +28,7 @@ use eddy_catalog::{CatalogObject, ObjectKind, TableDef};
 use eddy_sql::{EddyStatement, ParsedStatement};
 
 use crate::database::Database;
-use crate::ddl::{self, Created};
+use crate::ddl::{self, CreateMode, Created};
 use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::settings::{Settings, display_name};
@@ -134,8 +134,10 @@ impl Session {
                     columns.clone(),
                     watermark.clone(),
                     options.clone(),
-                    *if_not_exists,
-                    *or_replace,
+                    CreateMode {
+                        if_not_exists: *if_not_exists,
+                        or_replace: *or_replace,
+                    },
                     sql,
                 )?;
                 Ok(self.created(created, "CREATE SOURCE"))
@@ -150,8 +152,10 @@ impl Session {
                     &db,
                     name.clone(),
                     options.clone(),
-                    *if_not_exists,
-                    *or_replace,
+                    CreateMode {
+                        if_not_exists: *if_not_exists,
+                        or_replace: *or_replace,
+                    },
                     sql,
                 )?;
                 Ok(self.created(created, "CREATE SINK"))
@@ -171,8 +175,10 @@ impl Session {
                     options.clone(),
                     sink.clone(),
                     query_text.clone(),
-                    *if_not_exists,
-                    *or_replace,
+                    CreateMode {
+                        if_not_exists: *if_not_exists,
+                        or_replace: *or_replace,
+                    },
                     sql,
                 )
                 .await?;
