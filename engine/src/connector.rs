@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::{SinkDef, SourceDef};
@@ -21,7 +22,24 @@ pub trait SourceConnector: Send + Sync {
     /// option names a declared column). Called at CREATE SOURCE.
     fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()>;
     /// Creates a reader for one streaming query.
-    fn create(&self, def: &SourceDef, schema: SchemaRef) -> Result<Box<dyn Source>>;
+    fn create(
+        &self,
+        def: &SourceDef,
+        schema: SchemaRef,
+        ctx: SourceContext,
+    ) -> Result<Box<dyn Source>>;
+}
+
+/// What a source may need from the server besides its definition.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// The streaming query reading the source.
+    pub query: String,
+    /// Eddy's own tables, for dead-letter tables.
+    pub tables: Arc<TableStore>,
+    /// Records that could not be decoded, skipped or sent to a dead-letter
+    /// table; shown in `SHOW STREAMING QUERIES`.
+    pub bad_records: Arc<AtomicU64>,
 }
 
 /// What a sink may need from the server besides its definition.

@@ -15,6 +15,7 @@
 //! The query's progress is shared with the server through
 //! [`QueryProgress`]; a stop request lets the running epoch finish first.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,8 @@ pub struct QueryProgress {
     pub late_rows: u64,
     /// Rows dropped because their event time was NULL.
     pub null_time_rows: u64,
+    /// Input records that could not be decoded (skipped or dead-lettered).
+    pub bad_records: u64,
     pub watermark: i64,
     pub state_rows: u64,
     pub state_bytes: u64,
@@ -147,6 +150,7 @@ impl Default for QueryProgress {
             output_rows: 0,
             late_rows: 0,
             null_time_rows: 0,
+            bad_records: 0,
             watermark: NO_WATERMARK,
             state_rows: 0,
             state_bytes: 0,
@@ -173,6 +177,8 @@ pub struct StreamingJob {
     watermark: Option<(usize, i64)>,
     /// Where the query's offset log, commit log and state live.
     checkpoint: Option<CheckpointDir>,
+    /// Bad records counted by the source (see [`crate::SourceContext`]).
+    bad_records: Arc<AtomicU64>,
 }
 
 /// The server's handle on a running job.
@@ -212,7 +218,14 @@ impl StreamingJob {
             options,
             watermark,
             checkpoint: None,
+            bad_records: Arc::default(),
         }
+    }
+
+    /// Shares the counter the source reports bad records to.
+    pub fn with_bad_record_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.bad_records = counter;
+        self
     }
 
     /// Makes the job record its progress in `dir` and resume from it.
@@ -384,6 +397,7 @@ impl StreamingJob {
                 p.output_rows += output_rows;
                 p.late_rows += stats.late_rows;
                 p.null_time_rows += stats.null_time_rows;
+                p.bad_records = self.bad_records.load(Ordering::Relaxed);
                 p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
                 p.state_rows = self
                     .plan

@@ -32,7 +32,9 @@ pub mod table_store;
 pub mod watermark;
 pub mod window;
 
-pub use connector::{ConnectorRegistry, SinkConnector, SinkContext, SourceConnector};
+pub use connector::{
+    ConnectorRegistry, SinkConnector, SinkContext, SourceConnector, SourceContext,
+};
 pub use error::{EngineError, Result};
 pub use sink::Sink;
 pub use source::{Offsets, PlannedRange, Source};

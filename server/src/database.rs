@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -17,7 +18,7 @@ use eddy_engine::job::{
 };
 use eddy_engine::plan::{InputInfo, build_streaming_plan};
 use eddy_engine::table_store::TableStore;
-use eddy_engine::{ConnectorRegistry, SinkContext};
+use eddy_engine::{ConnectorRegistry, SinkContext, SourceContext};
 use eddy_sql::streaming::plan_streaming_query;
 use eddy_sql::types::arrow_schema;
 
@@ -133,10 +134,17 @@ impl Database {
             )),
             None => None,
         };
-        let source = self
-            .connectors
-            .source(&source_def.connector)?
-            .create(&source_def, schema)?;
+        let bad_records = Arc::new(AtomicU64::new(0));
+        let source_ctx = SourceContext {
+            query: def.name.clone(),
+            tables: self.tables.clone(),
+            bad_records: bad_records.clone(),
+        };
+        let source = self.connectors.source(&source_def.connector)?.create(
+            &source_def,
+            schema,
+            source_ctx,
+        )?;
         let sink_def = match self.catalog.get(ObjectKind::Sink, &def.sink)? {
             CatalogObject::Sink(s) => s,
             _ => unreachable!("get checks the kind"),
@@ -152,7 +160,9 @@ impl Database {
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
         let job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark);
-        Ok(job.with_checkpoint(checkpoint))
+        Ok(job
+            .with_checkpoint(checkpoint)
+            .with_bad_record_counter(bad_records))
     }
 
     /// Where a query's offset log, commit log and state live.

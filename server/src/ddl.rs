@@ -403,7 +403,7 @@ pub fn show_objects(db: &Database, kind: ObjectKind) -> UserResult<RecordBatch> 
 
 fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResult<RecordBatch> {
     let mut cols: [Vec<Option<String>>; 5] = Default::default();
-    let mut nums: [Vec<i64>; 6] = Default::default();
+    let mut nums: [Vec<i64>; 7] = Default::default();
     for obj in objects {
         let CatalogObject::StreamingQuery(def) = obj else {
             continue;
@@ -420,9 +420,10 @@ fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResul
         nums[3].push(p.late_rows as i64);
         nums[4].push(p.state_rows as i64);
         nums[5].push(p.processed_rows_per_second.round() as i64);
+        nums[6].push(p.bad_records as i64);
     }
     let [names, status, sinks, watermarks, errors] = cols;
-    let [epoch, input, output, late, state, rate] = nums;
+    let [epoch, input, output, late, state, rate, bad] = nums;
     let text = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
     let int = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
     let schema = Schema::new(vec![
@@ -433,6 +434,7 @@ fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResul
         Field::new("input_rows", DataType::Int64, true),
         Field::new("output_rows", DataType::Int64, true),
         Field::new("late_rows", DataType::Int64, true),
+        Field::new("bad_records", DataType::Int64, true),
         Field::new("watermark", DataType::Utf8, true),
         Field::new("state_rows", DataType::Int64, true),
         Field::new("processed_rows_per_second", DataType::Int64, true),
@@ -448,6 +450,7 @@ fn show_streaming_queries(db: &Database, objects: &[CatalogObject]) -> UserResul
             int(input),
             int(output),
             int(late),
+            int(bad),
             text(watermarks),
             int(state),
             int(rate),

@@ -24,7 +24,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::SourceDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
-use eddy_engine::{EngineError, Offsets, PlannedRange, Result, Source, SourceConnector};
+use eddy_engine::{
+    EngineError, Offsets, PlannedRange, Result, Source, SourceConnector, SourceContext,
+};
 use futures::stream::{self, BoxStream, StreamExt};
 
 pub use config::{ColumnGen, ColumnType, DatagenConfig, Generator};
@@ -145,7 +147,12 @@ impl SourceConnector for DatagenConnector {
         DatagenConfig::parse(&owner(def), &def.options, schema).map(|_| ())
     }
 
-    fn create(&self, def: &SourceDef, schema: SchemaRef) -> Result<Box<dyn Source>> {
+    fn create(
+        &self,
+        def: &SourceDef,
+        schema: SchemaRef,
+        _ctx: SourceContext,
+    ) -> Result<Box<dyn Source>> {
         let config = DatagenConfig::parse(&owner(def), &def.options, &schema)?;
         Ok(Box::new(DatagenSource::new(schema, config)))
     }

@@ -42,7 +42,9 @@ fn def(options: &[(&str, &str)]) -> SourceDef {
 }
 
 fn source(options: &[(&str, &str)]) -> Box<dyn Source> {
-    DatagenConnector.create(&def(options), schema()).unwrap()
+    DatagenConnector
+        .create(&def(options), schema(), ctx())
+        .unwrap()
 }
 
 fn at(rows: i64) -> Offsets {
@@ -297,7 +299,7 @@ async fn timestamptz_and_other_units() {
         ),
     ]));
     let d = def(&[("fields.a.step", "1 second"), ("fields.b.kind", "random")]);
-    let mut s = DatagenConnector.create(&d, schema.clone()).unwrap();
+    let mut s = DatagenConnector.create(&d, schema.clone(), ctx()).unwrap();
     let (from, to) = (at(0), at(2));
     let batches: Vec<RecordBatch> = s.read(&from, &to).try_collect().await.unwrap();
     assert_eq!(batches[0].schema(), schema);
@@ -305,4 +307,13 @@ async fn timestamptz_and_other_units() {
         .column(0)
         .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
     assert_eq!(a.value(1) - a.value(0), 1000);
+}
+
+fn ctx() -> eddy_engine::SourceContext {
+    let dir = std::env::temp_dir().join("eddy-datagen-tests");
+    eddy_engine::SourceContext {
+        query: "test".into(),
+        tables: std::sync::Arc::new(eddy_engine::table_store::TableStore::open(&dir).unwrap()),
+        bad_records: Default::default(),
+    }
 }
