@@ -48,6 +48,17 @@ pub struct CommitEntry {
     pub watermark: WatermarkState,
     /// Whether `state/N.snapshot` exists for this epoch.
     pub has_state: bool,
+    /// Running totals up to and including this epoch, so that the query's
+    /// counters carry on across restarts.
+    #[serde(default)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Totals {
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub late_rows: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -149,6 +160,7 @@ impl CheckpointDir {
                     offsets: pending.from.clone(),
                     watermark: WatermarkState::default(),
                     has_state: false,
+                    totals: Totals::default(),
                 },
                 state: Vec::new(),
                 pending: Some(pending),
@@ -261,6 +273,7 @@ mod tests {
                 offsets: offsets(10),
                 watermark,
                 has_state: true,
+                totals: Totals::default(),
             },
             std::slice::from_ref(&state),
         )
@@ -297,6 +310,7 @@ mod tests {
                 offsets: offsets(1),
                 watermark: WatermarkState::default(),
                 has_state: false,
+                totals: Totals::default(),
             };
             cp.commit(&commit, &[]).unwrap();
         }

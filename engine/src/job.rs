@@ -24,7 +24,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry};
+use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
 use crate::options::{OptionSpec, OptionValue, parse_duration};
 use crate::plan::{OutputMode, StreamingPlan};
 use crate::watermark::{NO_WATERMARK, WatermarkTracker};
@@ -301,6 +301,11 @@ impl StreamingJob {
                     replay = r.pending.is_some(),
                     "resuming from checkpoint"
                 );
+                update(&progress, |p| {
+                    p.input_rows = r.commit.totals.input_rows;
+                    p.output_rows = r.commit.totals.output_rows;
+                    p.late_rows = r.commit.totals.late_rows;
+                });
                 (r.commit.offsets, r.commit.epoch, r.pending)
             }
             None => (self.source.initial_offsets().await?, 0, None),
@@ -388,14 +393,22 @@ impl StreamingJob {
                 // from the offset log at the next start.
                 return Ok(QueryStatus::Stopped);
             };
-            self.commit(&entry, watermark.as_ref())?;
+            let totals = {
+                let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                Totals {
+                    input_rows: p.input_rows + stats.input_rows,
+                    output_rows: p.output_rows + output_rows,
+                    late_rows: p.late_rows + stats.late_rows,
+                }
+            };
+            self.commit(&entry, watermark.as_ref(), totals)?;
             let elapsed = started.elapsed();
             from = entry.to;
             update(&progress, |p| {
                 p.epoch = epoch;
-                p.input_rows += stats.input_rows;
-                p.output_rows += output_rows;
-                p.late_rows += stats.late_rows;
+                p.input_rows = totals.input_rows;
+                p.output_rows = totals.output_rows;
+                p.late_rows = totals.late_rows;
                 p.null_time_rows += stats.null_time_rows;
                 p.bad_records = self.bad_records.load(Ordering::Relaxed);
                 p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
@@ -422,7 +435,12 @@ impl StreamingJob {
     }
 
     /// Records that `entry`'s epoch is complete, with the state after it.
-    fn commit(&mut self, entry: &OffsetEntry, watermark: Option<&WatermarkTracker>) -> Result<()> {
+    fn commit(
+        &mut self,
+        entry: &OffsetEntry,
+        watermark: Option<&WatermarkTracker>,
+        totals: Totals,
+    ) -> Result<()> {
         let Some(checkpoint) = &self.checkpoint else {
             return Ok(());
         };
@@ -436,6 +454,7 @@ impl StreamingJob {
                 offsets: entry.to.clone(),
                 watermark: watermark.map(|w| w.state()).unwrap_or_default(),
                 has_state: !state.is_empty(),
+                totals,
             },
             &state,
         )

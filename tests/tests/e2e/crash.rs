@@ -66,8 +66,16 @@ async fn scenario(pg: &TestPostgres, eddy: &mut TestEddy) -> Result<()> {
         eddy.start_again().await?;
     }
     let client = eddy.client().await?;
-    wait_for_status(&client, "raw_copy", "finished", DEFAULT_WAIT).await?;
-    wait_for_status(&client, "counts", "finished", DEFAULT_WAIT).await?;
+    let raw = wait_for_status(&client, "raw_copy", "finished", DEFAULT_WAIT).await?;
+    let counts = wait_for_status(&client, "counts", "finished", DEFAULT_WAIT).await?;
+    // The counters are checkpointed with the epochs: across the kills each
+    // input row was counted once.
+    ensure!(
+        (raw.input_rows, counts.input_rows) == (ROWS, ROWS),
+        "input_rows after the restarts: raw_copy {}, counts {}; expected {ROWS}",
+        raw.input_rows,
+        counts.input_rows
+    );
 
     let pg_client = pg.client().await?;
     check_raw(&pg_client).await?;
