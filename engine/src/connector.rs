@@ -21,6 +21,14 @@ pub trait SourceConnector: Send + Sync {
     /// Checks a definition beyond the per-option checks (e.g. that a field
     /// option names a declared column). Called at CREATE SOURCE.
     fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()>;
+    /// Eddy tables the source writes to besides its output (a dead-letter
+    /// table for bad records), as (name, schema). The server creates them,
+    /// in the catalog and in storage, when the source is created, so users
+    /// can query them.
+    fn side_tables(&self, _def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
+        Ok(Vec::new())
+    }
+
     /// Creates a reader for one streaming query.
     fn create(
         &self,

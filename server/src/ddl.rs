@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, TableConstraint};
 use eddy_catalog::{
@@ -15,7 +15,7 @@ use eddy_catalog::{
 };
 use eddy_engine::SinkContext;
 use eddy_engine::watermark::format_event_time;
-use eddy_sql::types::{arrow_schema, sql_type_from_ast};
+use eddy_sql::types::{arrow_schema, sql_type_from_arrow, sql_type_from_ast};
 
 use crate::database::Database;
 use crate::error::{UserError, UserResult};
@@ -75,7 +75,12 @@ pub fn create_source(
     };
     db.connectors
         .validate_source(&def, &arrow_schema(&def.columns))?;
-    store(db, CatalogObject::Source(def), mode)
+    let side_tables = db.connectors.source(&def.connector)?.side_tables(&def)?;
+    let created = store(db, CatalogObject::Source(def), mode)?;
+    for (table, schema) in side_tables {
+        create_side_table(db, &table, &schema)?;
+    }
+    Ok(created)
 }
 
 pub fn create_sink(
@@ -268,6 +273,48 @@ pub fn create_table(db: &Database, create: &CreateTable, sql: &str) -> UserResul
         db.tables.create_or_load(&name, schema)?;
     }
     Ok(created)
+}
+
+/// Creates, if missing, a table a source writes to (e.g. its dead-letter
+/// table), so that it can be queried and dropped like any table.
+fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
+    if db.catalog.lookup(ObjectKind::Table, name)?.is_some() {
+        return Ok(());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let data_type = sql_type_from_arrow(f.data_type()).ok_or_else(|| {
+                UserError::internal(format!("no SQL type for side table column {}", f.name()))
+            })?;
+            Ok(ColumnDef {
+                name: f.name().clone(),
+                data_type,
+                nullable: f.is_nullable(),
+                default: None,
+            })
+        })
+        .collect::<UserResult<Vec<_>>>()?;
+    let sql = format!(
+        "CREATE TABLE {name} ({})",
+        columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.data_type))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let def = TableDef {
+        name: name.to_string(),
+        columns,
+        primary_key: Vec::new(),
+        sql,
+    };
+    let schema = arrow_schema(&def.columns);
+    if db.catalog.create(CatalogObject::Table(def), true)? {
+        db.tables.create_or_load(name, schema)?;
+    }
+    Ok(())
 }
 
 /// Drops objects; returns notices for `IF EXISTS` on missing ones.
