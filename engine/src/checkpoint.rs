@@ -71,8 +71,11 @@ pub struct WatermarkState {
 pub struct Recovered {
     pub commit: CommitEntry,
     pub state: Vec<RecordBatch>,
-    /// An epoch planned but not committed before the stop: replay it.
-    pub pending: Option<OffsetEntry>,
+    /// Epochs planned after the commit but not committed (or whose commit
+    /// was damaged): replay them, in order, over exactly these ranges.
+    pub pending: Vec<OffsetEntry>,
+    /// Newer checkpoints that failed their checksum and were passed over.
+    pub damaged: Vec<String>,
 }
 
 pub struct CheckpointDir {
@@ -108,7 +111,10 @@ impl CheckpointDir {
 
     pub fn write_offsets(&self, entry: &OffsetEntry) -> Result<()> {
         let json = serde_json::to_vec(entry).expect("offset entries serialise");
-        write_atomically(&self.path_for_write("offsets", entry.epoch, "")?, &json)
+        write_atomically(
+            &self.path_for_write("offsets", entry.epoch, "")?,
+            &seal(&json),
+        )
     }
 
     /// Writes the state snapshot, then the commit entry, then prunes.
@@ -128,11 +134,14 @@ impl CheckpointDir {
             }
             write_atomically(
                 &self.path_for_write("state", entry.epoch, ".snapshot")?,
-                &buf,
+                &seal(&buf),
             )?;
         }
         let json = serde_json::to_vec(entry).expect("commit entries serialise");
-        write_atomically(&self.path_for_write("commits", entry.epoch, "")?, &json)?;
+        write_atomically(
+            &self.path_for_write("commits", entry.epoch, "")?,
+            &seal(&json),
+        )?;
         self.prune(entry.epoch)
     }
 
@@ -151,52 +160,133 @@ impl CheckpointDir {
         Ok(())
     }
 
-    /// The newest commit with its state, and the epoch to replay, if any.
+    /// The newest intact commit with its state, and the epochs to replay
+    /// after it. A commit or snapshot that fails its checksum is skipped
+    /// for an older one (the epochs in between are then replayed from the
+    /// offset log); when no intact one remains, recovery fails rather than
+    /// run on wrong state.
     pub fn recover(&self) -> Result<Option<Recovered>> {
-        let Some(&epoch) = epochs_in(&self.root.join("commits"))?.iter().max() else {
-            return Ok(self.pending_first_epoch()?.map(|pending| Recovered {
-                commit: CommitEntry {
-                    epoch: 0,
-                    offsets: pending.from.clone(),
-                    watermark: WatermarkState::default(),
-                    has_state: false,
-                    totals: Totals::default(),
-                },
-                state: Vec::new(),
-                pending: Some(pending),
-            }));
+        let mut commits = epochs_in(&self.root.join("commits"))?;
+        commits.sort_unstable();
+        let mut damaged = Vec::new();
+        for &epoch in commits.iter().rev() {
+            match self.load_commit(epoch) {
+                Ok((commit, state)) => {
+                    let pending = self.pending_after(&commit)?;
+                    return Ok(Some(Recovered {
+                        commit,
+                        state,
+                        pending,
+                        damaged,
+                    }));
+                }
+                Err(e) => damaged.push(e.to_string()),
+            }
+        }
+        // No intact commit: start over only if the offset log still reaches
+        // back to the first epoch, so that every epoch can be replayed.
+        let first = self.path("offsets", 1, "");
+        if !first.exists() {
+            if damaged.is_empty() {
+                return Ok(None);
+            }
+            return Err(EngineError::Internal(format!(
+                "no intact checkpoint to recover from: {}",
+                damaged.join("; ")
+            )));
+        }
+        let first: OffsetEntry = read_sealed_json(&first)?;
+        let start = CommitEntry {
+            epoch: 0,
+            offsets: first.from.clone(),
+            watermark: WatermarkState::default(),
+            has_state: false,
+            totals: Totals::default(),
         };
-        let commit: CommitEntry = read_json(&self.path("commits", epoch, ""))?;
+        let pending = self.pending_after(&start)?;
+        Ok(Some(Recovered {
+            commit: start,
+            state: Vec::new(),
+            pending,
+            damaged,
+        }))
+    }
+
+    fn load_commit(&self, epoch: u64) -> Result<(CommitEntry, Vec<RecordBatch>)> {
+        let commit: CommitEntry = read_sealed_json(&self.path("commits", epoch, ""))?;
         let state = if commit.has_state {
             let path = self.path("state", epoch, ".snapshot");
-            let file = fs::File::open(&path)?;
-            FileReader::try_new(file, None)
+            let bytes = fs::read(&path)?;
+            let payload = unseal(&path, &bytes)?;
+            FileReader::try_new(std::io::Cursor::new(payload), None)
                 .and_then(|r| r.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| corrupt(&path, e))?
         } else {
             Vec::new()
         };
-        let next = self.path("offsets", epoch + 1, "");
-        let pending = if next.exists() {
-            Some(read_json::<OffsetEntry>(&next)?)
-        } else {
-            None
-        };
-        Ok(Some(Recovered {
-            commit,
-            state,
-            pending,
-        }))
+        Ok((commit, state))
     }
 
-    fn pending_first_epoch(&self) -> Result<Option<OffsetEntry>> {
-        let path = self.path("offsets", 1, "");
-        if path.exists() {
-            Ok(Some(read_json(&path)?))
-        } else {
-            Ok(None)
+    /// The offset-log entries after `commit`, which must follow on from it
+    /// without gaps.
+    fn pending_after(&self, commit: &CommitEntry) -> Result<Vec<OffsetEntry>> {
+        let mut pending: Vec<OffsetEntry> = Vec::new();
+        let mut epoch = commit.epoch + 1;
+        loop {
+            let path = self.path("offsets", epoch, "");
+            if !path.exists() {
+                return Ok(pending);
+            }
+            let entry: OffsetEntry = read_sealed_json(&path)?;
+            let expected_from = pending.last().map_or(&commit.offsets, |p| &p.to);
+            if entry.epoch != epoch || &entry.from != expected_from {
+                return Err(corrupt(
+                    &path,
+                    "the offset log does not continue from the previous epoch",
+                ));
+            }
+            pending.push(entry);
+            epoch += 1;
         }
     }
+}
+
+/// Checkpoint files start with this, then the CRC-32 of the payload and its
+/// length, so that a damaged or truncated file is detected, never used.
+const MAGIC: &[u8; 8] = b"EDDYCKP1";
+const HEADER_LEN: usize = 8 + 4 + 8;
+
+fn seal(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn unseal<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(corrupt(path, "not a checkpoint file or truncated header"));
+    }
+    let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(corrupt(
+            path,
+            format!("truncated: {} of {len} bytes", payload.len()),
+        ));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(corrupt(path, "checksum mismatch"));
+    }
+    Ok(payload)
+}
+
+fn read_sealed_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(unseal(path, &bytes)?).map_err(|e| corrupt(path, e))
 }
 
 fn epochs_in(dir: &Path) -> Result<Vec<u64>> {
@@ -215,11 +305,6 @@ fn epochs_in(dir: &Path) -> Result<Vec<u64>> {
         }
     }
     Ok(out)
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e))
 }
 
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> EngineError {
@@ -258,7 +343,7 @@ mod tests {
         // Crashed during epoch 1: replay it from its recorded start.
         let r = cp.recover().unwrap().unwrap();
         assert_eq!(r.commit.epoch, 0);
-        assert_eq!(r.pending, Some(first.clone()));
+        assert_eq!(r.pending, vec![first.clone()]);
 
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
         let state =
@@ -290,7 +375,77 @@ mod tests {
         assert_eq!(r.commit.offsets, offsets(10));
         assert_eq!(r.commit.watermark, watermark);
         assert_eq!(r.state, vec![state]);
-        assert_eq!(r.pending, Some(second));
+        assert_eq!(r.pending, vec![second]);
+    }
+
+    fn commit_epochs(cp: &CheckpointDir, epochs: std::ops::RangeInclusive<u64>) {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        for epoch in epochs {
+            let (from, to) = (offsets(epoch as i64 - 1), offsets(epoch as i64));
+            cp.write_offsets(&OffsetEntry {
+                epoch,
+                from,
+                to: to.clone(),
+                input_ended: false,
+            })
+            .unwrap();
+            let state = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from(vec![epoch as i64]))],
+            )
+            .unwrap();
+            let commit = CommitEntry {
+                epoch,
+                offsets: to,
+                watermark: WatermarkState::default(),
+                has_state: true,
+                totals: Totals::default(),
+            };
+            cp.commit(&commit, &[state]).unwrap();
+        }
+    }
+
+    fn damage(path: &Path) {
+        let mut bytes = fs::read(path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_snapshot_falls_back_to_an_older_commit_and_replays_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = CheckpointDir::open(dir.path()).unwrap();
+        commit_epochs(&cp, 1..=4);
+        damage(&cp.path("state", 4, ".snapshot"));
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.epoch, 3);
+        assert_eq!(r.damaged.len(), 1, "{:?}", r.damaged);
+        assert!(
+            r.damaged[0].contains("checksum mismatch"),
+            "{:?}",
+            r.damaged
+        );
+        let state = r.state[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(state.value(0), 3);
+        // Epoch 4 is replayed from the offset log.
+        assert_eq!(r.pending.iter().map(|p| p.epoch).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn without_an_intact_checkpoint_recovery_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = CheckpointDir::open(dir.path()).unwrap();
+        commit_epochs(&cp, 1..=10);
+        for epoch in 5..=10 {
+            fs::write(cp.path("commits", epoch, ""), b"EDDYCKP1 truncated").unwrap();
+        }
+        let err = cp.recover().err().expect("no intact checkpoint");
+        assert!(err.to_string().contains("no intact checkpoint"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! The query's progress is shared with the server through
 //! [`QueryProgress`]; a stop request lets the running epoch finish first.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -295,10 +296,13 @@ impl StreamingJob {
                 if let Some(agg) = self.plan.aggregate.as_mut() {
                     agg.restore(&r.state)?;
                 }
+                for damage in &r.damaged {
+                    tracing::warn!(query = %self.name, %damage, "passed over a damaged checkpoint");
+                }
                 tracing::info!(
                     query = %self.name,
                     epoch = r.commit.epoch,
-                    replay = r.pending.is_some(),
+                    replay = r.pending.len(),
                     "resuming from checkpoint"
                 );
                 update(&progress, |p| {
@@ -306,9 +310,9 @@ impl StreamingJob {
                     p.output_rows = r.commit.totals.output_rows;
                     p.late_rows = r.commit.totals.late_rows;
                 });
-                (r.commit.offsets, r.commit.epoch, r.pending)
+                (r.commit.offsets, r.commit.epoch, VecDeque::from(r.pending))
             }
-            None => (self.source.initial_offsets().await?, 0, None),
+            None => (self.source.initial_offsets().await?, 0, VecDeque::new()),
         };
         update(&progress, |p| {
             p.status = QueryStatus::Running;
@@ -327,7 +331,7 @@ impl StreamingJob {
             if *stop.borrow() {
                 return Ok(QueryStatus::Stopped);
             }
-            let entry = match pending.take() {
+            let entry = match pending.pop_front() {
                 Some(entry) => entry,
                 None => {
                     if let Trigger::Interval(every) = self.options.trigger {
