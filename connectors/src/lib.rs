@@ -24,6 +24,9 @@
 
 pub mod blackhole;
 pub mod datagen;
+pub mod file;
+pub mod format;
+pub mod kafka;
 pub mod option_reader;
 pub mod postgres;
 pub mod table;
@@ -36,6 +39,10 @@ use eddy_engine::ConnectorRegistry;
 pub fn registry() -> ConnectorRegistry {
     let mut registry = ConnectorRegistry::default();
     registry.register_source(Arc::new(datagen::DatagenConnector));
+    registry.register_source(Arc::new(file::FileSourceConnector));
+    registry.register_sink(Arc::new(file::FileSinkConnector));
+    registry.register_source(Arc::new(kafka::KafkaSourceConnector));
+    registry.register_sink(Arc::new(kafka::KafkaSinkConnector));
     registry.register_sink(Arc::new(postgres::PostgresConnector));
     registry.register_sink(Arc::new(table::TableSinkConnector));
     registry.register_sink(Arc::new(blackhole::BlackholeConnector));
@@ -47,14 +54,16 @@ mod tests {
     #[test]
     fn registry_knows_every_connector() {
         let r = super::registry();
-        assert_eq!(r.source("datagen").unwrap().name(), "datagen");
-        for sink in ["postgres", "table", "blackhole"] {
+        for source in ["datagen", "kafka", "file"] {
+            assert_eq!(r.source(source).unwrap().name(), source);
+        }
+        for sink in ["postgres", "table", "blackhole", "kafka", "file"] {
             assert_eq!(r.sink(sink).unwrap().name(), sink);
         }
         let err = r.sink("kafkaa").err().unwrap().to_string();
         assert_eq!(
             err,
-            "unknown sink connector 'kafkaa'; expected one of blackhole, postgres, table"
+            "unknown sink connector 'kafkaa'; expected one of blackhole, file, kafka, postgres, table"
         );
     }
 }

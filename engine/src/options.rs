@@ -28,7 +28,9 @@ pub enum OptionValue {
 }
 
 /// One option. `key` may contain one `*`, which matches a single segment
-/// without dots (e.g. `fields.*.kind` matches `fields.user_id.kind`).
+/// without dots (e.g. `fields.*.kind` matches `fields.user_id.kind`), or
+/// end in `.**`, which matches any non-empty rest, dots included (e.g.
+/// `properties.**` matches `properties.security.protocol`).
 #[derive(Debug, Clone, Copy)]
 pub struct OptionSpec {
     pub key: &'static str,
@@ -56,6 +58,10 @@ impl OptionSpec {
     /// Whether `key` is this option. For a pattern, returns the segment `*`
     /// matched through `wildcard`.
     pub fn matches<'k>(&self, key: &'k str) -> Option<Option<&'k str>> {
+        if let Some(prefix) = self.key.strip_suffix("**") {
+            let rest = key.strip_prefix(prefix)?;
+            return (!rest.is_empty()).then_some(Some(rest));
+        }
         match self.key.split_once('*') {
             None => (self.key == key).then_some(None),
             Some((prefix, suffix)) => {
@@ -266,6 +272,13 @@ mod tests {
             .is_err()
         );
         assert!(validate_options("x", &opts(&[]), SPECS).is_err());
+        let any = OptionSpec::new("properties.**", OptionValue::Text, "passed through");
+        assert_eq!(
+            any.matches("properties.security.protocol"),
+            Some(Some("security.protocol"))
+        );
+        assert_eq!(any.matches("properties."), None);
+        assert_eq!(any.matches("property.x"), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 pub mod client;
 pub mod eddy;
+pub mod kafka;
 pub mod postgres;
 pub mod wait;
 pub mod wire;

@@ -19,6 +19,8 @@
 
 mod crash;
 mod errors;
+mod files;
+mod kafka;
 mod protocol;
 mod restart;
 mod tables;

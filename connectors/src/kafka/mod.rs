@@ -1,0 +1,232 @@
+//! The `kafka` source and sink (librdkafka through `rdkafka`).
+//!
+//! **Eddy owns the read positions.** The source never joins a consumer
+//! group, never commits offsets and never subscribes: it `assign`s every
+//! partition of the topic explicitly at the offsets the engine hands it. Its
+//! [`Offsets`](eddy_engine::Offsets) map has one entry per partition, keyed
+//! by the partition number as text (`"0"`, `"1"`, …), whose value is the
+//! next offset to read. An epoch `[from, to)` is replayable because a Kafka
+//! offset names one record forever (until retention deletes it).
+//!
+//! ```text
+//!   engine                 KafkaSource                     Kafka
+//!     │ plan_epoch(from) ──────▶│ metadata(topic) ───────────▶│ partitions (new ones too)
+//!     │                         │ watermarks(p) ─────────────▶│ high per partition
+//!     │◀── to = min(high, from + share of max.records.per.epoch)
+//!     │ read(from, to) ────────▶│ assign(p @ from[p]) ───────▶│
+//!     │                         │ poll … until every p reached to[p]
+//!     │◀──────── RecordBatch    │ decode payloads (arrow-json / arrow-csv)
+//! ```
+//!
+//! A partition that appears in the topic's metadata but not in `from` was
+//! added while the query ran: it is read from its beginning (the engine
+//! also treats a missing partition as position 0).
+//!
+//! The sink produces one JSON object per row with an idempotent producer,
+//! flushes at the end of each epoch and fails the epoch if any delivery
+//! failed. It is **at-least-once**: an epoch replayed after a crash is
+//! produced again (Kafka transactions would make it exactly-once).
+//!
+//! Modules: [`config`] parses the options, [`source`] plans epochs and
+//! reads them (polling in [`reader`]), [`sink`] produces.
+
+pub mod config;
+pub mod reader;
+pub mod sink;
+pub mod source;
+#[cfg(test)]
+mod tests;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use eddy_catalog::{SinkDef, SourceDef};
+use eddy_engine::options::{OptionSpec, OptionValue};
+use eddy_engine::{
+    EngineError, Result, Sink, SinkConnector, SinkContext, Source, SourceConnector, SourceContext,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+pub use config::{KafkaSinkConfig, KafkaSourceConfig, StartupMode};
+pub use sink::KafkaSink;
+pub use source::KafkaSource;
+
+const SOURCE_OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new("topic", OptionValue::Text, "the topic to read").required(),
+    OptionSpec::new(
+        "properties.bootstrap.servers",
+        OptionValue::Text,
+        "Kafka brokers, host:port[,host:port…]",
+    )
+    .required(),
+    OptionSpec::new(
+        "properties.**",
+        OptionValue::Text,
+        "passed to librdkafka as is (e.g. properties.acks); any name librdkafka knows",
+    ),
+    OptionSpec::new(
+        "scan.startup.mode",
+        OptionValue::OneOf(&["earliest", "latest", "timestamp"]),
+        "where a query without a checkpoint starts (default latest)",
+    ),
+    OptionSpec::new(
+        "scan.startup.timestamp_millis",
+        OptionValue::Integer {
+            min: 0,
+            max: i64::MAX,
+        },
+        "with scan.startup.mode = timestamp: first record at or after this time (ms since 1970)",
+    ),
+    OptionSpec::new(
+        "format",
+        OptionValue::OneOf(&["json", "csv"]),
+        "payload format (default json)",
+    ),
+    OptionSpec::new(
+        "csv.delimiter",
+        OptionValue::Text,
+        "field delimiter of csv payloads, one character (default ,)",
+    ),
+    OptionSpec::new(
+        "on_error",
+        OptionValue::OneOf(&["fail", "skip", "dead_letter"]),
+        "what a record that cannot be decoded does (default fail)",
+    ),
+    OptionSpec::new(
+        "dead_letter.table",
+        OptionValue::Text,
+        "with on_error = dead_letter: the Eddy table for bad records (default <source>_errors)",
+    ),
+    OptionSpec::new(
+        "max.records.per.epoch",
+        OptionValue::Integer {
+            min: 1,
+            max: i64::MAX,
+        },
+        "at most this many records per epoch over all partitions (default 100000)",
+    ),
+    OptionSpec::new(
+        "read.timeout",
+        OptionValue::Duration,
+        "how long a read may wait for Kafka without progress before failing (default 30 seconds)",
+    ),
+];
+
+const SINK_OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new("topic", OptionValue::Text, "the topic to write").required(),
+    OptionSpec::new(
+        "properties.bootstrap.servers",
+        OptionValue::Text,
+        "Kafka brokers, host:port[,host:port…]",
+    )
+    .required(),
+    OptionSpec::new(
+        "properties.**",
+        OptionValue::Text,
+        "passed to librdkafka as is",
+    ),
+    OptionSpec::new(
+        "format",
+        OptionValue::OneOf(&["json"]),
+        "message format (default json)",
+    ),
+    OptionSpec::new(
+        "key",
+        OptionValue::Text,
+        "comma-separated columns forming the message key (default: no key)",
+    ),
+    OptionSpec::new(
+        "write.timeout",
+        OptionValue::Duration,
+        "how long an epoch may wait for deliveries before failing (default 30 seconds)",
+    ),
+];
+
+/// `connector = 'kafka'` as a source.
+pub struct KafkaSourceConnector;
+
+impl SourceConnector for KafkaSourceConnector {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn options(&self) -> &'static [OptionSpec] {
+        SOURCE_OPTIONS
+    }
+
+    /// Checks the options and the metadata columns only: Kafka need not be
+    /// reachable at CREATE.
+    fn side_tables(&self, def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
+        Ok(crate::format::dead_letter_table(def)?
+            .map(|table| vec![(table, crate::format::dead_letter_schema())])
+            .unwrap_or_default())
+    }
+
+    fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {
+        KafkaSourceConfig::parse(def, schema).map(|_| ())
+    }
+
+    fn create(
+        &self,
+        def: &SourceDef,
+        schema: SchemaRef,
+        ctx: SourceContext,
+    ) -> Result<Box<dyn Source>> {
+        let config = KafkaSourceConfig::parse(def, &schema)?;
+        Ok(Box::new(KafkaSource::new(&def.name, schema, config, ctx)?))
+    }
+}
+
+/// `connector = 'kafka'` as a sink.
+pub struct KafkaSinkConnector;
+
+impl SinkConnector for KafkaSinkConnector {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn options(&self) -> &'static [OptionSpec] {
+        SINK_OPTIONS
+    }
+
+    fn validate(&self, def: &SinkDef, _ctx: &SinkContext) -> Result<()> {
+        KafkaSinkConfig::parse(def).map(|_| ())
+    }
+
+    fn create(&self, def: &SinkDef, _ctx: SinkContext) -> Result<Box<dyn Sink>> {
+        let config = KafkaSinkConfig::parse(def)?;
+        Ok(Box::new(KafkaSink::new(&def.name, config)?))
+    }
+}
+
+/// Whether Kafka may accept the same request later: broker or network
+/// trouble, leadership changes, timeouts and full queues are transient;
+/// authorization, configuration and oversize errors are not.
+pub fn is_retryable(err: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    match err.rdkafka_error_code() {
+        None => matches!(err, KafkaError::Canceled),
+        Some(code) => !matches!(
+            code,
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::GroupAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+                | C::SaslAuthenticationFailed
+                | C::Authentication
+                | C::InvalidArgument
+                | C::InvalidConfig
+                | C::InvalidTopic
+                | C::UnsupportedVersion
+                | C::UnsupportedFeature
+                | C::Fatal
+        ),
+    }
+}
+
+/// An `External` error about Kafka, classified by [`is_retryable`].
+pub fn kafka_error(context: impl Into<String>, err: &KafkaError) -> EngineError {
+    EngineError::external(context, err, is_retryable(err))
+}
