@@ -16,11 +16,17 @@
 //! - [`postgres`]: the `postgres` sink: one transaction per epoch, rows sent
 //!   with binary `COPY` encoded straight from Arrow arrays
 //!   ([`postgres::copy`]), JDBC and `postgres://` URLs ([`postgres::url`]).
+//! - [`kafka`]: the `kafka` source (Eddy owns the per-partition offsets;
+//!   no consumer group) and sink (idempotent producer).
+//! - [`file`]: the `file` source (a directory; each file read once, whole,
+//!   tracked by name and size) and sink (one file per epoch).
+//! - [`format`]: JSON and CSV records decoded straight into Arrow, and the
+//!   bad-record policies (`on_error`: fail, skip, dead_letter).
 //! - [`table`]: the `table` sink, appending to an Eddy table.
 //! - [`blackhole`]: the `blackhole` sink, which discards (for benchmarks).
 //! - [`option_reader`]: typed access to already-validated `WITH` options.
 //!
-//! `CONNECTORS.md` beside this crate is the user-facing option reference.
+//! `docs/connectors.md` is the user-facing option reference.
 
 pub mod blackhole;
 pub mod datagen;
