@@ -180,6 +180,8 @@ pub struct StreamingJob {
     checkpoint: Option<CheckpointDir>,
     /// Bad records counted by the source (see [`crate::SourceContext`]).
     bad_records: Arc<AtomicU64>,
+    /// A crash point injected by the crash tests (`EDDY_FAULT`).
+    fault: Option<Fault>,
 }
 
 /// The server's handle on a running job.
@@ -220,6 +222,7 @@ impl StreamingJob {
             watermark,
             checkpoint: None,
             bad_records: Arc::default(),
+            fault: Fault::from_env(),
         }
     }
 
@@ -389,6 +392,7 @@ impl StreamingJob {
                     watermark.as_mut(),
                 )
                 .await?;
+            self.fault_point(FaultPoint::BeforeSink, epoch);
             let Some(output_rows) = self
                 .write_with_retry(epoch, &stats.output, &progress, &mut stop)
                 .await?
@@ -397,6 +401,7 @@ impl StreamingJob {
                 // from the offset log at the next start.
                 return Ok(QueryStatus::Stopped);
             };
+            self.fault_point(FaultPoint::AfterSink, epoch);
             let totals = {
                 let p = progress.lock().unwrap_or_else(|e| e.into_inner());
                 Totals {
@@ -406,6 +411,7 @@ impl StreamingJob {
                 }
             };
             self.commit(&entry, watermark.as_ref(), totals)?;
+            self.fault_point(FaultPoint::AfterCommit, epoch);
             let elapsed = started.elapsed();
             from = entry.to;
             update(&progress, |p| {
@@ -435,6 +441,20 @@ impl StreamingJob {
             if entry.input_ended || self.options.trigger == Trigger::Once {
                 return Ok(QueryStatus::Finished);
             }
+        }
+    }
+
+    /// Aborts the process if the crash tests asked for a crash here.
+    fn fault_point(&self, point: FaultPoint, epoch: u64) {
+        if let Some(fault) = &self.fault
+            && fault.point == point
+            && fault.epoch == epoch
+        {
+            eprintln!(
+                "EDDY_FAULT: query {} aborts the process at {point:?} of epoch {epoch}",
+                self.name
+            );
+            std::process::abort();
         }
     }
 
@@ -575,6 +595,43 @@ struct EpochStats {
     late_rows: u64,
     null_time_rows: u64,
     output: Vec<RecordBatch>,
+}
+
+/// Where the crash tests can make the process die inside an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultPoint {
+    /// The epoch is processed; the sink has not been called.
+    BeforeSink,
+    /// The sink has committed the epoch; the checkpoint has not.
+    AfterSink,
+    /// The checkpoint commit is written.
+    AfterCommit,
+}
+
+/// `EDDY_FAULT=<before_sink|after_sink|after_commit>@<epoch>`: the first
+/// query to reach that point of that epoch aborts the whole process, as a
+/// crash would. Only the crash tests set it.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    point: FaultPoint,
+    epoch: u64,
+}
+
+impl Fault {
+    fn from_env() -> Option<Fault> {
+        let spec = std::env::var("EDDY_FAULT").ok()?;
+        let (point, epoch) = spec.split_once('@')?;
+        let point = match point {
+            "before_sink" => FaultPoint::BeforeSink,
+            "after_sink" => FaultPoint::AfterSink,
+            "after_commit" => FaultPoint::AfterCommit,
+            _ => return None,
+        };
+        Some(Fault {
+            point,
+            epoch: epoch.parse().ok()?,
+        })
+    }
 }
 
 /// Exponential backoff between retries of a failing outside system, from

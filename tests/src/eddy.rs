@@ -39,6 +39,8 @@ pub struct EddyServer {
     port: u16,
     /// `None` once stopped or killed.
     child: Option<Child>,
+    /// Extra environment for the next starts (e.g. `EDDY_FAULT`).
+    env: Vec<(String, String)>,
 }
 
 impl EddyServer {
@@ -62,6 +64,7 @@ impl EddyServer {
                 .tempdir()?,
             port: 0,
             child: None,
+            env: Vec::new(),
         };
         // Another process may take the free port between our probe and the
         // server's bind; a few attempts make that race harmless.
@@ -147,6 +150,37 @@ impl EddyServer {
         self.spawn_and_wait().await
     }
 
+    /// Sets an environment variable for the next starts of the server.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Drops the environment set with [`EddyServer::set_env`].
+    pub fn clear_env(&mut self) {
+        self.env.clear();
+    }
+
+    /// Waits (bounded) for the server to exit by itself, e.g. at an
+    /// injected fault, and returns its exit status.
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().context("the server is not running")?;
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the server did not exit within {timeout:?}; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The last lines of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log_path(), 60)
@@ -180,6 +214,8 @@ impl EddyServer {
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
+        command.env_remove("EDDY_FAULT");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = command
             .spawn()
             .with_context(|| format!("spawning {}", self.binary.display()))?;

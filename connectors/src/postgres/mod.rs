@@ -1,33 +1,41 @@
 //! The `postgres` sink: a streaming query's output into a PostgreSQL table,
-//! exactly once.
+//! exactly once by default.
 //!
-//! Each epoch is one PostgreSQL transaction that writes the rows with binary
-//! `COPY` and advances the row of `eddy_sink_progress` for (sink, query)
-//! with a compare-and-set. An epoch the table already holds (the engine
-//! replays epochs it had not marked committed before a crash) is skipped, so
-//! every epoch lands once without two-phase commit:
+//! Each epoch is one PostgreSQL transaction. It writes the rows with binary
+//! `COPY` (straight into the table for `append`; after a `DELETE` of the
+//! old contents for `overwrite`; into a session-local staging table merged
+//! with `INSERT … ON CONFLICT` for `upsert`) and, under `exactly_once`,
+//! advances the sink's row of `eddy_sink_progress` with a compare-and-set.
+//! An epoch the table already holds (the engine replays epochs it had not
+//! marked committed before a crash) is skipped, so every epoch lands once
+//! without two-phase commit:
 //!
 //! ```text
 //!   engine                     PostgresSink                   PostgreSQL
 //!     │ write_epoch(N, rows) ──────▶│ BEGIN ───────────────────────▶│
-//!     │                             │ SELECT epoch … FOR UPDATE ───▶│
-//!     │                             │◀─────────────── last = N-1    │
-//!     │                             │ COPY t FROM STDIN (binary) ──▶│ (chunks of batch_size rows)
-//!     │                             │ upsert progress epoch = N ───▶│
+//!     │                             │ INSERT progress epoch 0       │
+//!     │                             │   ON CONFLICT DO NOTHING ────▶│
+//!     │                             │ SELECT epoch … FOR UPDATE ───▶│ (a second writer waits here)
+//!     │                             │◀─────────────── seen = N-1    │
+//!     │                             │ [DELETE] COPY [INSERT…SELECT]▶│ (the mode's statements)
+//!     │                             │ UPDATE progress SET epoch = N │
+//!     │                             │   WHERE epoch = seen ────────▶│ exactly 1 row, else ROLLBACK
 //!     │                             │ COMMIT ──────────────────────▶│
 //!     │◀──────────────── rows       │                               │
 //!     │ (commit log: N)             │                               │
 //!     │ … crash before the commit log, replay of N:                 │
-//!     │ write_epoch(N, rows) ──────▶│ BEGIN, SELECT → last = N: ROLLBACK, 0 rows
+//!     │ write_epoch(N, rows) ──────▶│ BEGIN, SELECT → seen = N: ROLLBACK, 0 rows
 //! ```
 //!
 //! Modules: [`url`] parses JDBC and libpq URLs, [`copy`] encodes Arrow
 //! batches in the binary COPY format (numerics via [`numeric`]), [`target`]
-//! resolves and checks (or creates) the table, [`sink`] runs the
-//! transactions.
+//! resolves and checks (or creates) the table, [`progress`] holds the
+//! compare-and-set on `eddy_sink_progress`, [`writer`] builds and runs one
+//! epoch's transaction, [`sink`] owns the connection and classifies errors.
 
 pub mod copy;
 pub mod numeric;
+pub mod progress;
 pub mod sink;
 pub mod target;
 #[cfg(test)]
@@ -35,10 +43,13 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 pub mod url;
+#[cfg(test)]
+mod write_mode_tests;
+pub mod writer;
 
 use eddy_catalog::SinkDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
-use eddy_engine::{Result, Sink, SinkConnector, SinkContext};
+use eddy_engine::{EngineError, Result, Sink, SinkConnector, SinkContext};
 
 use crate::option_reader::OptionReader;
 pub use sink::PostgresSink;
@@ -70,8 +81,18 @@ static OPTIONS: &[OptionSpec] = &[
     ),
     OptionSpec::new(
         "mode",
-        OptionValue::OneOf(&["append"]),
+        OptionValue::OneOf(&["append", "upsert", "overwrite"]),
         "how rows are written (default append)",
+    ),
+    OptionSpec::new(
+        "primary_key",
+        OptionValue::Text,
+        "comma-separated key columns; required for mode 'upsert'",
+    ),
+    OptionSpec::new(
+        "guarantee",
+        OptionValue::OneOf(&["exactly_once", "at_least_once"]),
+        "delivery guarantee (default exactly_once)",
     ),
     OptionSpec::new(
         "batch_size",
@@ -83,6 +104,40 @@ static OPTIONS: &[OptionSpec] = &[
     ),
 ];
 
+/// How an epoch's rows change the table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteMode {
+    /// Rows are added.
+    Append,
+    /// A row replaces the table's row with the same key, or is added.
+    Upsert { key: Vec<String> },
+    /// The epoch's rows replace the table's contents (complete output mode).
+    /// `key`, if given, only becomes the PRIMARY KEY of a created table.
+    Overwrite { key: Option<Vec<String>> },
+}
+
+impl WriteMode {
+    /// The key columns a created table declares as its PRIMARY KEY.
+    pub fn key(&self) -> Option<&[String]> {
+        match self {
+            WriteMode::Append => None,
+            WriteMode::Upsert { key } => Some(key),
+            WriteMode::Overwrite { key } => key.as_deref(),
+        }
+    }
+}
+
+/// What happens to an epoch written again (a retry, or a replay after a
+/// crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarantee {
+    /// The epoch id is committed with the rows; epochs already committed
+    /// are skipped.
+    ExactlyOnce,
+    /// No bookkeeping: an epoch written again is written again.
+    AtLeastOnce,
+}
+
 /// `connector = 'postgres'`.
 pub struct PostgresConnector;
 
@@ -92,6 +147,8 @@ pub struct PostgresSinkConfig {
     pub url: PgUrl,
     pub table: TableName,
     pub create_table: bool,
+    pub mode: WriteMode,
+    pub guarantee: Guarantee,
     pub batch_size: usize,
 }
 
@@ -99,13 +156,74 @@ impl PostgresSinkConfig {
     pub fn parse(def: &SinkDef) -> Result<Self> {
         let owner = format!("postgres sink '{}'", def.name);
         let options = OptionReader::new(&owner, &def.options);
+        let key = options.get("primary_key").map(parse_key).transpose()?;
+        let mode = match options.get("mode").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("append") => match key {
+                None => WriteMode::Append,
+                Some(_) => {
+                    return Err(EngineError::Config(format!(
+                        "option 'primary_key' of {owner} needs mode 'upsert' or 'overwrite'; \
+                         mode 'append' adds every row and uses no key"
+                    )));
+                }
+            },
+            Some("upsert") => WriteMode::Upsert {
+                key: key.ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "mode 'upsert' of {owner} needs option 'primary_key' (e.g. primary_key = 'window_start,auction'): \
+                         the columns whose values identify a row to replace"
+                    ))
+                })?,
+            },
+            Some("overwrite") => WriteMode::Overwrite { key },
+            Some(other) => {
+                return Err(EngineError::Config(format!(
+                    "invalid value '{other}' for option 'mode' of {owner}; expected one of append, upsert, overwrite"
+                )));
+            }
+        };
+        let guarantee = match options
+            .get("guarantee")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("exactly_once") => Guarantee::ExactlyOnce,
+            Some("at_least_once") => Guarantee::AtLeastOnce,
+            Some(other) => {
+                return Err(EngineError::Config(format!(
+                    "invalid value '{other}' for option 'guarantee' of {owner}; expected one of exactly_once, at_least_once"
+                )));
+            }
+        };
         Ok(PostgresSinkConfig {
             url: parse_pg_url(options.required("url")?, options.get("password"))?,
             table: TableName::parse(options.required("table")?)?,
             create_table: options.bool("create_table")?.unwrap_or(false),
+            mode,
+            guarantee,
             batch_size: options.i64("batch_size")?.unwrap_or(10_000).max(1) as usize,
         })
     }
+}
+
+/// `'a, b'` → `["a", "b"]`: names as written (case-sensitive, like the
+/// query's output columns), none empty or repeated.
+fn parse_key(text: &str) -> Result<Vec<String>> {
+    let mut key: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if name.is_empty() {
+            return Err(EngineError::Config(format!(
+                "invalid value '{text}' for option 'primary_key'; expected column names separated by commas"
+            )));
+        }
+        if key.iter().any(|k| k == name) {
+            return Err(EngineError::Config(format!(
+                "invalid value '{text}' for option 'primary_key': column \"{name}\" is named twice"
+            )));
+        }
+        key.push(name.to_string());
+    }
+    Ok(key)
 }
 
 impl SinkConnector for PostgresConnector {
@@ -125,5 +243,23 @@ impl SinkConnector for PostgresConnector {
     fn create(&self, def: &SinkDef, ctx: SinkContext) -> Result<Box<dyn Sink>> {
         let config = PostgresSinkConfig::parse(def)?;
         Ok(Box::new(PostgresSink::new(&def.name, &ctx.query, config)))
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn key_lists() {
+        assert_eq!(
+            parse_key(" window_start , Auction").unwrap(),
+            ["window_start", "Auction"]
+        );
+        assert!(parse_key("a,,b").is_err());
+        assert_eq!(
+            parse_key("a,b,a").unwrap_err().to_string(),
+            "invalid value 'a,b,a' for option 'primary_key': column \"a\" is named twice"
+        );
     }
 }

@@ -1,44 +1,43 @@
-//! [`PostgresSink`]: the connection, the table check at `open`, and one
-//! transaction per epoch (see the module above for the protocol).
+//! [`PostgresSink`]: the connection, the table check at `open`, and the
+//! classification of failures (the transaction itself is [`EpochWriter`]'s).
 //!
 //! The connection is kept between epochs. A connection-level failure drops
 //! it (and the task driving it), returns a retryable error, and the next
-//! call reconnects; a transaction cut short rolls back when dropped.
+//! call reconnects; a transaction cut short rolls back when dropped. Only
+//! failures that a later attempt of the same epoch can get past are
+//! retryable: a lost or refused connection, I/O errors, timeouts, a server
+//! shutting down or starting up, too many connections, serialization
+//! failures and deadlocks. Everything else (a constraint violation, a value
+//! that does not fit its column, a missing privilege) would fail again the
+//! same way and stops the query with the error.
 
 use async_trait::async_trait;
-use bytes::BytesMut;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_engine::{EngineError, Result, Sink};
-use futures::{SinkExt, pin_mut};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls};
 
-use super::PostgresSinkConfig;
-use super::copy::{CopyEncoder, PreparedBatch};
-use super::target::{self, quote_ident};
+use super::copy::CopyEncoder;
+use super::progress::WriterId;
+use super::target;
+use super::writer::{EpochWriter, Failure};
+use super::{PostgresSinkConfig, WriteMode};
 
-/// Name of the progress table, in the target table's schema.
-pub const PROGRESS_TABLE: &str = "eddy_sink_progress";
+pub use super::progress::PROGRESS_TABLE;
 
 /// A live connection and the task that drives it; dropping it closes both.
 struct PgConnection {
     client: Client,
     task: JoinHandle<()>,
+    /// Whether this session has run the writer's per-session setup.
+    session_ready: bool,
 }
 
 impl Drop for PgConnection {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// What `open` established about the target table.
-struct Writer {
-    encoder: CopyEncoder,
-    copy_sql: String,
-    select_progress_sql: String,
-    upsert_progress_sql: String,
 }
 
 pub struct PostgresSink {
@@ -50,37 +49,43 @@ pub struct PostgresSink {
     /// `None` before the first use and after a connection failure.
     conn: Option<PgConnection>,
     /// Set by `open`.
-    writer: Option<Writer>,
+    writer: Option<EpochWriter>,
 }
 
-/// A failure inside a database round trip, before it is classified.
-enum Failure {
-    Pg(tokio_postgres::Error),
-    Engine(EngineError),
-}
+/// SQLSTATEs after which the same work may succeed later: connection
+/// exceptions, too many connections, canceled statements (statement or lock
+/// timeouts), admin/crash shutdown and "the database system is starting
+/// up", serialization failures and deadlocks.
+const RETRYABLE_STATES: &[&str] = &[
+    "08", "53300", "57014", "55P03", "57P01", "57P02", "57P03", "40001", "40P01",
+];
 
-impl From<tokio_postgres::Error> for Failure {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Failure::Pg(e)
+/// Whether the error is about the connection rather than the work: closed,
+/// I/O, could not connect, timed out. `tokio_postgres` keeps its error kind
+/// private; a connection-level error is closed, carries the socket's
+/// `io::Error`, or is the connect timeout.
+fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
     }
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Self {
-        Failure::Engine(e)
+    if let Some(io) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>())
+    {
+        // Malformed messages (encoding or parsing) are not the network's fault.
+        return !matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+        );
     }
+    e.to_string().starts_with("timeout")
 }
 
-/// Whether PostgreSQL may accept the same work later: lost connections,
-/// resource shortage, shutdown, serialization failures and deadlocks.
+/// Whether PostgreSQL may accept the same work later.
 fn is_retryable(e: &tokio_postgres::Error) -> bool {
     match e.as_db_error() {
-        None => true,
+        None => is_connection_error(e),
         Some(db) => {
             let code = db.code().code();
-            ["08", "53", "57P", "40001", "40P01"]
-                .iter()
-                .any(|p| code.starts_with(p))
+            RETRYABLE_STATES.iter().any(|p| code.starts_with(p))
         }
     }
 }
@@ -121,11 +126,21 @@ impl PostgresSink {
         match failure {
             Failure::Engine(e) => e,
             Failure::Pg(e) => {
-                if e.is_closed() || e.as_db_error().is_none() {
+                if e.as_db_error().is_none() || is_retryable(&e) {
                     self.conn = None;
                 }
                 EngineError::external(&self.context, describe(&e), is_retryable(&e))
             }
+            Failure::LostRace { seen, epoch } => EngineError::external(
+                &self.context,
+                format!(
+                    "another writer committed epoch {epoch} first: the row of {} for sink '{}', query '{}' \
+                     no longer read epoch {seen} when this transaction tried to advance it; the epoch was \
+                     rolled back. Is a second copy of the query running?",
+                    PROGRESS_TABLE, self.sink, self.query
+                ),
+                false,
+            ),
         }
     }
 
@@ -144,18 +159,29 @@ impl PostgresSink {
                 tracing::warn!("{context}: connection closed: {e}");
             }
         });
-        self.conn = Some(PgConnection { client, task });
+        self.conn = Some(PgConnection {
+            client,
+            task,
+            session_ready: false,
+        });
         Ok(())
     }
 
-    async fn prepare_table(&mut self, schema: &SchemaRef) -> Result<Writer, Failure> {
+    /// Checks (or creates) the table against the query's output and builds
+    /// the writer.
+    async fn prepare_table(&mut self, schema: &SchemaRef) -> Result<EpochWriter, Failure> {
         let client = &self.conn.as_ref().expect("connected").client;
-        let table = &self.config.table;
+        let config = &self.config;
+        let table = &config.table;
+        let key = config.mode.key();
+        if let Some(key) = key {
+            target::check_key_in_output(schema, key)?;
+        }
         let columns = match target::table_columns(client, table).await? {
             Some(columns) => columns,
-            None if self.config.create_table => {
+            None if config.create_table => {
                 client
-                    .batch_execute(&target::create_table_sql(table, schema)?)
+                    .batch_execute(&target::create_table_sql(table, schema, key)?)
                     .await?;
                 target::table_columns(client, table).await?.ok_or_else(|| {
                     EngineError::Internal(format!("table {table} missing after CREATE TABLE"))
@@ -169,84 +195,38 @@ impl PostgresSink {
             }
         };
         let targets = target::match_columns(table, schema, &columns)?;
-        let encoder = CopyEncoder::new(schema, &targets)?;
-        let progress = table.sibling(PROGRESS_TABLE);
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {progress} (\
-                   sink text NOT NULL, query text NOT NULL, partition integer NOT NULL, \
-                   epoch bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), \
-                   PRIMARY KEY (sink, query, partition))"
-            ))
-            .await?;
-        let column_list: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|f| quote_ident(f.name()))
-            .collect();
-        Ok(Writer {
-            encoder,
-            copy_sql: format!(
-                "COPY {table} ({}) FROM STDIN (FORMAT binary)",
-                column_list.join(", ")
-            ),
-            select_progress_sql: format!(
-                "SELECT epoch FROM {progress} WHERE sink = $1 AND query = $2 AND partition = 0 FOR UPDATE"
-            ),
-            upsert_progress_sql: format!(
-                "INSERT INTO {progress} (sink, query, partition, epoch) VALUES ($1, $2, 0, $3) \
-                 ON CONFLICT (sink, query, partition) DO UPDATE SET epoch = EXCLUDED.epoch, updated_at = now()"
-            ),
-        })
+        if let WriteMode::Upsert { key } = &config.mode {
+            let unique = target::unique_keys(client, table).await?;
+            target::check_unique_key(table, key, &unique)?;
+        }
+        let writer = EpochWriter::new(
+            table,
+            schema,
+            CopyEncoder::new(schema, &targets)?,
+            (&config.mode, config.guarantee),
+            config.batch_size,
+        );
+        if let Some(sql) = writer.setup_sql() {
+            client.batch_execute(sql).await?;
+        }
+        Ok(writer)
     }
-}
 
-/// Writes one epoch in one transaction; `None` if PostgreSQL already holds it.
-async fn write_transaction(
-    client: &mut Client,
-    writer: &Writer,
-    (sink, query): (&str, &str),
-    epoch: i64,
-    batches: &[PreparedBatch],
-    batch_size: usize,
-) -> Result<Option<u64>, Failure> {
-    let tx = client.transaction().await?;
-    if let Some(row) = tx
-        .query_opt(&writer.select_progress_sql, &[&sink, &query])
-        .await?
-    {
-        let last: i64 = row.get(0);
-        if last >= epoch {
-            return Ok(None);
+    /// Connects if needed and runs the writer's per-session setup.
+    async fn ready_session(&mut self) -> Result<()> {
+        self.connect().await?;
+        let conn = self.conn.as_mut().expect("connected");
+        if conn.session_ready {
+            return Ok(());
         }
-    }
-    let copy = tx.copy_in(&writer.copy_sql).await?;
-    pin_mut!(copy);
-    let mut buf = BytesMut::new();
-    writer.encoder.write_header(&mut buf);
-    let mut in_chunk = 0;
-    for batch in batches {
-        let mut start = 0;
-        while start < batch.num_rows() {
-            let take = (batch.num_rows() - start).min(batch_size - in_chunk);
-            writer
-                .encoder
-                .encode_rows(batch, start..start + take, &mut buf)?;
-            start += take;
-            in_chunk += take;
-            if in_chunk == batch_size {
-                copy.send(buf.split().freeze()).await?;
-                in_chunk = 0;
-            }
+        if let Some(sql) = self.writer.as_ref().and_then(EpochWriter::session_sql)
+            && let Err(e) = conn.client.batch_execute(sql).await
+        {
+            return Err(self.fail(e.into()));
         }
+        self.conn.as_mut().expect("connected").session_ready = true;
+        Ok(())
     }
-    writer.encoder.write_trailer(&mut buf);
-    copy.send(buf.split().freeze()).await?;
-    let rows = copy.as_mut().finish().await?;
-    tx.execute(&writer.upsert_progress_sql, &[&sink, &query, &epoch])
-        .await?;
-    tx.commit().await?;
-    Ok(Some(rows))
 }
 
 #[async_trait]
@@ -267,30 +247,20 @@ impl Sink for PostgresSink {
             .writer
             .as_ref()
             .ok_or_else(|| EngineError::Internal("postgres sink written before open".into()))?;
-        // An empty epoch replays as empty: nothing to record.
-        let prepared = batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| writer.encoder.prepare(b))
-            .collect::<Result<Vec<_>>>()?;
-        if prepared.is_empty() {
+        // An empty epoch replays as empty: nothing to write or record.
+        let Some(prepared) = writer.prepare(batches)? else {
             return Ok(0);
-        }
+        };
         let epoch = i64::try_from(epoch)
             .map_err(|_| EngineError::Internal(format!("epoch {epoch} too large")))?;
-        self.connect().await?;
+        self.ready_session().await?;
         let conn = self.conn.as_mut().expect("connected");
         let writer = self.writer.as_ref().expect("checked above");
-        let result = write_transaction(
-            &mut conn.client,
-            writer,
-            (&self.sink, &self.query),
-            epoch,
-            &prepared,
-            self.config.batch_size,
-        )
-        .await;
-        match result {
+        let id = WriterId {
+            sink: &self.sink,
+            query: &self.query,
+        };
+        match writer.write(&mut conn.client, id, epoch, &prepared).await {
             Ok(Some(rows)) => Ok(rows),
             Ok(None) => {
                 tracing::info!("{}: epoch {epoch} already written, skipped", self.context);

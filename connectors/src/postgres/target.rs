@@ -141,9 +141,14 @@ pub async fn table_columns(
     ))
 }
 
-/// `CREATE TABLE IF NOT EXISTS` with a column per output column.
-pub fn create_table_sql(table: &TableName, schema: &SchemaRef) -> Result<String> {
-    let columns = schema
+/// `CREATE TABLE IF NOT EXISTS` with a column per output column and, if
+/// given, the key as PRIMARY KEY.
+pub fn create_table_sql(
+    table: &TableName,
+    schema: &SchemaRef,
+    key: Option<&[String]>,
+) -> Result<String> {
+    let mut columns = schema
         .fields()
         .iter()
         .map(|f| {
@@ -157,10 +162,88 @@ pub fn create_table_sql(table: &TableName, schema: &SchemaRef) -> Result<String>
             Ok(format!("{} {ty}", quote_ident(f.name())))
         })
         .collect::<Result<Vec<_>>>()?;
+    if let Some(key) = key {
+        let key: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        columns.push(format!("PRIMARY KEY ({})", key.join(", ")));
+    }
     Ok(format!(
         "CREATE TABLE IF NOT EXISTS {table} ({})",
         columns.join(", ")
     ))
+}
+
+/// Every `primary_key` column must be one of the query's output columns.
+pub fn check_key_in_output(schema: &SchemaRef, key: &[String]) -> Result<()> {
+    for name in key {
+        if schema.fields().iter().all(|f| f.name() != name) {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let hint = names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(name))
+                .map(|n| format!(" (names are case-sensitive: did you mean \"{n}\"?)"))
+                .unwrap_or_default();
+            return Err(EngineError::Config(format!(
+                "primary_key column \"{name}\" is not an output column of the query{hint}; \
+                 the output columns are {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The column lists of the table's unique indexes usable by
+/// `ON CONFLICT (columns)`: valid, not deferrable, not partial, without
+/// expressions (primary keys and UNIQUE constraints included).
+pub async fn unique_keys(
+    client: &Client,
+    table: &TableName,
+) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT ARRAY(SELECT a.attname::text \
+                          FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) \
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                          WHERE k.n <= i.indnkeyatts ORDER BY k.n) \
+             FROM pg_index i \
+             WHERE i.indrelid = to_regclass($1::text) AND i.indisunique AND i.indimmediate \
+               AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+             ORDER BY i.indisprimary DESC, i.indexrelid",
+            &[&table.quoted()],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Upserts need a unique index on exactly the key's columns, in any order.
+pub fn check_unique_key(table: &TableName, key: &[String], unique: &[Vec<String>]) -> Result<()> {
+    let mut wanted: Vec<&String> = key.iter().collect();
+    wanted.sort();
+    let matches = |columns: &Vec<String>| {
+        let mut columns: Vec<&String> = columns.iter().collect();
+        columns.sort();
+        columns == wanted
+    };
+    if unique.iter().any(matches) {
+        return Ok(());
+    }
+    let list = |names: &[String]| {
+        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        format!("({})", quoted.join(", "))
+    };
+    let existing = if unique.is_empty() {
+        "it has none".to_string()
+    } else {
+        let keys: Vec<String> = unique.iter().map(|k| list(k)).collect();
+        format!("its unique keys are {}", keys.join(", "))
+    };
+    Err(EngineError::Config(format!(
+        "PostgreSQL table {table} has no primary key or unique constraint on exactly {}, which mode 'upsert' \
+         needs to find the row to replace; {existing}. Add one (ALTER TABLE {table} ADD PRIMARY KEY {}) \
+         or change primary_key",
+        list(key),
+        list(key)
+    )))
 }
 
 /// For each output column, the type of the table column of the same name;

@@ -16,7 +16,7 @@ use eddy_engine::{EngineError, Sink, SinkConnector, SinkContext};
 use super::PostgresConnector;
 use super::test_server::TestPostgres;
 
-fn sink(pg: &TestPostgres, name: &str, extra: &[(&str, &str)]) -> Box<dyn Sink> {
+pub(super) fn sink(pg: &TestPostgres, name: &str, extra: &[(&str, &str)]) -> Box<dyn Sink> {
     let mut options = BTreeMap::from([("url".to_string(), pg.url())]);
     options.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let def = SinkDef {
@@ -34,7 +34,7 @@ fn sink(pg: &TestPostgres, name: &str, extra: &[(&str, &str)]) -> Box<dyn Sink> 
 }
 
 /// A table store the postgres sink never touches.
-fn no_tables() -> Arc<TableStore> {
+pub(super) fn no_tables() -> Arc<TableStore> {
     Arc::new(TableStore::open(tempfile::tempdir().unwrap().path()).unwrap())
 }
 
@@ -118,7 +118,10 @@ fn all_types_batch() -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
-async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+pub(super) async fn rows_as_text(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Vec<Vec<Option<String>>> {
     client
         .query(sql, &[])
         .await
@@ -132,7 +135,7 @@ async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Opt
         .collect()
 }
 
-fn texts(row: &[Option<&str>]) -> Vec<Option<String>> {
+pub(super) fn texts(row: &[Option<&str>]) -> Vec<Option<String>> {
     row.iter().map(|v| v.map(str::to_string)).collect()
 }
 
@@ -425,11 +428,11 @@ async fn unreachable_postgres_is_a_retryable_error_and_validation_needs_no_serve
     assert!(!text.contains("hunter2"));
 
     let mut bad = def.clone();
-    bad.options.insert("mode".into(), "upsert".into());
+    bad.options.insert("mode".into(), "merge".into());
     let err = crate::registry().validate_sink(&bad, &ctx).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid value 'upsert' for option 'mode'; expected one of append"
+        "invalid value 'merge' for option 'mode'; expected one of append, upsert, overwrite"
     );
     bad.options.remove("mode");
     bad.options.remove("table");

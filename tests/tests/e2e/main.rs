@@ -19,6 +19,7 @@
 
 mod crash;
 mod errors;
+mod exactly_once;
 mod files;
 mod kafka;
 mod protocol;
