@@ -259,6 +259,11 @@ impl WindowAggregate {
         Ok(out)
     }
 
+    /// Forgets all state (before a restore).
+    pub fn clear(&mut self) {
+        self.windows.clear();
+    }
+
     /// Rebuilds the state from a snapshot (on recovery).
     pub fn restore(&mut self, snapshot: &[RecordBatch]) -> Result<()> {
         let expected = self.snapshot_schema()?;

@@ -284,6 +284,34 @@ impl StreamingJob {
         if !self.open_sink_with_retry(&progress, &mut stop).await? {
             return Ok(QueryStatus::Stopped);
         }
+        // A source that fails in a way that may pass (Kafka unavailable, a
+        // file system hiccup) may have fed part of an epoch to the
+        // operators: start again from the last checkpoint, which replays the
+        // interrupted epoch over exactly the same input.
+        let mut backoff = Backoff::default();
+        loop {
+            match self.run_from_checkpoint(&progress, &mut stop).await {
+                Err(e) if e.is_retryable() && self.checkpoint.is_some() => {
+                    tracing::warn!(query = %self.name, error = %e, "epoch failed; resuming from the last checkpoint");
+                    if !backoff.wait(&e, &progress, &mut stop).await {
+                        return Ok(QueryStatus::Stopped);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Restores the last checkpoint (if any) and runs epochs from there.
+    async fn run_from_checkpoint(
+        &mut self,
+        progress: &SharedProgress,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<QueryStatus> {
+        let (progress, mut stop) = (progress.clone(), stop.clone());
+        if let Some(agg) = self.plan.aggregate.as_mut() {
+            agg.clear();
+        }
         let mut watermark = self
             .watermark
             .map(|(col, delay)| WatermarkTracker::new(col, delay));

@@ -53,6 +53,20 @@ impl TestKafka {
         self.cluster.bootstrap_servers()
     }
 
+    /// Takes the (only) broker down: clients see connection failures until
+    /// [`TestKafka::broker_up`].
+    pub fn broker_down(&self) -> Result<()> {
+        self.cluster
+            .broker_down(1)
+            .context("taking the mock broker down")
+    }
+
+    pub fn broker_up(&self) -> Result<()> {
+        self.cluster
+            .broker_up(1)
+            .context("bringing the mock broker up")
+    }
+
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         self.cluster
             .create_topic(topic, partitions, 1)

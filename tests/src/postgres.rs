@@ -125,6 +125,18 @@ impl TestPostgres {
         self.pg_ctl_start().await
     }
 
+    /// Shuts the server down (fast mode) for an outage; see
+    /// [`TestPostgres::start_again`].
+    pub async fn shut_down(&mut self) -> Result<()> {
+        self.stop("fast").await
+    }
+
+    /// Starts the server again after [`TestPostgres::shut_down`], same port
+    /// and data.
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.pg_ctl_start().await
+    }
+
     /// The last lines of the server log, for failure messages.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log_path(), 40)

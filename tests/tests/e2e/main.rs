@@ -22,6 +22,7 @@ mod errors;
 mod exactly_once;
 mod files;
 mod kafka;
+mod outages;
 mod protocol;
 mod restart;
 mod tables;
