@@ -8,8 +8,8 @@
 //! batch at a time; rows of a batch are split by window with one `take` per
 //! window present in the batch (usually one or two).
 
-use std::collections::BTreeMap;
 use std::collections::hash_map::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
@@ -54,6 +54,21 @@ pub struct WindowAggregate {
     output_schema: SchemaRef,
     /// Open windows by window end.
     windows: BTreeMap<i64, WindowState>,
+    /// Windows updated since the last checkpoint (what a delta holds).
+    dirty: BTreeSet<i64>,
+    /// Windows emitted and forgotten since the last checkpoint.
+    removed: Vec<i64>,
+}
+
+/// The state written at one checkpoint: every window (`full`) or only the
+/// windows changed since the previous checkpoint, plus those removed.
+pub struct StateCheckpoint {
+    pub full: bool,
+    /// One batch per window written, in the snapshot schema.
+    pub batches: Vec<RecordBatch>,
+    /// Ends of the windows emitted (and dropped) since the previous
+    /// checkpoint; empty for a full snapshot.
+    pub removed: Vec<i64>,
 }
 
 struct WindowState {
@@ -76,6 +91,8 @@ impl WindowAggregate {
             window,
             output_schema,
             windows: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -184,6 +201,7 @@ impl WindowAggregate {
             let state = self.new_window()?;
             self.windows.insert(end, state);
         }
+        self.dirty.insert(end);
         let state = self.windows.get_mut(&end).expect("inserted above");
         let mut group_ids = Vec::with_capacity(groups[0].len());
         state.groups.intern(groups, &mut group_ids)?;
@@ -205,7 +223,9 @@ impl WindowAggregate {
         };
         let closed = std::mem::replace(&mut self.windows, open);
         let mut out = Vec::with_capacity(closed.len());
-        for (_, mut state) in closed {
+        for (end, mut state) in closed {
+            self.dirty.remove(&end);
+            self.removed.push(end);
             let mut columns = state.groups.emit(EmitTo::All)?;
             for acc in &mut state.accumulators {
                 columns.push(acc.evaluate(EmitTo::All)?);
@@ -237,11 +257,33 @@ impl WindowAggregate {
         Ok(Arc::new(Schema::new(fields)))
     }
 
-    /// A copy of the state, one batch per open window, from which
+    /// The state to write at a checkpoint: all of it (`full`) or what
+    /// changed since the previous checkpoint. Leaves the state as it was.
+    pub fn checkpoint(&mut self, full: bool) -> Result<StateCheckpoint> {
+        let ends: Vec<i64> = if full {
+            self.windows.keys().copied().collect()
+        } else {
+            self.dirty.iter().copied().collect()
+        };
+        let batches = self.copy_windows(ends)?;
+        let removed = std::mem::take(&mut self.removed);
+        self.dirty.clear();
+        Ok(StateCheckpoint {
+            full,
+            batches,
+            removed: if full { Vec::new() } else { removed },
+        })
+    }
+
+    /// A copy of all the state, one batch per open window, from which
     /// [`restore`](Self::restore) rebuilds it. Leaves the state as it was.
     pub fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(self.checkpoint(true)?.batches)
+    }
+
+    /// Copies the given windows out (one batch each), leaving them in place.
+    fn copy_windows(&mut self, ends: Vec<i64>) -> Result<Vec<RecordBatch>> {
         let schema = self.snapshot_schema()?;
-        let ends: Vec<i64> = self.windows.keys().copied().collect();
         let mut out = Vec::with_capacity(ends.len());
         for end in ends {
             let mut state = self.windows.remove(&end).expect("key listed above");
@@ -262,6 +304,17 @@ impl WindowAggregate {
     /// Forgets all state (before a restore).
     pub fn clear(&mut self) {
         self.windows.clear();
+        self.dirty.clear();
+        self.removed.clear();
+    }
+
+    /// Applies one checkpoint of a recovery chain: drops the windows it
+    /// removed, then replaces the windows it holds.
+    pub fn apply(&mut self, removed: &[i64], batches: &[RecordBatch]) -> Result<()> {
+        for end in removed {
+            self.windows.remove(end);
+        }
+        self.restore(batches)
     }
 
     /// Rebuilds the state from a snapshot (on recovery).

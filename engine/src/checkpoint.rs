@@ -27,8 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::table_store::write_atomically;
 use crate::{EngineError, Offsets, Result};
 
-/// Epochs whose files are kept; older ones are pruned.
-const RETAIN_EPOCHS: u64 = 5;
+/// Default of `checkpoint.retain`: commits kept for falling back to.
+pub const DEFAULT_RETAIN: u64 = 10;
+/// Default of `checkpoint.snapshot_every`.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10;
 
 /// The entry of the offset log for one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,8 +48,16 @@ pub struct CommitEntry {
     pub epoch: u64,
     pub offsets: Offsets,
     pub watermark: WatermarkState,
-    /// Whether `state/N.snapshot` exists for this epoch.
+    /// Whether a state file (`state/N.snapshot` or `state/N.delta`) exists
+    /// for this epoch.
     pub has_state: bool,
+    /// The state of this epoch is a delta on the previous epoch's (windows
+    /// changed, plus `removed`), not a full snapshot.
+    #[serde(default)]
+    pub delta: bool,
+    /// With `delta`: state partitions (window ends) dropped in this epoch.
+    #[serde(default)]
+    pub removed: Vec<i64>,
     /// Running totals up to and including this epoch, so that the query's
     /// counters carry on across restarts.
     #[serde(default)]
@@ -67,10 +77,19 @@ pub struct WatermarkState {
     pub current: Option<i64>,
 }
 
+/// One link of a state chain: a full snapshot or a delta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatePart {
+    pub removed: Vec<i64>,
+    pub batches: Vec<RecordBatch>,
+}
+
 /// What a query resumes from.
 pub struct Recovered {
     pub commit: CommitEntry,
-    pub state: Vec<RecordBatch>,
+    /// The state at `commit`: a full snapshot followed by the deltas after
+    /// it, to apply in order to an empty state.
+    pub state: Vec<StatePart>,
     /// Epochs planned after the commit but not committed (or whose commit
     /// was damaged): replay them, in order, over exactly these ranges.
     pub pending: Vec<OffsetEntry>,
@@ -80,6 +99,9 @@ pub struct Recovered {
 
 pub struct CheckpointDir {
     root: PathBuf,
+    /// Commits kept (`checkpoint.retain`); older files are pruned, except
+    /// the snapshot the oldest kept commit's state is built on.
+    retain: u64,
 }
 
 impl CheckpointDir {
@@ -88,7 +110,14 @@ impl CheckpointDir {
     pub fn open(root: &Path) -> Result<CheckpointDir> {
         Ok(CheckpointDir {
             root: root.to_path_buf(),
+            retain: DEFAULT_RETAIN,
         })
+    }
+
+    /// Sets how many commits are kept (at least 1).
+    pub fn with_retain(mut self, retain: u64) -> Self {
+        self.retain = retain.max(1);
+        self
     }
 
     /// Removes a query's checkpoints (when the query is dropped).
@@ -133,7 +162,7 @@ impl CheckpointDir {
                 writer.finish()?;
             }
             write_atomically(
-                &self.path_for_write("state", entry.epoch, ".snapshot")?,
+                &self.path_for_write("state", entry.epoch, state_suffix(entry))?,
                 &seal(&buf),
             )?;
         }
@@ -145,15 +174,21 @@ impl CheckpointDir {
         self.prune(entry.epoch)
     }
 
+    /// Deletes files older than both the oldest kept commit and the
+    /// snapshot its state chain starts from.
     fn prune(&self, newest: u64) -> Result<()> {
-        let Some(keep_from) = newest.checked_sub(RETAIN_EPOCHS) else {
-            return Ok(());
-        };
+        let oldest_kept = newest.saturating_sub(self.retain - 1).max(1);
+        let mut cut = oldest_kept;
+        while cut > 1 {
+            match read_sealed_json::<CommitEntry>(&self.path("commits", cut, "")) {
+                Ok(commit) if commit.delta => cut -= 1,
+                _ => break,
+            }
+        }
         for kind in ["offsets", "commits", "state"] {
-            for epoch in epochs_in(&self.root.join(kind))? {
-                if epoch < keep_from {
-                    let suffix = if kind == "state" { ".snapshot" } else { "" };
-                    let _ = fs::remove_file(self.path(kind, epoch, suffix));
+            for (epoch, name) in files_in(&self.root.join(kind))? {
+                if epoch < cut {
+                    let _ = fs::remove_file(self.root.join(kind).join(name));
                 }
             }
         }
@@ -201,6 +236,8 @@ impl CheckpointDir {
             offsets: first.from.clone(),
             watermark: WatermarkState::default(),
             has_state: false,
+            delta: false,
+            removed: Vec::new(),
             totals: Totals::default(),
         };
         let pending = self.pending_after(&start)?;
@@ -212,10 +249,26 @@ impl CheckpointDir {
         }))
     }
 
-    fn load_commit(&self, epoch: u64) -> Result<(CommitEntry, Vec<RecordBatch>)> {
-        let commit: CommitEntry = read_sealed_json(&self.path("commits", epoch, ""))?;
-        let state = if commit.has_state {
-            let path = self.path("state", epoch, ".snapshot");
+    /// The commit of `epoch` and its state chain: back through deltas to
+    /// the full snapshot (or to epoch 1, whose delta starts from nothing).
+    fn load_commit(&self, epoch: u64) -> Result<(CommitEntry, Vec<StatePart>)> {
+        let newest: CommitEntry = read_sealed_json(&self.path("commits", epoch, ""))?;
+        let mut parts = Vec::new();
+        let mut commit = newest.clone();
+        loop {
+            parts.push(self.load_state(&commit)?);
+            if !commit.delta || commit.epoch <= 1 {
+                break;
+            }
+            commit = read_sealed_json(&self.path("commits", commit.epoch - 1, ""))?;
+        }
+        parts.reverse();
+        Ok((newest, parts))
+    }
+
+    fn load_state(&self, commit: &CommitEntry) -> Result<StatePart> {
+        let batches = if commit.has_state {
+            let path = self.path("state", commit.epoch, state_suffix(commit));
             let bytes = fs::read(&path)?;
             let payload = unseal(&path, &bytes)?;
             FileReader::try_new(std::io::Cursor::new(payload), None)
@@ -224,7 +277,10 @@ impl CheckpointDir {
         } else {
             Vec::new()
         };
-        Ok((commit, state))
+        Ok(StatePart {
+            removed: commit.removed.clone(),
+            batches,
+        })
     }
 
     /// The offset-log entries after `commit`, which must follow on from it
@@ -289,7 +345,16 @@ fn read_sealed_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_slice(unseal(path, &bytes)?).map_err(|e| corrupt(path, e))
 }
 
+fn state_suffix(commit: &CommitEntry) -> &'static str {
+    if commit.delta { ".delta" } else { ".snapshot" }
+}
+
 fn epochs_in(dir: &Path) -> Result<Vec<u64>> {
+    Ok(files_in(dir)?.into_iter().map(|(epoch, _)| epoch).collect())
+}
+
+/// (epoch, file name) of every checkpoint file in `dir`.
+fn files_in(dir: &Path) -> Result<Vec<(u64, std::ffi::OsString)>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -298,10 +363,10 @@ fn epochs_in(dir: &Path) -> Result<Vec<u64>> {
     };
     for entry in entries {
         let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        let stem = name.strip_suffix(".snapshot").unwrap_or(&name);
+        let text = name.to_string_lossy();
+        let stem = text.split('.').next().unwrap_or_default();
         if let Ok(epoch) = stem.parse() {
-            out.push(epoch);
+            out.push((epoch, name.clone()));
         }
     }
     Ok(out)
@@ -358,6 +423,8 @@ mod tests {
                 offsets: offsets(10),
                 watermark,
                 has_state: true,
+                delta: false,
+                removed: Vec::new(),
                 totals: Totals::default(),
             },
             std::slice::from_ref(&state),
@@ -374,7 +441,7 @@ mod tests {
         let r = cp.recover().unwrap().unwrap();
         assert_eq!(r.commit.offsets, offsets(10));
         assert_eq!(r.commit.watermark, watermark);
-        assert_eq!(r.state, vec![state]);
+        assert_eq!(r.state[0].batches, vec![state]);
         assert_eq!(r.pending, vec![second]);
     }
 
@@ -399,6 +466,8 @@ mod tests {
                 offsets: to,
                 watermark: WatermarkState::default(),
                 has_state: true,
+                delta: false,
+                removed: Vec::new(),
                 totals: Totals::default(),
             };
             cp.commit(&commit, &[state]).unwrap();
@@ -426,7 +495,7 @@ mod tests {
             "{:?}",
             r.damaged
         );
-        let state = r.state[0]
+        let state = r.state[0].batches[0]
             .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
@@ -440,8 +509,10 @@ mod tests {
     fn without_an_intact_checkpoint_recovery_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let cp = CheckpointDir::open(dir.path()).unwrap();
-        commit_epochs(&cp, 1..=10);
-        for epoch in 5..=10 {
+        commit_epochs(&cp, 1..=20);
+        // Epochs 1..=10 are pruned; every kept commit is then damaged, and
+        // the offset log no longer reaches back to epoch 1.
+        for epoch in 11..=20 {
             fs::write(cp.path("commits", epoch, ""), b"EDDYCKP1 truncated").unwrap();
         }
         let err = cp.recover().err().expect("no intact checkpoint");
@@ -465,14 +536,73 @@ mod tests {
                 offsets: offsets(1),
                 watermark: WatermarkState::default(),
                 has_state: false,
+                delta: false,
+                removed: Vec::new(),
                 totals: Totals::default(),
             };
             cp.commit(&commit, &[]).unwrap();
         }
         assert_eq!(
             epochs_in(&dir.path().join("commits")).unwrap().len() as u64,
-            RETAIN_EPOCHS + 1
+            DEFAULT_RETAIN
         );
         assert_eq!(cp.recover().unwrap().unwrap().commit.epoch, 20);
+    }
+
+    #[test]
+    fn deltas_chain_back_to_their_snapshot_and_pruning_keeps_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = CheckpointDir::open(dir.path()).unwrap().with_retain(2);
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let batch = |v: i64| {
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![v]))]).unwrap()
+        };
+        let commit = |epoch: u64, delta: bool| {
+            cp.write_offsets(&OffsetEntry {
+                epoch,
+                from: offsets(epoch as i64 - 1),
+                to: offsets(epoch as i64),
+                input_ended: false,
+            })
+            .unwrap();
+            let entry = CommitEntry {
+                epoch,
+                offsets: offsets(epoch as i64),
+                watermark: WatermarkState::default(),
+                has_state: true,
+                delta,
+                removed: if delta {
+                    vec![epoch as i64 - 1]
+                } else {
+                    Vec::new()
+                },
+                totals: Totals::default(),
+            };
+            cp.commit(&entry, &[batch(epoch as i64)]).unwrap();
+        };
+        commit(1, false);
+        for epoch in 2..=4 {
+            commit(epoch, true);
+        }
+        // Retaining 2 commits (3 and 4) still keeps snapshot 1 and deltas 2..4.
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.epoch, 4);
+        let removed: Vec<Vec<i64>> = r.state.iter().map(|p| p.removed.clone()).collect();
+        assert_eq!(removed, [vec![], vec![1], vec![2], vec![3]]);
+        assert_eq!(r.state[3].batches, vec![batch(4)]);
+        assert!(cp.path("state", 1, ".snapshot").exists());
+
+        // A new snapshot at 5: the old chain is no longer needed.
+        commit(5, false);
+        commit(6, true);
+        assert_eq!(epochs_in(&dir.path().join("state")).unwrap().len(), 2);
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.state.len(), 2);
+
+        // A damaged delta breaks the chain of every commit after it.
+        damage(&cp.path("state", 6, ".delta"));
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.epoch, 5);
+        assert_eq!(r.pending.iter().map(|p| p.epoch).collect::<Vec<_>>(), [6]);
     }
 }

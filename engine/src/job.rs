@@ -25,6 +25,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::aggregate::StateCheckpoint;
 use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
 use crate::options::{OptionSpec, OptionValue, parse_duration};
 use crate::plan::{OutputMode, StreamingPlan};
@@ -43,7 +44,28 @@ pub const QUERY_OPTIONS: &[OptionSpec] = &[
         OptionValue::OneOf(OutputMode::CHOICES),
         "how aggregation results are emitted: append",
     ),
+    OptionSpec::new(
+        "checkpoint.snapshot_every",
+        OptionValue::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+        "a full state snapshot every this many epochs; deltas in between (default 10)",
+    ),
+    OptionSpec::new(
+        "checkpoint.retain",
+        OptionValue::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+        "epochs of checkpoints kept to fall back to if the newest is damaged (default 10)",
+    ),
 ];
+
+/// An integer option already checked by `validate_options`.
+fn number(options: &std::collections::BTreeMap<String, String>, key: &str) -> Option<u64> {
+    options.get(key).and_then(|v| v.trim().parse().ok())
+}
 
 /// When epochs run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +102,10 @@ impl Trigger {
 pub struct QueryOptions {
     pub trigger: Trigger,
     pub output_mode: OutputMode,
+    /// `checkpoint.snapshot_every`.
+    pub snapshot_every: u64,
+    /// `checkpoint.retain`.
+    pub retain: u64,
 }
 
 impl QueryOptions {
@@ -90,6 +116,10 @@ impl QueryOptions {
             output_mode: OutputMode::parse(
                 options.get("output_mode").map_or("append", |s| s.as_str()),
             )?,
+            snapshot_every: number(options, "checkpoint.snapshot_every")
+                .unwrap_or(crate::checkpoint::DEFAULT_SNAPSHOT_EVERY),
+            retain: number(options, "checkpoint.retain")
+                .unwrap_or(crate::checkpoint::DEFAULT_RETAIN),
         })
     }
 }
@@ -234,7 +264,7 @@ impl StreamingJob {
 
     /// Makes the job record its progress in `dir` and resume from it.
     pub fn with_checkpoint(mut self, dir: CheckpointDir) -> Self {
-        self.checkpoint = Some(dir);
+        self.checkpoint = Some(dir.with_retain(self.options.retain));
         self
     }
 
@@ -325,7 +355,9 @@ impl StreamingJob {
                     w.restore(r.commit.watermark);
                 }
                 if let Some(agg) = self.plan.aggregate.as_mut() {
-                    agg.restore(&r.state)?;
+                    for part in &r.state {
+                        agg.apply(&part.removed, &part.batches)?;
+                    }
                 }
                 for damage in &r.damaged {
                     tracing::warn!(query = %self.name, %damage, "passed over a damaged checkpoint");
@@ -496,19 +528,28 @@ impl StreamingJob {
         let Some(checkpoint) = &self.checkpoint else {
             return Ok(());
         };
+        // A full snapshot every `snapshot_every` epochs, deltas (the windows
+        // changed and removed) in between.
+        let full = entry.epoch % self.options.snapshot_every == 0;
         let state = match self.plan.aggregate.as_mut() {
-            Some(agg) => agg.snapshot()?,
-            None => Vec::new(),
+            Some(agg) => agg.checkpoint(full)?,
+            None => StateCheckpoint {
+                full,
+                batches: Vec::new(),
+                removed: Vec::new(),
+            },
         };
         checkpoint.commit(
             &CommitEntry {
                 epoch: entry.epoch,
                 offsets: entry.to.clone(),
                 watermark: watermark.map(|w| w.state()).unwrap_or_default(),
-                has_state: !state.is_empty(),
+                has_state: !state.batches.is_empty(),
+                delta: !state.full,
+                removed: state.removed,
                 totals,
             },
-            &state,
+            &state.batches,
         )
     }
 

@@ -8,7 +8,9 @@
 //! many epochs. The server is made to die inside an epoch at each of the
 //! dangerous points — after processing but before the sink, after the sink
 //! committed but before the checkpoint commit, after the commit — and is
-//! also SIGKILLed at a random moment; it is started again each time.
+//! also SIGKILLed at a random moment; it is started again each time. One
+//! query checkpoints a full snapshot every 4 epochs (deltas in between) and
+//! keeps 3 commits, the other uses the defaults.
 //!
 //! No row is late (disorder < watermark delay), so the expected result is the
 //! `GROUP BY` over all events, for the windows the final watermark (max event
@@ -96,7 +98,8 @@ async fn scenario(kafka: &TestKafka, pg: &TestPostgres, eddy: &mut TestEddy) -> 
                 INSERT INTO append_sink
                 SELECT window_start, user_id, count(*) AS n, sum(amount) AS total
                 FROM TUMBLE(clicks, ts, INTERVAL '10' SECOND) GROUP BY window_start, user_id;
-             CREATE STREAMING QUERY upserted WITH (trigger = '20 milliseconds') AS
+             CREATE STREAMING QUERY upserted WITH (trigger = '20 milliseconds',
+                'checkpoint.snapshot_every' = '4', 'checkpoint.retain' = '3') AS
                 INSERT INTO upsert_sink
                 SELECT window_start, user_id, count(*) AS n, sum(amount) AS total
                 FROM TUMBLE(clicks, ts, INTERVAL '10' SECOND) GROUP BY window_start, user_id;",
