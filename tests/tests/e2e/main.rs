@@ -17,6 +17,7 @@
 //! Tests return `anyhow::Result` and use `ensure!`, so that [`with_logs`] can
 //! attach the tail of the server logs to any failure.
 
+mod corruption;
 mod crash;
 mod errors;
 mod exactly_once;
