@@ -4,7 +4,8 @@
 //! engine reports it on the query and writes the epoch again.
 //!
 //! At-least-once: an epoch written again (after a failed delivery or a
-//! crash before the engine's commit) produces its rows again.
+//! crash before the engine's commit) produces its rows again. Why there is
+//! no exactly-once mode yet: see the module docs of [`super`].
 //!
 //! Rows are serialised a batch at a time with arrow-json's line writer and
 //! the buffer split at newlines (JSON strings escape theirs). The key is the
