@@ -629,7 +629,7 @@ impl StreamingJob {
                 }
             }
         }
-        tracing::debug!(query = %self.name, epoch, rows = stats.input_rows, "epoch processed");
+        tracing::debug!(query = %self.name, epoch, rows = stats.input_rows, ?from, ?to, "epoch processed");
         Ok(stats)
     }
 
