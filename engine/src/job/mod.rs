@@ -14,10 +14,26 @@
 //!
 //! The query's progress is shared with the server through
 //! [`QueryProgress`]; a stop request lets the running epoch finish first.
+//!
+//! - [`options`]: `WITH (…)` options of a streaming query and triggers.
+//! - [`progress`]: the status and counters `SHOW STREAMING QUERIES` shows.
+//! - `retry`, `fault`: backoff for failing outside systems, and the crash
+//!   points the crash tests inject.
+
+mod fault;
+mod options;
+mod progress;
+mod retry;
+
+pub use options::{QUERY_OPTIONS, QueryOptions, Trigger};
+pub use progress::{QueryProgress, QueryStatus, SharedProgress};
+
+use fault::{Fault, FaultPoint};
+use retry::Backoff;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -27,173 +43,9 @@ use tokio::task::JoinHandle;
 
 use crate::aggregate::StateCheckpoint;
 use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
-use crate::options::{OptionSpec, OptionValue, parse_duration};
-use crate::plan::{OutputMode, StreamingPlan};
+use crate::plan::StreamingPlan;
 use crate::watermark::{NO_WATERMARK, WatermarkTracker};
-use crate::{EngineError, Offsets, Result, Sink, Source};
-
-/// The `WITH (…)` options of `CREATE STREAMING QUERY`.
-pub const QUERY_OPTIONS: &[OptionSpec] = &[
-    OptionSpec::new(
-        "trigger",
-        OptionValue::Text,
-        "when epochs run: an interval such as '1 second', 'continuous', 'once' or 'available_now'",
-    ),
-    OptionSpec::new(
-        "output_mode",
-        OptionValue::OneOf(OutputMode::CHOICES),
-        "how aggregation results are emitted: append",
-    ),
-    OptionSpec::new(
-        "checkpoint.snapshot_every",
-        OptionValue::Integer {
-            min: 1,
-            max: 1_000_000,
-        },
-        "a full state snapshot every this many epochs; deltas in between (default 10)",
-    ),
-    OptionSpec::new(
-        "checkpoint.retain",
-        OptionValue::Integer {
-            min: 1,
-            max: 1_000_000,
-        },
-        "epochs of checkpoints kept to fall back to if the newest is damaged (default 10)",
-    ),
-];
-
-/// An integer option already checked by `validate_options`.
-fn number(options: &std::collections::BTreeMap<String, String>, key: &str) -> Option<u64> {
-    options.get(key).and_then(|v| v.trim().parse().ok())
-}
-
-/// When epochs run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Trigger {
-    /// One epoch per interval (an epoch that overruns starts the next at once).
-    Interval(Duration),
-    /// The next epoch as soon as the previous one is done and data is there.
-    Continuous,
-    /// One epoch over what is available now, then stop.
-    Once,
-    /// Everything available now, in as many epochs as needed, then stop.
-    AvailableNow,
-}
-
-impl Trigger {
-    pub fn parse(value: &str) -> Result<Trigger> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "continuous" => Ok(Trigger::Continuous),
-            "once" => Ok(Trigger::Once),
-            "available_now" => Ok(Trigger::AvailableNow),
-            other => match parse_duration(other) {
-                Some(d) if !d.is_zero() => Ok(Trigger::Interval(d)),
-                Some(_) => Ok(Trigger::Continuous),
-                None => Err(EngineError::Config(format!(
-                    "invalid value '{value}' for option 'trigger'; expected an interval such as '1 second', or one of continuous, once, available_now"
-                ))),
-            },
-        }
-    }
-}
-
-/// Parsed query options.
-#[derive(Debug, Clone)]
-pub struct QueryOptions {
-    pub trigger: Trigger,
-    pub output_mode: OutputMode,
-    /// `checkpoint.snapshot_every`.
-    pub snapshot_every: u64,
-    /// `checkpoint.retain`.
-    pub retain: u64,
-}
-
-impl QueryOptions {
-    pub fn from_map(options: &std::collections::BTreeMap<String, String>) -> Result<QueryOptions> {
-        crate::options::validate_options("a streaming query", options, QUERY_OPTIONS)?;
-        Ok(QueryOptions {
-            trigger: Trigger::parse(options.get("trigger").map_or("1 second", |s| s.as_str()))?,
-            output_mode: OutputMode::parse(
-                options.get("output_mode").map_or("append", |s| s.as_str()),
-            )?,
-            snapshot_every: number(options, "checkpoint.snapshot_every")
-                .unwrap_or(crate::checkpoint::DEFAULT_SNAPSHOT_EVERY),
-            retain: number(options, "checkpoint.retain")
-                .unwrap_or(crate::checkpoint::DEFAULT_RETAIN),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryStatus {
-    Starting,
-    Running,
-    /// A bounded input was fully processed, or a `once`/`available_now`
-    /// trigger completed.
-    Finished,
-    Failed,
-    Stopped,
-}
-
-impl QueryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueryStatus::Starting => "starting",
-            QueryStatus::Running => "running",
-            QueryStatus::Finished => "finished",
-            QueryStatus::Failed => "failed",
-            QueryStatus::Stopped => "stopped",
-        }
-    }
-}
-
-/// What `SHOW STREAMING QUERIES` shows; updated by the job after each epoch.
-#[derive(Debug, Clone)]
-pub struct QueryProgress {
-    pub status: QueryStatus,
-    /// Last completed epoch (0 = none yet).
-    pub epoch: u64,
-    pub input_rows: u64,
-    pub output_rows: u64,
-    pub late_rows: u64,
-    /// Rows dropped because their event time was NULL.
-    pub null_time_rows: u64,
-    /// Input records that could not be decoded (skipped or dead-lettered).
-    pub bad_records: u64,
-    pub watermark: i64,
-    pub state_rows: u64,
-    pub state_bytes: u64,
-    pub last_epoch_duration: Duration,
-    /// Input rows per second over the last epoch.
-    pub processed_rows_per_second: f64,
-    /// The last error: why the query failed, or a retryable error it is
-    /// currently retrying.
-    pub error: Option<String>,
-    pub offsets: Offsets,
-}
-
-impl Default for QueryProgress {
-    fn default() -> Self {
-        QueryProgress {
-            status: QueryStatus::Starting,
-            epoch: 0,
-            input_rows: 0,
-            output_rows: 0,
-            late_rows: 0,
-            null_time_rows: 0,
-            bad_records: 0,
-            watermark: NO_WATERMARK,
-            state_rows: 0,
-            state_bytes: 0,
-            last_epoch_duration: Duration::ZERO,
-            processed_rows_per_second: 0.0,
-            error: None,
-            offsets: Offsets::new(),
-        }
-    }
-}
-
-pub type SharedProgress = Arc<Mutex<QueryProgress>>;
+use crate::{Offsets, Result, Sink, Source};
 
 /// Everything a running query owns.
 pub struct StreamingJob {
@@ -530,7 +382,7 @@ impl StreamingJob {
         };
         // A full snapshot every `snapshot_every` epochs, deltas (the windows
         // changed and removed) in between.
-        let full = entry.epoch % self.options.snapshot_every == 0;
+        let full = entry.epoch.is_multiple_of(self.options.snapshot_every);
         let state = match self.plan.aggregate.as_mut() {
             Some(agg) => agg.checkpoint(full)?,
             None => StateCheckpoint {
@@ -664,75 +516,6 @@ struct EpochStats {
     late_rows: u64,
     null_time_rows: u64,
     output: Vec<RecordBatch>,
-}
-
-/// Where the crash tests can make the process die inside an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FaultPoint {
-    /// The epoch is processed; the sink has not been called.
-    BeforeSink,
-    /// The sink has committed the epoch; the checkpoint has not.
-    AfterSink,
-    /// The checkpoint commit is written.
-    AfterCommit,
-}
-
-/// `EDDY_FAULT=<before_sink|after_sink|after_commit>@<epoch>`: the first
-/// query to reach that point of that epoch aborts the whole process, as a
-/// crash would. Only the crash tests set it.
-#[derive(Debug, Clone, Copy)]
-struct Fault {
-    point: FaultPoint,
-    epoch: u64,
-}
-
-impl Fault {
-    fn from_env() -> Option<Fault> {
-        let spec = std::env::var("EDDY_FAULT").ok()?;
-        let (point, epoch) = spec.split_once('@')?;
-        let point = match point {
-            "before_sink" => FaultPoint::BeforeSink,
-            "after_sink" => FaultPoint::AfterSink,
-            "after_commit" => FaultPoint::AfterCommit,
-            _ => return None,
-        };
-        Some(Fault {
-            point,
-            epoch: epoch.parse().ok()?,
-        })
-    }
-}
-
-/// Exponential backoff between retries of a failing outside system, from
-/// 100 ms up to 10 s; the error stays visible in the query's progress.
-struct Backoff {
-    delay: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            delay: Duration::from_millis(100),
-        }
-    }
-}
-
-impl Backoff {
-    /// Shows `error` and waits. Returns false if a stop was requested.
-    async fn wait(
-        &mut self,
-        error: &EngineError,
-        progress: &SharedProgress,
-        stop: &mut watch::Receiver<bool>,
-    ) -> bool {
-        update(progress, |p| p.error = Some(error.to_string()));
-        let stopped = tokio::select! {
-            _ = tokio::time::sleep(self.delay) => false,
-            _ = stop.changed() => true,
-        };
-        self.delay = (self.delay * 2).min(Duration::from_secs(10));
-        !stopped
-    }
 }
 
 /// Caps each partition's end at `target` (never below `from`).
