@@ -215,9 +215,7 @@ impl SourceConnector for FileSourceConnector {
     }
 
     fn side_tables(&self, def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
-        Ok(crate::format::dead_letter_table(def)?
-            .map(|table| vec![(table, crate::format::dead_letter_schema())])
-            .unwrap_or_default())
+        crate::format::dead_letter_side_tables(def)
     }
 
     fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {

@@ -69,6 +69,15 @@ pub fn dead_letter_table(def: &SourceDef) -> Result<Option<String>> {
     })
 }
 
+/// The dead-letter table of a source as a side table for
+/// [`SourceConnector::side_tables`](eddy_engine::SourceConnector::side_tables):
+/// the server creates it when the source is created.
+pub fn dead_letter_side_tables(def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
+    Ok(dead_letter_table(def)?
+        .map(|table| vec![(table, dead_letter_schema())])
+        .unwrap_or_default())
+}
+
 /// The columns of every dead-letter table:
 ///
 /// | column | type | content |

@@ -49,7 +49,8 @@ use eddy_engine::{EngineError, Result};
 use crate::option_reader::OptionReader;
 
 pub use bad_records::{
-    BadRecordHandler, BadRecordInfo, OnError, dead_letter_schema, dead_letter_table,
+    BadRecordHandler, BadRecordInfo, OnError, dead_letter_schema, dead_letter_side_tables,
+    dead_letter_table,
 };
 pub use decoder::{BadRecord, Decoded, RecordDecoder};
 

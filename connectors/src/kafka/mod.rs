@@ -166,9 +166,7 @@ impl SourceConnector for KafkaSourceConnector {
     /// Checks the options and the metadata columns only: Kafka need not be
     /// reachable at CREATE.
     fn side_tables(&self, def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
-        Ok(crate::format::dead_letter_table(def)?
-            .map(|table| vec![(table, crate::format::dead_letter_schema())])
-            .unwrap_or_default())
+        crate::format::dead_letter_side_tables(def)
     }
 
     fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {

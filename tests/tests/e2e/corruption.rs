@@ -15,13 +15,12 @@
 //!   fail with a clear error instead of running on wrong state.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use eddy_tests::{DEFAULT_WAIT, Progress, TestPostgres, execute, query_i64, wait_until};
+use eddy_tests::{DEFAULT_WAIT, TestPostgres, execute, query_i64};
 use tokio_postgres::Client;
 
-use crate::{TestEddy, query_status, wait_for_status, with_logs};
+use crate::{TestEddy, ensure_same_rows, query_status, wait_for_epoch, wait_for_status, with_logs};
 
 const ROWS: i64 = 30_000;
 
@@ -60,7 +59,7 @@ async fn scenario(pg: &TestPostgres, eddy: &mut TestEddy) -> Result<()> {
     )
     .await?;
     for query in ["windows", "fragile"] {
-        wait_for_epoch(&client, query, 12).await?;
+        wait_for_epoch(&client, query, 12, true).await?;
     }
     eddy.stop().await?;
 
@@ -125,43 +124,18 @@ fn flip_last_byte(path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_epoch(client: &Client, query: &str, epoch: i64) -> Result<()> {
-    let what = format!("{query} to complete epoch {epoch}");
-    wait_until(Duration::from_secs(120), &what, || async {
-        match query_status(client, query).await? {
-            Some(q) if q.epoch >= epoch => Ok(Progress::Done(())),
-            Some(q) => {
-                ensure!(
-                    q.status == "running" || q.status == "starting",
-                    "{query}: {q:?}"
-                );
-                Ok(Progress::Pending(format!("{q:?}")))
-            }
-            None => Ok(Progress::Pending("not listed".into())),
-        }
-    })
-    .await
-}
-
 async fn check_windows(pg: &Client) -> Result<()> {
+    let raw = query_i64(pg, "SELECT count(DISTINCT id) FROM raw").await?;
+    ensure!(raw == ROWS, "raw holds {raw} distinct ids, expected {ROWS}");
     let expected =
         "SELECT date_bin('1 second', ts, TIMESTAMP '1970-01-01') AS window_start, k, count(*) AS n
                     FROM raw GROUP BY 1, 2";
     let actual = "SELECT window_start, k, n FROM windows";
-    let missing = query_i64(
+    ensure_same_rows(
         pg,
-        &format!("SELECT count(*) FROM (({expected}) EXCEPT ALL ({actual})) d"),
+        expected,
+        actual,
+        "windows against the GROUP BY over raw",
     )
-    .await?;
-    let extra = query_i64(
-        pg,
-        &format!("SELECT count(*) FROM (({actual}) EXCEPT ALL ({expected})) d"),
-    )
-    .await?;
-    let raw = query_i64(pg, "SELECT count(DISTINCT id) FROM raw").await?;
-    ensure!(
-        missing == 0 && extra == 0 && raw == ROWS,
-        "windows differs from the GROUP BY over raw: {missing} missing, {extra} extra ({raw} distinct raw ids)"
-    );
-    Ok(())
+    .await
 }

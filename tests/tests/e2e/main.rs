@@ -33,7 +33,7 @@ mod windowed;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use eddy_tests::{EddyServer, Progress, TestPostgres, query_rows, wait_until};
 use tempfile::TempDir;
 use tokio_postgres::Client;
@@ -154,4 +154,50 @@ pub async fn wait_for_status(
         }
     })
     .await
+}
+
+/// Waits until query `name` has completed `epoch`, failing if it fails (or,
+/// with `must_still_run`, if it finishes first).
+pub async fn wait_for_epoch(
+    client: &Client,
+    name: &str,
+    epoch: i64,
+    must_still_run: bool,
+) -> Result<()> {
+    let what = format!("{name} to complete epoch {epoch}");
+    wait_until(Duration::from_secs(120), &what, || async {
+        match query_status(client, name).await? {
+            Some(q) if q.epoch >= epoch => Ok(Progress::Done(())),
+            Some(q) => {
+                ensure!(q.status != "failed", "{name} failed: {q:?}");
+                ensure!(
+                    !(must_still_run && q.status == "finished"),
+                    "{name} finished before epoch {epoch}: {q:?}"
+                );
+                Ok(Progress::Pending(format!("{q:?}")))
+            }
+            None => Ok(Progress::Pending("not listed".into())),
+        }
+    })
+    .await
+}
+
+/// Checks, in PostgreSQL, that two queries give the same multiset of rows
+/// (and that there are some).
+pub async fn ensure_same_rows(pg: &Client, expected: &str, actual: &str, what: &str) -> Result<()> {
+    let count = |sql: String| async move { eddy_tests::query_i64(pg, &sql).await };
+    let missing = count(format!(
+        "SELECT count(*) FROM (({expected}) EXCEPT ALL ({actual})) d"
+    ))
+    .await?;
+    let extra = count(format!(
+        "SELECT count(*) FROM (({actual}) EXCEPT ALL ({expected})) d"
+    ))
+    .await?;
+    let rows = count(format!("SELECT count(*) FROM ({actual}) d")).await?;
+    ensure!(
+        missing == 0 && extra == 0 && rows > 0,
+        "{what}: {missing} expected rows missing, {extra} unexpected rows ({rows} rows)"
+    );
+    Ok(())
 }
