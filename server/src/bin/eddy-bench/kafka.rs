@@ -9,8 +9,10 @@ use anyhow::Context;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use eddy_connectors::format::{Format, RecordDecoder};
 use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "bench-events";
 /// The mock broker keeps only about 4 MB per partition (older messages are
@@ -113,6 +115,35 @@ impl Cluster {
         }
         producer.flush(Duration::from_secs(120))?;
         Ok(Cluster { cluster })
+    }
+
+    /// Reads every message with a plain consumer (no decoding): the rate
+    /// the mock broker itself serves at, the baseline for the pipeline.
+    /// Returns messages per second.
+    pub fn consume_all(&self, expected: usize) -> anyhow::Result<f64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.cluster.bootstrap_servers())
+            .set("group.id", "eddy-bench-baseline")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            assignment.add_partition_offset(TOPIC, p, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let started = Instant::now();
+        let mut seen = 0;
+        while seen < expected {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(300),
+                "consumed only {seen} messages"
+            );
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                message?;
+                seen += 1;
+            }
+        }
+        Ok(expected as f64 / started.elapsed().as_secs_f64())
     }
 
     /// The `events` source over the topic, from the beginning.

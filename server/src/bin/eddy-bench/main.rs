@@ -10,6 +10,8 @@
 //!   librdkafka's in-process mock cluster (16 partitions, produced before
 //!   the clock starts; 900,000 messages by default, about what the mock
 //!   broker retains).
+//!   A plain consumer reading the same messages gives the rate the mock
+//!   broker serves at, as a baseline.
 //! - `json-decode`: decoding the same JSON messages into Arrow alone.
 //!
 //! The pipelines run as streaming queries inside a real server instance
@@ -189,6 +191,13 @@ fn main() -> anyhow::Result<()> {
         if wants("kafka-json-window") {
             println!("kafka-json-window (mock cluster, 16 partitions, JSON, same query):");
             let cluster = kafka::Cluster::with_messages(&messages)?;
+            let baseline: Vec<f64> = (0..args.repeat)
+                .map(|_| cluster.consume_all(messages.len()))
+                .collect::<anyhow::Result<_>>()?;
+            println!(
+                "  baseline: a plain consumer reads {:.0} messages/s from the mock broker (median)",
+                median(baseline)
+            );
             let mut runs = Vec::new();
             for _ in 0..args.repeat {
                 runs.push(runtime.block_on(time_pipeline(&cluster.source_sql(), rows))?);
