@@ -44,13 +44,20 @@ impl SinkConnector for TableSinkConnector {
     fn create(&self, def: &SinkDef, ctx: SinkContext) -> Result<Box<dyn Sink>> {
         let name = table_name(def)?.to_string();
         let table = ctx.tables.get(&name)?;
-        Ok(Box::new(TableSink { name, table }))
+        Ok(Box::new(TableSink {
+            name,
+            table,
+            writer: ctx.query,
+        }))
     }
 }
 
 pub struct TableSink {
     name: String,
     table: Arc<StoredTable>,
+    /// The streaming query writing (with its incarnation): the table
+    /// records the last epoch it appended, so replays append nothing.
+    writer: String,
 }
 
 fn describe(schema: &SchemaRef) -> String {
@@ -105,7 +112,7 @@ impl Sink for TableSink {
         check_schema(&self.name, &schema, &self.table.schema())
     }
 
-    async fn write_epoch(&mut self, _epoch: u64, batches: &[RecordBatch]) -> Result<u64> {
+    async fn write_epoch(&mut self, epoch: u64, batches: &[RecordBatch]) -> Result<u64> {
         // Re-label with the table's schema (same columns; nullability and
         // metadata may differ); this checks NOT NULL columns get no NULLs.
         let schema = self.table.schema();
@@ -119,7 +126,8 @@ impl Sink for TableSink {
             })
             .collect::<Result<Vec<_>>>()?;
         let table = self.table.clone();
-        tokio::task::spawn_blocking(move || table.append(&batches))
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || table.append_epoch(&writer, epoch, &batches))
             .await
             .map_err(|e| EngineError::Internal(format!("table append task failed: {e}")))?
     }

@@ -11,7 +11,7 @@
 //! All rows are also kept in memory: tables hold bookkeeping data, dimension
 //! data and query results, and are read whole by the planner.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,10 @@ pub struct StoredTable {
 
 struct TableInner {
     batches: Vec<RecordBatch>,
+    /// The last epoch each streaming query (`table` sink) appended, so that
+    /// a replayed epoch is not appended twice. Stored in every segment's
+    /// schema metadata, so it is durable with the rows it describes.
+    writers: BTreeMap<String, u64>,
     /// First live segment; segments below it are garbage from a rewrite.
     first_segment: u64,
     next_segment: u64,
@@ -116,10 +120,18 @@ impl StoredTable {
         }
         segments.sort_unstable();
         let mut batches = Vec::new();
+        let mut writers = BTreeMap::new();
         for &seq in segments.iter().filter(|&&s| s >= first_segment) {
             let file = fs::File::open(dir.join(format!("{seq:020}.arrow")))?;
-            for batch in FileReader::try_new(file, None)? {
-                batches.push(batch?);
+            let reader = FileReader::try_new(file, None)?;
+            merge_writers(&mut writers, reader.schema().metadata().get(WRITERS_KEY));
+            for batch in reader {
+                // Stored segments carry the writers in their metadata; the
+                // rows in memory carry the table's plain schema.
+                batches.push(RecordBatch::try_new(
+                    schema.clone(),
+                    batch?.columns().to_vec(),
+                )?);
             }
         }
         let next_segment = segments
@@ -131,6 +143,7 @@ impl StoredTable {
             dir,
             inner: Mutex::new(TableInner {
                 batches,
+                writers,
                 first_segment,
                 next_segment,
             }),
@@ -156,6 +169,25 @@ impl StoredTable {
 
     /// Appends rows durably. Returns the number of rows appended.
     pub fn append(&self, batches: &[RecordBatch]) -> Result<u64> {
+        self.append_as(None, batches)
+    }
+
+    /// Appends epoch `epoch` of streaming query `writer`, unless that epoch
+    /// (or a later one) was already appended: a replay after a crash then
+    /// adds nothing. Returns the number of rows appended.
+    pub fn append_epoch(&self, writer: &str, epoch: u64, batches: &[RecordBatch]) -> Result<u64> {
+        if self
+            .lock()
+            .writers
+            .get(writer)
+            .is_some_and(|&done| done >= epoch)
+        {
+            return Ok(0);
+        }
+        self.append_as(Some((writer, epoch)), batches)
+    }
+
+    fn append_as(&self, writer: Option<(&str, u64)>, batches: &[RecordBatch]) -> Result<u64> {
         let batches: Vec<RecordBatch> = batches
             .iter()
             .filter(|b| b.num_rows() > 0)
@@ -190,8 +222,13 @@ impl StoredTable {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut inner = self.lock();
+        let mut writers = inner.writers.clone();
+        if let Some((name, epoch)) = writer {
+            writers.insert(name.to_string(), epoch);
+        }
         let seq = inner.next_segment;
-        write_segment(&self.dir, seq, &self.schema, &batches)?;
+        write_segment(&self.dir, seq, &self.schema, &batches, &writers)?;
+        inner.writers = writers;
         inner.next_segment += 1;
         inner.batches.extend(batches);
         if inner.next_segment - inner.first_segment > COMPACT_AFTER_SEGMENTS {
@@ -217,7 +254,7 @@ impl StoredTable {
                 &batches,
             )?]
         };
-        write_segment(&self.dir, seq, &self.schema, &combined)?;
+        write_segment(&self.dir, seq, &self.schema, &combined, &inner.writers)?;
         write_atomically(&self.dir.join("manifest"), seq.to_string().as_bytes())?;
         for old in inner.first_segment..seq {
             let _ = fs::remove_file(self.dir.join(format!("{old:020}.arrow")));
@@ -229,12 +266,41 @@ impl StoredTable {
     }
 }
 
-fn write_segment(dir: &Path, seq: u64, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+/// Schema metadata key holding the writers' last epochs (JSON).
+const WRITERS_KEY: &str = "eddy.writers";
+
+fn merge_writers(writers: &mut BTreeMap<String, u64>, stored: Option<&String>) {
+    let Some(stored) = stored else {
+        return;
+    };
+    if let Ok(map) = serde_json::from_str::<BTreeMap<String, u64>>(stored) {
+        for (name, epoch) in map {
+            let done = writers.entry(name).or_default();
+            *done = (*done).max(epoch);
+        }
+    }
+}
+
+fn write_segment(
+    dir: &Path,
+    seq: u64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    writers: &BTreeMap<String, u64>,
+) -> Result<()> {
+    let mut metadata = schema.metadata().clone();
+    if !writers.is_empty() {
+        metadata.insert(
+            WRITERS_KEY.to_string(),
+            serde_json::to_string(writers).expect("a map of strings to numbers serialises"),
+        );
+    }
+    let schema = Arc::new(schema.as_ref().clone().with_metadata(metadata));
     let mut buf = Vec::new();
     {
-        let mut writer = FileWriter::try_new(&mut buf, schema)?;
+        let mut writer = FileWriter::try_new(&mut buf, &schema)?;
         for b in batches {
-            writer.write(b)?;
+            writer.write(&b.clone().with_schema(schema.clone())?)?;
         }
         writer.finish()?;
     }
@@ -289,7 +355,33 @@ mod tests {
         let store = TableStore::open(dir.path()).unwrap();
         let t = store.create_or_load("t", schema.clone()).unwrap();
         assert_eq!(t.row_count(), 70);
+        assert_eq!(
+            t.append_epoch("q#1", 1, &[batch(&schema, &[7])]).unwrap(),
+            1
+        );
+        // A replayed epoch adds nothing, also after a reopen.
+        assert_eq!(
+            t.append_epoch("q#1", 1, &[batch(&schema, &[7])]).unwrap(),
+            0
+        );
+        let t = TableStore::open(dir.path())
+            .unwrap()
+            .create_or_load("t", schema.clone())
+            .unwrap();
+        assert_eq!(t.row_count(), 71);
+        assert_eq!(
+            t.append_epoch("q#1", 1, &[batch(&schema, &[7])]).unwrap(),
+            0
+        );
+        assert_eq!(
+            t.append_epoch("q#1", 2, &[batch(&schema, &[8])]).unwrap(),
+            1
+        );
         t.replace(vec![batch(&schema, &[1, 2])]).unwrap();
+        assert_eq!(
+            t.append_epoch("q#1", 2, &[batch(&schema, &[8])]).unwrap(),
+            0
+        );
         let t = TableStore::open(dir.path())
             .unwrap()
             .create_or_load("t", schema)
