@@ -21,6 +21,7 @@ mod corruption;
 mod crash;
 mod errors;
 mod exactly_once;
+mod examples;
 mod files;
 mod kafka;
 mod outages;
