@@ -69,6 +69,8 @@ pub struct Totals {
     pub input_rows: u64,
     pub output_rows: u64,
     pub late_rows: u64,
+    #[serde(default)]
+    pub bad_records: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -178,13 +180,15 @@ impl CheckpointDir {
     /// snapshot its state chain starts from.
     fn prune(&self, newest: u64) -> Result<()> {
         let oldest_kept = newest.saturating_sub(self.retain - 1).max(1);
-        let mut cut = oldest_kept;
-        while cut > 1 {
-            match read_sealed_json::<CommitEntry>(&self.path("commits", cut, "")) {
-                Ok(commit) if commit.delta => cut -= 1,
-                _ => break,
-            }
-        }
+        // Keep the state chain of the oldest kept commit, and the snapshot
+        // generation before it, so that a damaged snapshot still leaves an
+        // intact commit to fall back to.
+        let base = self.chain_base(oldest_kept);
+        let cut = if base > 1 {
+            self.chain_base(base - 1)
+        } else {
+            base
+        };
         for kind in ["offsets", "commits", "state"] {
             for (epoch, name) in files_in(&self.root.join(kind))? {
                 if epoch < cut {
@@ -193,6 +197,19 @@ impl CheckpointDir {
             }
         }
         Ok(())
+    }
+
+    /// The epoch of the full snapshot `epoch`'s state is built on (1 when
+    /// the chain reaches back to the first epoch).
+    fn chain_base(&self, epoch: u64) -> u64 {
+        let mut e = epoch;
+        while e > 1 {
+            match read_sealed_json::<CommitEntry>(&self.path("commits", e, "")) {
+                Ok(commit) if commit.delta => e -= 1,
+                _ => break,
+            }
+        }
+        e
     }
 
     /// The newest intact commit with its state, and the epochs to replay
@@ -510,9 +527,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cp = CheckpointDir::open(dir.path()).unwrap();
         commit_epochs(&cp, 1..=20);
-        // Epochs 1..=10 are pruned; every kept commit is then damaged, and
+        // Epochs 1..=9 are pruned; every kept commit is then damaged, and
         // the offset log no longer reaches back to epoch 1.
-        for epoch in 11..=20 {
+        for epoch in 10..=20 {
             fs::write(cp.path("commits", epoch, ""), b"EDDYCKP1 truncated").unwrap();
         }
         let err = cp.recover().err().expect("no intact checkpoint");
@@ -544,7 +561,9 @@ mod tests {
         }
         assert_eq!(
             epochs_in(&dir.path().join("commits")).unwrap().len() as u64,
-            DEFAULT_RETAIN
+            // The retained commits, plus the snapshot generation before
+            // the oldest of them (here a full snapshot at every epoch).
+            DEFAULT_RETAIN + 1
         );
         assert_eq!(cp.recover().unwrap().unwrap().commit.epoch, 20);
     }
@@ -592,17 +611,34 @@ mod tests {
         assert_eq!(r.state[3].batches, vec![batch(4)]);
         assert!(cp.path("state", 1, ".snapshot").exists());
 
-        // A new snapshot at 5: the old chain is no longer needed.
+        // A new snapshot at 5: the chain before it is kept as the generation
+        // to fall back to; after the next snapshot (7) it goes.
         commit(5, false);
         commit(6, true);
-        assert_eq!(epochs_in(&dir.path().join("state")).unwrap().len(), 2);
+        assert_eq!(epochs_in(&dir.path().join("state")).unwrap().len(), 6);
         let r = cp.recover().unwrap().unwrap();
         assert_eq!(r.state.len(), 2);
+        commit(7, false);
+        commit(8, true);
+        let mut kept = epochs_in(&dir.path().join("state")).unwrap();
+        kept.sort_unstable();
+        assert_eq!(kept, [5, 6, 7, 8]);
+        // Epoch 8 replaced a damaged newest snapshot: fall back to 6.
+        damage(&cp.path("state", 7, ".snapshot"));
+        let r = cp.recover().unwrap().unwrap();
+        assert_eq!(r.commit.epoch, 6);
+        assert_eq!(
+            r.pending.iter().map(|p| p.epoch).collect::<Vec<_>>(),
+            [7, 8]
+        );
+        fs::write(cp.path("state", 7, ".snapshot"), b"").unwrap();
+        commit(7, false);
+        commit(8, true);
 
         // A damaged delta breaks the chain of every commit after it.
-        damage(&cp.path("state", 6, ".delta"));
+        damage(&cp.path("state", 8, ".delta"));
         let r = cp.recover().unwrap().unwrap();
-        assert_eq!(r.commit.epoch, 5);
-        assert_eq!(r.pending.iter().map(|p| p.epoch).collect::<Vec<_>>(), [6]);
+        assert_eq!(r.commit.epoch, 7);
+        assert_eq!(r.pending.iter().map(|p| p.epoch).collect::<Vec<_>>(), [8]);
     }
 }

@@ -148,14 +148,17 @@ impl KafkaSourceConfig {
     }
 
     /// The consumer's configuration: the user's properties, then what Eddy
-    /// must own (no group commits, no automatic offset store).
+    /// must own (no group commits, no automatic offset store, and no
+    /// silent jump when a recorded offset is gone: an epoch replayed after
+    /// the topic's retention deleted its records must fail visibly, not
+    /// read a different range).
     pub fn client_config(&self, query: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("group.id", format!("eddy-{query}"));
-        config.set("auto.offset.reset", "earliest");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        config.set("auto.offset.reset", "error");
         config.set("enable.auto.commit", "false");
         config.set("enable.auto.offset.store", "false");
         config.set("enable.partition.eof", "false");

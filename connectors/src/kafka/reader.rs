@@ -191,6 +191,9 @@ impl RangeReader {
             );
         }
         if !pending.is_empty() {
+            // Start from a clean assignment: an earlier read that failed
+            // half-way left its partitions and positions behind.
+            let _ = consumer.unassign();
             consumer
                 .assign(&assignment)
                 .map_err(|e| kafka_error(format!("{context}: assigning partitions"), &e))?;

@@ -224,10 +224,17 @@ impl StreamingJob {
                     p.input_rows = r.commit.totals.input_rows;
                     p.output_rows = r.commit.totals.output_rows;
                     p.late_rows = r.commit.totals.late_rows;
+                    p.bad_records = r.commit.totals.bad_records;
                 });
+                // Bad records of epochs being replayed are counted again.
+                self.bad_records
+                    .store(r.commit.totals.bad_records, Ordering::Relaxed);
                 (r.commit.offsets, r.commit.epoch, VecDeque::from(r.pending))
             }
-            None => (self.source.initial_offsets().await?, 0, VecDeque::new()),
+            None => {
+                self.bad_records.store(0, Ordering::Relaxed);
+                (self.source.initial_offsets().await?, 0, VecDeque::new())
+            }
         };
         update(&progress, |p| {
             p.status = QueryStatus::Running;
@@ -305,7 +312,10 @@ impl StreamingJob {
                 )
                 .await?;
             self.fault_point(FaultPoint::BeforeSink, epoch);
-            let Some(output_rows) = self
+            // Counted from the epoch's output, not from what the sink reports:
+            // a sink skipping a replayed epoch it already holds writes 0 rows.
+            let output_rows: u64 = stats.output.iter().map(|b| b.num_rows() as u64).sum();
+            let Some(_) = self
                 .write_with_retry(epoch, &stats.output, &progress, &mut stop)
                 .await?
             else {
@@ -320,6 +330,7 @@ impl StreamingJob {
                     input_rows: p.input_rows + stats.input_rows,
                     output_rows: p.output_rows + output_rows,
                     late_rows: p.late_rows + stats.late_rows,
+                    bad_records: self.bad_records.load(Ordering::Relaxed),
                 }
             };
             self.commit(&entry, watermark.as_ref(), totals)?;

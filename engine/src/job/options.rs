@@ -33,7 +33,7 @@ pub const QUERY_OPTIONS: &[OptionSpec] = &[
             min: 1,
             max: 1_000_000,
         },
-        "epochs of checkpoints kept to fall back to if the newest is damaged (default 10)",
+        "commits kept to fall back to if the newest is damaged, with the snapshot generation before them (default 10)",
     ),
 ];
 

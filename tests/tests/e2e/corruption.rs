@@ -53,7 +53,8 @@ async fn scenario(pg: &TestPostgres, eddy: &mut TestEddy) -> Result<()> {
              CREATE STREAMING QUERY windows WITH (trigger = '50 milliseconds',
                 'checkpoint.snapshot_every' = '3') AS INSERT INTO windows_sink {window_query};
              CREATE STREAMING QUERY fragile WITH (trigger = '50 milliseconds',
-                'checkpoint.retain' = '3') AS INSERT INTO fragile_sink {window_query};",
+                'checkpoint.retain' = '3', 'checkpoint.snapshot_every' = '2')
+                AS INSERT INTO fragile_sink {window_query};",
             url = pg.url()
         ),
     )
