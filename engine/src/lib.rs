@@ -14,7 +14,8 @@
 //!   (stateless stages around at most one windowed aggregation).
 //! - [`window`]: window assignment (`TUMBLE`).
 //! - [`aggregate`]: the windowed aggregation operator and its keyed state.
-//! - [`watermark`]: event-time tracking.
+//! - [`watermark`]: event-time tracking; [`late`]: late rows kept in a
+//!   table (`late_rows = 'table'`).
 //! - [`job`]: the epoch loop, triggers and the query's progress.
 //! - [`checkpoint`]: offset log, commit log and state snapshots per query.
 //! - [`table_store`]: durable storage of Eddy tables.
@@ -24,6 +25,7 @@ pub mod checkpoint;
 pub mod connector;
 mod error;
 pub mod job;
+pub mod late;
 pub mod options;
 pub mod plan;
 pub mod sink;

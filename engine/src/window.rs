@@ -30,6 +30,9 @@ pub struct Assigned {
     pub late_rows: usize,
     /// Rows dropped because their event time was NULL.
     pub null_time_rows: usize,
+    /// The late rows themselves (the input's columns), when asked for and
+    /// there are any.
+    pub late: Option<RecordBatch>,
 }
 
 impl TumblingWindow {
@@ -38,8 +41,14 @@ impl TumblingWindow {
     }
 
     /// Adds the window columns and drops rows whose window ended at or
-    /// before `watermark`, or whose event time is NULL.
-    pub fn assign(&self, batch: &RecordBatch, watermark: EventTime) -> Result<Assigned> {
+    /// before `watermark`, or whose event time is NULL. With `keep_late`,
+    /// the late rows are returned too.
+    pub fn assign(
+        &self,
+        batch: &RecordBatch,
+        watermark: EventTime,
+        keep_late: bool,
+    ) -> Result<Assigned> {
         let size = self.size_micros;
         let end_of = move |t: i64| (t - t.rem_euclid(size)).saturating_add(size);
         let ts = self.time_column(batch)?;
@@ -55,6 +64,15 @@ impl TumblingWindow {
             let late = batch.num_rows() - kept.num_rows() - null_time_rows;
             (kept, late)
         };
+        let late = if keep_late && late_rows > 0 {
+            let is_late: BooleanArray = ts
+                .iter()
+                .map(|t| Some(matches!(t, Some(t) if end_of(t) <= watermark)))
+                .collect();
+            Some(filter_record_batch(batch, &is_late)?)
+        } else {
+            None
+        };
         let ts = self.time_column(&kept)?;
         let starts: PrimitiveArray<TimestampMicrosecondType> = ts.unary(|t| t - t.rem_euclid(size));
         let ends: PrimitiveArray<TimestampMicrosecondType> = ts.unary(end_of);
@@ -65,6 +83,7 @@ impl TumblingWindow {
             batch: RecordBatch::try_new(self.output_schema.clone(), columns)?,
             late_rows,
             null_time_rows,
+            late,
         })
     }
 
@@ -113,7 +132,8 @@ mod tests {
             ]))],
         )
         .unwrap();
-        let out = w.assign(&batch, 10).unwrap();
+        let out = w.assign(&batch, 10, true).unwrap();
+        assert_eq!(out.late.as_ref().map(|b| b.num_rows()), Some(2));
         // -1 → [-10, 0) and 5 → [0, 10) are closed at watermark 10.
         assert_eq!(out.late_rows, 2);
         assert_eq!(out.null_time_rows, 1);

@@ -159,7 +159,15 @@ impl Database {
             .create(&sink_def, ctx)?;
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
-        let job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark);
+        let late_rows_table = options.late_rows_table(&def.name);
+        let mut job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark);
+        if let Some(name) = late_rows_table {
+            let schema = eddy_engine::late::late_rows_schema(&arrow_schema(&source_def.columns));
+            crate::ddl::create_side_table(self, &name, &schema)?;
+            let table = self.tables.get(&name)?;
+            let writer = format!("{}#{}:late_rows", def.name, def.incarnation);
+            job = job.with_late_rows_table(table, writer);
+        }
         Ok(job
             .with_checkpoint(checkpoint)
             .with_bad_record_counter(bad_records))

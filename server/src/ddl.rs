@@ -277,7 +277,7 @@ pub fn create_table(db: &Database, create: &CreateTable, sql: &str) -> UserResul
 
 /// Creates, if missing, a table a source writes to (e.g. its dead-letter
 /// table), so that it can be queried and dropped like any table.
-fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
+pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
     if db.catalog.lookup(ObjectKind::Table, name)?.is_some() {
         return Ok(());
     }

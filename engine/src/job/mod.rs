@@ -43,7 +43,9 @@ use tokio::task::JoinHandle;
 
 use crate::aggregate::StateCheckpoint;
 use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
+use crate::late::late_rows_batch;
 use crate::plan::StreamingPlan;
+use crate::table_store::StoredTable;
 use crate::watermark::{NO_WATERMARK, WatermarkTracker};
 use crate::{Offsets, Result, Sink, Source};
 
@@ -64,6 +66,9 @@ pub struct StreamingJob {
     bad_records: Arc<AtomicU64>,
     /// A crash point injected by the crash tests (`EDDY_FAULT`).
     fault: Option<Fault>,
+    /// With `late_rows = 'table'`: the table late rows are appended to, and
+    /// the writer name its epochs are recorded under.
+    late_rows: Option<(Arc<StoredTable>, String)>,
 }
 
 /// The server's handle on a running job.
@@ -105,7 +110,14 @@ impl StreamingJob {
             checkpoint: None,
             bad_records: Arc::default(),
             fault: Fault::from_env(),
+            late_rows: None,
         }
+    }
+
+    /// Keeps late rows in `table` (appended once per epoch as `writer`).
+    pub fn with_late_rows_table(mut self, table: Arc<StoredTable>, writer: String) -> Self {
+        self.late_rows = Some((table, writer));
+        self
     }
 
     /// Shares the counter the source reports bad records to.
@@ -323,6 +335,9 @@ impl StreamingJob {
                 // from the offset log at the next start.
                 return Ok(QueryStatus::Stopped);
             };
+            if let Some((table, writer)) = &self.late_rows {
+                table.append_epoch(writer, epoch, &stats.late_output)?;
+            }
             self.fault_point(FaultPoint::AfterSink, epoch);
             let totals = {
                 let p = progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -459,8 +474,18 @@ impl StreamingJob {
             }
             let batch = match &plan.input.window {
                 Some(window) => {
-                    let assigned = window.assign(&batch, current_watermark)?;
+                    let assigned =
+                        window.assign(&batch, current_watermark, self.late_rows.is_some())?;
                     stats.late_rows += assigned.late_rows as u64;
+                    if let (Some(late), Some((table, _))) = (&assigned.late, &self.late_rows) {
+                        stats.late_output.push(late_rows_batch(
+                            late,
+                            window,
+                            current_watermark,
+                            epoch,
+                            &table.schema(),
+                        )?);
+                    }
                     stats.null_time_rows += assigned.null_time_rows as u64;
                     assigned.batch
                 }
@@ -527,6 +552,8 @@ struct EpochStats {
     late_rows: u64,
     null_time_rows: u64,
     output: Vec<RecordBatch>,
+    /// Late rows for the late-rows table (`late_rows = 'table'`).
+    late_output: Vec<RecordBatch>,
 }
 
 /// Caps each partition's end at `target` (never below `from`).

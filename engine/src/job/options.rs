@@ -35,6 +35,16 @@ pub const QUERY_OPTIONS: &[OptionSpec] = &[
         },
         "commits kept to fall back to if the newest is damaged, with the snapshot generation before them (default 10)",
     ),
+    OptionSpec::new(
+        "late_rows",
+        OptionValue::OneOf(&["drop", "table"]),
+        "what happens to rows whose window has closed: drop (counted) or table (kept in an Eddy table)",
+    ),
+    OptionSpec::new(
+        "late_rows.table",
+        OptionValue::Text,
+        "with late_rows = 'table': the table (default <query>_late_rows)",
+    ),
 ];
 
 /// An integer option already checked by `validate_options`.
@@ -81,6 +91,10 @@ pub struct QueryOptions {
     pub snapshot_every: u64,
     /// `checkpoint.retain`.
     pub retain: u64,
+    /// `late_rows = 'table'`: keep late rows in a table.
+    pub keep_late_rows: bool,
+    /// `late_rows.table`, if given.
+    pub late_rows_table: Option<String>,
 }
 
 impl QueryOptions {
@@ -95,6 +109,19 @@ impl QueryOptions {
                 .unwrap_or(crate::checkpoint::DEFAULT_SNAPSHOT_EVERY),
             retain: number(options, "checkpoint.retain")
                 .unwrap_or(crate::checkpoint::DEFAULT_RETAIN),
+            keep_late_rows: options
+                .get("late_rows")
+                .is_some_and(|v| v.eq_ignore_ascii_case("table")),
+            late_rows_table: options.get("late_rows.table").cloned(),
+        })
+    }
+
+    /// The table late rows of query `query` go to, with `late_rows = 'table'`.
+    pub fn late_rows_table(&self, query: &str) -> Option<String> {
+        self.keep_late_rows.then(|| {
+            self.late_rows_table
+                .clone()
+                .unwrap_or_else(|| format!("{query}_late_rows"))
         })
     }
 }

@@ -15,8 +15,10 @@
 //! ```
 //!
 //! PostgreSQL computes that over `raw_clicks`, and the aggregate of the rows
-//! that are not late must equal `click_windows` exactly, and the number of
-//! late rows must equal the query's `late_rows` counter.
+//! that are not late must equal `click_windows` exactly, the number of late
+//! rows must equal the query's `late_rows` counter, and (with
+//! `late_rows = 'table'`) the late rows themselves, with their epoch, must be
+//! exactly those in `click_stats_late_rows`.
 
 use std::time::Duration;
 
@@ -72,7 +74,7 @@ async fn scenario(pg: &TestPostgres, eddy: &TestEddy) -> Result<()> {
                 WITH (trigger = '100 milliseconds', output_mode = 'append')
                 AS INSERT INTO raw_sink SELECT id, user_id, amount, ts FROM clicks;
              CREATE STREAMING QUERY click_stats
-                WITH (trigger = '100 milliseconds', output_mode = 'append')
+                WITH (trigger = '100 milliseconds', output_mode = 'append', late_rows = 'table')
                 AS INSERT INTO window_sink
                 SELECT window_start, window_end, user_id,
                        count(*) AS cnt, sum(amount) AS total, max(amount) AS top
@@ -126,6 +128,27 @@ async fn scenario(pg: &TestPostgres, eddy: &TestEddy) -> Result<()> {
         stats.late_rows
     );
     ensure!(stats.input_rows == ROWS, "click_stats counters: {stats:?}");
+
+    // late_rows = 'table': exactly the late rows, with their epoch, are in
+    // the Eddy table click_stats_late_rows.
+    let in_eddy = query_values(
+        &client,
+        "SELECT id, epoch FROM click_stats_late_rows ORDER BY id",
+    )
+    .await?;
+    let expected = query_values(
+        &pg_client,
+        "SELECT id::text, (epoch + 1)::text FROM classified WHERE late ORDER BY classified.id",
+    )
+    .await?;
+    ensure!(
+        in_eddy == expected,
+        "click_stats_late_rows holds {} rows, PostgreSQL finds {} late rows; first: {:?} vs {:?}",
+        in_eddy.len(),
+        expected.len(),
+        in_eddy.first(),
+        expected.first()
+    );
     let windows = query_i64(&pg_client, "SELECT count(*) FROM click_windows").await?;
     ensure!(
         stats.output_rows == windows,
