@@ -352,6 +352,11 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// The end of the earliest open window.
+    pub fn earliest_window_end(&self) -> Option<i64> {
+        self.windows.keys().next().copied()
+    }
+
     /// Number of (window, key) groups held.
     pub fn state_rows(&self) -> usize {
         self.windows.values().map(|w| w.groups.len()).sum()

@@ -40,6 +40,11 @@ pub struct OffsetEntry {
     pub to: Offsets,
     /// The source reported that nothing follows `to`.
     pub input_ended: bool,
+    /// An idle epoch (no input; `watermark.idle_timeout` passed): the
+    /// watermark it advances to, decided on processing time and recorded
+    /// so that a replay advances it the same way.
+    #[serde(default)]
+    pub idle_watermark: Option<i64>,
 }
 
 /// The entry of the commit log: where the next epoch starts.
@@ -420,6 +425,7 @@ mod tests {
             from: offsets(0),
             to: offsets(10),
             input_ended: false,
+            idle_watermark: None,
         };
         cp.write_offsets(&first).unwrap();
         // Crashed during epoch 1: replay it from its recorded start.
@@ -452,6 +458,7 @@ mod tests {
             from: offsets(10),
             to: offsets(20),
             input_ended: true,
+            idle_watermark: None,
         };
         cp.write_offsets(&second).unwrap();
 
@@ -471,6 +478,7 @@ mod tests {
                 from,
                 to: to.clone(),
                 input_ended: false,
+                idle_watermark: None,
             })
             .unwrap();
             let state = RecordBatch::try_new(
@@ -546,6 +554,7 @@ mod tests {
                 from: offsets(0),
                 to: offsets(1),
                 input_ended: false,
+                idle_watermark: None,
             })
             .unwrap();
             let commit = CommitEntry {
@@ -582,6 +591,7 @@ mod tests {
                 from: offsets(epoch as i64 - 1),
                 to: offsets(epoch as i64),
                 input_ended: false,
+                idle_watermark: None,
             })
             .unwrap();
             let entry = CommitEntry {

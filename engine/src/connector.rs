@@ -12,6 +12,13 @@ use crate::options::OptionSpec;
 use crate::table_store::TableStore;
 use crate::{EngineError, Result, Sink, Source};
 
+/// Options every source takes, whatever its connector.
+pub const COMMON_SOURCE_OPTIONS: &[OptionSpec] = &[OptionSpec::new(
+    "watermark.idle_timeout",
+    crate::options::OptionValue::Duration,
+    "when no data arrives for this long, the watermark advances with processing time, so windows close when traffic stops",
+)];
+
 /// Builds sources of one connector type.
 pub trait SourceConnector: Send + Sync {
     /// The value of `connector = '…'`.
@@ -106,9 +113,20 @@ impl ConnectorRegistry {
     /// then the connector's own checks.
     pub fn validate_source(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {
         let c = self.source(&def.connector)?;
+        let (common, own): (BTreeMap<String, String>, BTreeMap<String, String>) = def
+            .options
+            .clone()
+            .into_iter()
+            .partition(|(k, _)| k.starts_with("watermark."));
+        crate::options::validate_options("a source", &common, COMMON_SOURCE_OPTIONS)?;
+        if !common.is_empty() && def.watermark.is_none() {
+            return Err(EngineError::Config(
+                "'watermark.idle_timeout' needs a WATERMARK FOR clause on the source".into(),
+            ));
+        }
         crate::options::validate_options(
             &format!("source connector '{}'", c.name()),
-            &def.options,
+            &own,
             c.options(),
         )?;
         c.validate(def, schema)

@@ -78,6 +78,23 @@ impl WatermarkTracker {
         self.current
     }
 
+    /// The watermark an idle source reaches after `idle` without data: the
+    /// last event time seen plus the time since, minus the delay. `None`
+    /// before any event was seen.
+    pub fn idle_candidate(&self, idle: std::time::Duration) -> Option<EventTime> {
+        (self.max_event_time != NO_WATERMARK).then(|| {
+            self.max_event_time
+                .saturating_add(idle.as_micros().min(i64::MAX as u128) as i64)
+                .saturating_sub(self.delay_micros)
+        })
+    }
+
+    /// Moves the watermark to `t` (never back): an idle epoch.
+    pub fn advance_to(&mut self, t: EventTime) -> EventTime {
+        self.current = self.current.max(t);
+        self.current
+    }
+
     /// Sets the watermark to the end of time: a bounded input has ended and
     /// every window may close.
     pub fn close(&mut self) -> EventTime {

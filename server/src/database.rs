@@ -160,7 +160,12 @@ impl Database {
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
         let late_rows_table = options.late_rows_table(&def.name);
-        let mut job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark);
+        let idle_timeout = source_def
+            .options
+            .get("watermark.idle_timeout")
+            .and_then(|v| eddy_engine::options::parse_duration(v));
+        let mut job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark)
+            .with_idle_timeout(idle_timeout);
         if let Some(name) = late_rows_table {
             let schema = eddy_engine::late::late_rows_schema(&arrow_schema(&source_def.columns));
             crate::ddl::create_side_table(self, &name, &schema)?;

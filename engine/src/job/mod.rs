@@ -69,6 +69,10 @@ pub struct StreamingJob {
     /// With `late_rows = 'table'`: the table late rows are appended to, and
     /// the writer name its epochs are recorded under.
     late_rows: Option<(Arc<StoredTable>, String)>,
+    /// The source's `watermark.idle_timeout`.
+    idle_timeout: Option<Duration>,
+    /// When the last epoch with input was planned (for the idle timeout).
+    last_data_at: Instant,
 }
 
 /// The server's handle on a running job.
@@ -111,7 +115,16 @@ impl StreamingJob {
             bad_records: Arc::default(),
             fault: Fault::from_env(),
             late_rows: None,
+            idle_timeout: None,
+            last_data_at: Instant::now(),
         }
+    }
+
+    /// Lets the watermark advance on processing time after `timeout`
+    /// without input (`watermark.idle_timeout`).
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// Keeps late rows in `table` (appended once per epoch as `writer`).
@@ -284,7 +297,15 @@ impl StreamingJob {
                         cap_offsets(&mut planned.end, &from, target);
                         planned.exhausted &= planned.end == uncapped;
                     }
-                    if planned.end == from {
+                    if planned.end == from
+                        && !planned.exhausted
+                        && let Some(idle) = self.idle_epoch(&from, epoch + 1, watermark.as_ref())
+                    {
+                        if let Some(c) = &self.checkpoint {
+                            c.write_offsets(&idle)?;
+                        }
+                        idle
+                    } else if planned.end == from {
                         match self.options.trigger {
                             _ if planned.exhausted => return Ok(QueryStatus::Finished),
                             Trigger::Once | Trigger::AvailableNow => {
@@ -299,30 +320,25 @@ impl StreamingJob {
                             Trigger::Interval(_) => {}
                         }
                         continue;
+                    } else {
+                        self.last_data_at = Instant::now();
+                        let entry = OffsetEntry {
+                            epoch: epoch + 1,
+                            from: from.clone(),
+                            to: planned.end,
+                            input_ended: planned.exhausted,
+                            idle_watermark: None,
+                        };
+                        if let Some(c) = &self.checkpoint {
+                            c.write_offsets(&entry)?;
+                        }
+                        entry
                     }
-                    let entry = OffsetEntry {
-                        epoch: epoch + 1,
-                        from: from.clone(),
-                        to: planned.end,
-                        input_ended: planned.exhausted,
-                    };
-                    if let Some(c) = &self.checkpoint {
-                        c.write_offsets(&entry)?;
-                    }
-                    entry
                 }
             };
             epoch = entry.epoch;
             let started = Instant::now();
-            let stats = self
-                .run_epoch(
-                    epoch,
-                    &entry.from,
-                    &entry.to,
-                    entry.input_ended,
-                    watermark.as_mut(),
-                )
-                .await?;
+            let stats = self.run_epoch(&entry, watermark.as_mut()).await?;
             self.fault_point(FaultPoint::BeforeSink, epoch);
             // Counted from the epoch's output, not from what the sink reports:
             // a sink skipping a replayed epoch it already holds writes 0 rows.
@@ -396,6 +412,32 @@ impl StreamingJob {
         }
     }
 
+    /// An idle epoch to run now, if the source has been silent for
+    /// `watermark.idle_timeout` and advancing the watermark on processing
+    /// time would close a window.
+    fn idle_epoch(
+        &self,
+        from: &Offsets,
+        epoch: u64,
+        watermark: Option<&WatermarkTracker>,
+    ) -> Option<OffsetEntry> {
+        let timeout = self.idle_timeout?;
+        let idle = self.last_data_at.elapsed();
+        if idle < timeout {
+            return None;
+        }
+        let watermark = watermark?;
+        let candidate = watermark.idle_candidate(idle)?;
+        let earliest_end = self.plan.aggregate.as_ref()?.earliest_window_end()?;
+        (candidate > watermark.current() && earliest_end <= candidate).then(|| OffsetEntry {
+            epoch,
+            from: from.clone(),
+            to: from.clone(),
+            input_ended: false,
+            idle_watermark: Some(candidate),
+        })
+    }
+
     /// Records that `entry`'s epoch is complete, with the state after it.
     fn commit(
         &mut self,
@@ -456,12 +498,11 @@ impl StreamingJob {
     /// Reads `[from, to)` through the operators; returns the epoch's output.
     async fn run_epoch(
         &mut self,
-        epoch: u64,
-        from: &Offsets,
-        to: &Offsets,
-        input_ended: bool,
+        entry: &OffsetEntry,
         mut watermark: Option<&mut WatermarkTracker>,
     ) -> Result<EpochStats> {
+        let (epoch, from, to, input_ended) =
+            (entry.epoch, &entry.from, &entry.to, entry.input_ended);
         let mut stats = EpochStats::default();
         let current_watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
         let plan = &mut self.plan;
@@ -505,6 +546,10 @@ impl StreamingJob {
         drop(batches);
         let next_watermark = match watermark {
             Some(w) if input_ended => w.close(),
+            Some(w) if entry.idle_watermark.is_some() => {
+                w.advance();
+                w.advance_to(entry.idle_watermark.unwrap_or(NO_WATERMARK))
+            }
             Some(w) => w.advance(),
             None if input_ended => i64::MAX,
             None => NO_WATERMARK,

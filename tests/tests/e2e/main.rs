@@ -23,6 +23,7 @@ mod errors;
 mod exactly_once;
 mod examples;
 mod files;
+mod idle;
 mod kafka;
 mod outages;
 mod protocol;
