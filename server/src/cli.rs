@@ -30,7 +30,7 @@ enum Command {
         #[arg(long, default_value = "./eddy-data")]
         data_dir: PathBuf,
         /// Create and start the demo pipeline (datagen → 10-second windows →
-        /// the Eddy table `demo_clicks_per_page`) if it does not exist yet.
+        /// the Eddy table `clicks_per_page`) if it does not exist yet.
         #[arg(long)]
         demo: bool,
     },
@@ -66,9 +66,10 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf, demo: bool) -> anyhow::Res
     if demo {
         crate::demo::install(&db).await?;
         tracing::info!(
-            "demo pipeline running; watch it with: psql -h {} -p {} -c 'SELECT * FROM demo_clicks_per_page ORDER BY window_start DESC, clicks DESC LIMIT 10'",
+            "demo pipeline running; watch it with: psql -h {} -p {} -c 'SELECT * FROM {} ORDER BY window_start DESC, clicks DESC LIMIT 10'",
             listen.ip(),
-            listen.port()
+            listen.port(),
+            crate::demo::DEMO_TABLE
         );
     }
     let (tx, rx) = watch::channel(false);
