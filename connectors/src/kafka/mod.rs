@@ -163,12 +163,12 @@ impl SourceConnector for KafkaSourceConnector {
         SOURCE_OPTIONS
     }
 
-    /// Checks the options and the metadata columns only: Kafka need not be
-    /// reachable at CREATE.
     fn side_tables(&self, def: &SourceDef) -> Result<Vec<(String, SchemaRef)>> {
         crate::format::dead_letter_side_tables(def)
     }
 
+    /// Checks the options and the metadata columns only: Kafka need not be
+    /// reachable at CREATE.
     fn validate(&self, def: &SourceDef, schema: &SchemaRef) -> Result<()> {
         KafkaSourceConfig::parse(def, schema).map(|_| ())
     }

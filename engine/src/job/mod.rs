@@ -215,7 +215,6 @@ impl StreamingJob {
         progress: &SharedProgress,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
-        let (progress, mut stop) = (progress.clone(), stop.clone());
         if let Some(agg) = self.plan.aggregate.as_mut() {
             agg.clear();
         }
@@ -245,7 +244,7 @@ impl StreamingJob {
                     replay = r.pending.len(),
                     "resuming from checkpoint"
                 );
-                update(&progress, |p| {
+                update(progress, |p| {
                     p.input_rows = r.commit.totals.input_rows;
                     p.output_rows = r.commit.totals.output_rows;
                     p.late_rows = r.commit.totals.late_rows;
@@ -261,7 +260,7 @@ impl StreamingJob {
                 (self.source.initial_offsets().await?, 0, VecDeque::new())
             }
         };
-        update(&progress, |p| {
+        update(progress, |p| {
             p.status = QueryStatus::Running;
             p.epoch = epoch;
             p.offsets = from.clone();
@@ -344,7 +343,7 @@ impl StreamingJob {
             // a sink skipping a replayed epoch it already holds writes 0 rows.
             let output_rows: u64 = stats.output.iter().map(|b| b.num_rows() as u64).sum();
             let Some(_) = self
-                .write_with_retry(epoch, &stats.output, &progress, &mut stop)
+                .write_with_retry(epoch, &stats.output, progress, stop)
                 .await?
             else {
                 // Stopped while the sink was failing: the epoch is replayed
@@ -368,7 +367,7 @@ impl StreamingJob {
             self.fault_point(FaultPoint::AfterCommit, epoch);
             let elapsed = started.elapsed();
             from = entry.to;
-            update(&progress, |p| {
+            update(progress, |p| {
                 p.epoch = epoch;
                 p.input_rows = totals.input_rows;
                 p.output_rows = totals.output_rows;
