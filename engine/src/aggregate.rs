@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::compute::{filter_record_batch, take};
 use datafusion::arrow::datatypes::{
     DataType, Field, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
 };
@@ -24,8 +24,9 @@ use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use crate::state::OperatorState;
 use crate::watermark::EventTime;
-use crate::{EngineError, Result};
+use crate::{EngineError, OutputMode, Result};
 
 /// One aggregate call: the function, its argument expressions and its
 /// optional `FILTER (WHERE …)`.
@@ -40,17 +41,32 @@ pub struct AggregateCall {
 pub struct WindowKey {
     /// Index into the group expressions.
     pub group_index: usize,
-    /// The key column is `window_end` (else `window_start`).
-    pub is_end: bool,
-    pub size_micros: i64,
+    /// The window's end from the key's value: the key itself
+    /// (`window_end`) or the key plus this size (`window_start`).
+    pub plus_size: Option<i64>,
 }
 
-/// The aggregation operator of a windowed query in append mode.
+/// When a window of the aggregation is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closes {
+    /// When the watermark reaches its end.
+    ByWatermark,
+    /// At the end of every epoch: the input is the output of another
+    /// aggregation, which emits each of its windows whole, once.
+    EachEpoch,
+    /// Never: an aggregation without a window (`update`/`complete` only).
+    Never,
+}
+
+/// The aggregation operator: windowed or not, in any output mode.
 pub struct WindowAggregate {
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     group_schema: SchemaRef,
     calls: Vec<AggregateCall>,
-    window: WindowKey,
+    /// `None`: no window; every group lives in one window that never ends.
+    window: Option<WindowKey>,
+    closes: Closes,
+    mode: OutputMode,
     output_schema: SchemaRef,
     /// Open windows by window end.
     windows: BTreeMap<i64, WindowState>,
@@ -58,18 +74,12 @@ pub struct WindowAggregate {
     dirty: BTreeSet<i64>,
     /// Windows emitted and forgotten since the last checkpoint.
     removed: Vec<i64>,
+    /// `update` mode: per window, the groups updated in the running epoch.
+    touched: BTreeMap<i64, Vec<bool>>,
 }
 
-/// The state written at one checkpoint: every window (`full`) or only the
-/// windows changed since the previous checkpoint, plus those removed.
-pub struct StateCheckpoint {
-    pub full: bool,
-    /// One batch per window written, in the snapshot schema.
-    pub batches: Vec<RecordBatch>,
-    /// Ends of the windows emitted (and dropped) since the previous
-    /// checkpoint; empty for a full snapshot.
-    pub removed: Vec<i64>,
-}
+/// The window every group of an aggregation without a window belongs to.
+const NO_WINDOW: i64 = i64::MAX;
 
 struct WindowState {
     groups: Box<dyn GroupValues>,
@@ -81,7 +91,9 @@ impl WindowAggregate {
         group_exprs: Vec<Arc<dyn PhysicalExpr>>,
         group_schema: SchemaRef,
         calls: Vec<AggregateCall>,
-        window: WindowKey,
+        window: Option<WindowKey>,
+        closes: Closes,
+        mode: OutputMode,
         output_schema: SchemaRef,
     ) -> Self {
         WindowAggregate {
@@ -89,10 +101,13 @@ impl WindowAggregate {
             group_schema,
             calls,
             window,
+            closes,
+            mode,
             output_schema,
             windows: BTreeMap::new(),
             dirty: BTreeSet::new(),
             removed: Vec::new(),
+            touched: BTreeMap::new(),
         }
     }
 
@@ -150,7 +165,10 @@ impl WindowAggregate {
             })
             .collect::<Result<_, _>>()?;
 
-        let key = groups[self.window.group_index]
+        let Some(window) = self.window else {
+            return self.update_window(NO_WINDOW, &groups, &args, &filters);
+        };
+        let key = groups[window.group_index]
             .as_primitive_opt::<TimestampMicrosecondType>()
             .ok_or_else(|| EngineError::Internal("window key is not a timestamp".into()))?;
         if key.null_count() > 0 {
@@ -183,10 +201,9 @@ impl WindowAggregate {
     }
 
     fn window_end(&self, key: i64) -> i64 {
-        if self.window.is_end {
-            key
-        } else {
-            key.saturating_add(self.window.size_micros)
+        match self.window.and_then(|w| w.plus_size) {
+            Some(size) => key.saturating_add(size),
+            None => key,
         }
     }
 
@@ -210,29 +227,83 @@ impl WindowAggregate {
             let filter: Option<&BooleanArray> = filter.as_ref().map(|f| f.as_boolean());
             acc.update_batch(args, &group_ids, filter, total)?;
         }
+        if self.mode == OutputMode::Update {
+            let touched = self.touched.entry(end).or_default();
+            touched.resize(total, false);
+            for id in group_ids {
+                touched[id] = true;
+            }
+        }
         Ok(())
     }
 
-    /// Emits and forgets every window whose end is at or before `watermark`,
-    /// in window order.
-    pub fn emit_closed(&mut self, watermark: EventTime) -> Result<Vec<RecordBatch>> {
-        let open = if watermark == i64::MAX {
-            BTreeMap::new()
-        } else {
-            self.windows.split_off(&(watermark + 1))
+    /// Ends an epoch at `watermark`: emits what the output mode asks for
+    /// (`append`: the windows that closed; `update`: the groups updated in
+    /// the epoch; `complete`: everything) and forgets closed windows (kept
+    /// in `complete` mode, whose output is the whole result).
+    pub fn finish_epoch(&mut self, watermark: EventTime) -> Result<Vec<RecordBatch>> {
+        let closed: Vec<i64> = match self.closes {
+            Closes::ByWatermark if watermark == i64::MAX => self.windows.keys().copied().collect(),
+            Closes::ByWatermark => self.windows.range(..=watermark).map(|(&e, _)| e).collect(),
+            Closes::EachEpoch => self.windows.keys().copied().collect(),
+            Closes::Never => Vec::new(),
         };
-        let closed = std::mem::replace(&mut self.windows, open);
-        let mut out = Vec::with_capacity(closed.len());
-        for (end, mut state) in closed {
-            self.dirty.remove(&end);
-            self.removed.push(end);
-            let mut columns = state.groups.emit(EmitTo::All)?;
-            for acc in &mut state.accumulators {
-                columns.push(acc.evaluate(EmitTo::All)?);
+        let mut out = Vec::new();
+        match self.mode {
+            OutputMode::Append => {
+                for end in closed {
+                    let mut state = self.windows.remove(&end).expect("listed above");
+                    self.dirty.remove(&end);
+                    self.removed.push(end);
+                    let mut columns = state.groups.emit(EmitTo::All)?;
+                    for acc in &mut state.accumulators {
+                        columns.push(acc.evaluate(EmitTo::All)?);
+                    }
+                    out.push(RecordBatch::try_new(self.output_schema.clone(), columns)?);
+                }
             }
-            out.push(RecordBatch::try_new(self.output_schema.clone(), columns)?);
+            OutputMode::Update => {
+                for (end, touched) in std::mem::take(&mut self.touched) {
+                    if self.windows.contains_key(&end) {
+                        out.push(self.evaluate_window(end, Some(touched))?);
+                    }
+                }
+                for end in closed {
+                    self.windows.remove(&end);
+                    self.dirty.remove(&end);
+                    self.removed.push(end);
+                }
+            }
+            OutputMode::Complete => {
+                let ends: Vec<i64> = self.windows.keys().copied().collect();
+                for end in ends {
+                    out.push(self.evaluate_window(end, None)?);
+                }
+            }
         }
+        out.retain(|b| b.num_rows() > 0);
         Ok(out)
+    }
+
+    /// The current result of one window (of its `only` groups), leaving the
+    /// state as it was: accumulators cannot be evaluated without being
+    /// consumed, so a copy is evaluated.
+    fn evaluate_window(&mut self, end: i64, only: Option<Vec<bool>>) -> Result<RecordBatch> {
+        let mut snapshot = self
+            .copy_windows(vec![end])?
+            .pop()
+            .expect("one window copied");
+        if let Some(mut mask) = only {
+            mask.resize(snapshot.num_rows(), false);
+            snapshot = filter_record_batch(&snapshot, &BooleanArray::from(mask))?;
+        }
+        let mut state = self.new_window()?;
+        self.merge_into(&mut state, &snapshot)?;
+        let mut columns = state.groups.emit(EmitTo::All)?;
+        for acc in &mut state.accumulators {
+            columns.push(acc.evaluate(EmitTo::All)?);
+        }
+        Ok(RecordBatch::try_new(self.output_schema.clone(), columns)?)
     }
 
     /// The schema of state snapshots: the window end, the group columns,
@@ -259,7 +330,7 @@ impl WindowAggregate {
 
     /// The state to write at a checkpoint: all of it (`full`) or what
     /// changed since the previous checkpoint. Leaves the state as it was.
-    pub fn checkpoint(&mut self, full: bool) -> Result<StateCheckpoint> {
+    pub fn checkpoint(&mut self, full: bool) -> Result<OperatorState> {
         let ends: Vec<i64> = if full {
             self.windows.keys().copied().collect()
         } else {
@@ -268,8 +339,8 @@ impl WindowAggregate {
         let batches = self.copy_windows(ends)?;
         let removed = std::mem::take(&mut self.removed);
         self.dirty.clear();
-        Ok(StateCheckpoint {
-            full,
+        Ok(OperatorState {
+            schema: self.snapshot_schema()?,
             batches,
             removed: if full { Vec::new() } else { removed },
         })
@@ -306,6 +377,7 @@ impl WindowAggregate {
         self.windows.clear();
         self.dirty.clear();
         self.removed.clear();
+        self.touched.clear();
     }
 
     /// Applies one checkpoint of a recovery chain: drops the windows it
@@ -337,6 +409,13 @@ impl WindowAggregate {
 
     fn restore_window(&mut self, end: i64, batch: &RecordBatch) -> Result<()> {
         let mut state = self.new_window()?;
+        self.merge_into(&mut state, batch)?;
+        self.windows.insert(end, state);
+        Ok(())
+    }
+
+    /// Merges snapshot rows (one window's) into `state`.
+    fn merge_into(&self, state: &mut WindowState, batch: &RecordBatch) -> Result<()> {
         let n_groups = self.group_schema.fields().len();
         let groups = &batch.columns()[1..1 + n_groups];
         let mut ids = Vec::with_capacity(batch.num_rows());
@@ -348,13 +427,15 @@ impl WindowAggregate {
             acc.merge_batch(&batch.columns()[next..next + width], &ids, total)?;
             next += width;
         }
-        self.windows.insert(end, state);
         Ok(())
     }
 
-    /// The end of the earliest open window.
+    /// The end of the earliest window the watermark will close.
     pub fn earliest_window_end(&self) -> Option<i64> {
-        self.windows.keys().next().copied()
+        match self.closes {
+            Closes::ByWatermark => self.windows.keys().next().copied(),
+            _ => None,
+        }
     }
 
     /// Number of (window, key) groups held.
@@ -394,7 +475,7 @@ mod tests {
         ]))
     }
 
-    fn operator() -> WindowAggregate {
+    fn operator_in(mode: OutputMode) -> WindowAggregate {
         let schema = input_schema();
         let call = |udaf, name: &str| AggregateCall {
             function: Arc::new(
@@ -421,13 +502,18 @@ mod tests {
             ],
             group_schema,
             vec![call(count_udaf(), "n"), call(avg_udaf(), "mean")],
-            WindowKey {
+            Some(WindowKey {
                 group_index: 0,
-                is_end: false,
-                size_micros: 10,
-            },
+                plus_size: Some(10),
+            }),
+            Closes::ByWatermark,
+            mode,
             output,
         )
+    }
+
+    fn operator() -> WindowAggregate {
+        operator_in(OutputMode::Append)
     }
 
     fn batch(starts: &[i64], keys: &[i64], values: &[f64]) -> RecordBatch {
@@ -458,7 +544,7 @@ mod tests {
         }
 
         // Watermark 10 closes only the window [0, 10).
-        let first = restored.emit_closed(10).unwrap();
+        let first = restored.finish_epoch(10).unwrap();
         assert_eq!(first.len(), 1);
         let keys = first[0]
             .column(1)
@@ -477,7 +563,7 @@ mod tests {
         assert_eq!(counts, [2, 1]);
         assert_eq!(means.values().to_vec(), [2.0, 5.0]);
 
-        let rest = restored.emit_closed(i64::MAX).unwrap();
+        let rest = restored.finish_epoch(i64::MAX).unwrap();
         let counts = rest[0]
             .column(2)
             .as_primitive::<Int64Type>()
@@ -486,7 +572,7 @@ mod tests {
         assert_eq!(counts, [2]);
         assert_eq!(restored.state_rows(), 0);
         assert_eq!(
-            op.emit_closed(i64::MAX)
+            op.finish_epoch(i64::MAX)
                 .unwrap()
                 .iter()
                 .map(|b| b.num_rows())

@@ -6,7 +6,8 @@
 //!                           input range (the watermark it uses is the one
 //!                           recorded by commits/N-1)
 //!            … epoch runs, sink commits N …
-//!            state/N.snapshot   the operator state after N (Arrow IPC)
+//!            state/N.snapshot   the operator state after N (Arrow IPC,
+//!                           one file per stateful operator; see `state`)
 //!            commits/N      written last: N is complete
 //! ```
 //!
@@ -16,14 +17,14 @@
 //! input row affects the output once. Every file is written to a temporary
 //! name, fsynced and renamed; the newest few epochs are kept.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::ipc::reader::FileReader;
-use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::state::OperatorState;
 use crate::table_store::write_atomically;
 use crate::{EngineError, Offsets, Result};
 
@@ -60,9 +61,10 @@ pub struct CommitEntry {
     /// changed, plus `removed`), not a full snapshot.
     #[serde(default)]
     pub delta: bool,
-    /// With `delta`: state partitions (window ends) dropped in this epoch.
+    /// With `delta`: per operator, the state partitions (window ends)
+    /// dropped in this epoch.
     #[serde(default)]
-    pub removed: Vec<i64>,
+    pub removed: BTreeMap<u32, Vec<i64>>,
     /// Running totals up to and including this epoch, so that the query's
     /// counters carry on across restarts.
     #[serde(default)]
@@ -87,8 +89,11 @@ pub struct WatermarkState {
 /// One link of a state chain: a full snapshot or a delta.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatePart {
-    pub removed: Vec<i64>,
-    pub batches: Vec<RecordBatch>,
+    /// Per operator, the windows dropped in this epoch.
+    pub removed: BTreeMap<u32, Vec<i64>>,
+    /// Per operator, the state written at this epoch (all of it, or what
+    /// changed for a windowed aggregation's delta).
+    pub operators: BTreeMap<u32, Vec<RecordBatch>>,
 }
 
 /// What a query resumes from.
@@ -153,21 +158,10 @@ impl CheckpointDir {
         )
     }
 
-    /// Writes the state snapshot, then the commit entry, then prunes.
-    pub fn commit(&self, entry: &CommitEntry, state: &[RecordBatch]) -> Result<()> {
+    /// Writes the operators' state, then the commit entry, then prunes.
+    pub fn commit(&self, entry: &CommitEntry, state: &BTreeMap<u32, OperatorState>) -> Result<()> {
         if entry.has_state {
-            let schema = state
-                .first()
-                .map(|b| b.schema())
-                .ok_or_else(|| EngineError::Internal("state snapshot without a schema".into()))?;
-            let mut buf = Vec::new();
-            {
-                let mut writer = FileWriter::try_new(&mut buf, &schema)?;
-                for b in state {
-                    writer.write(b)?;
-                }
-                writer.finish()?;
-            }
+            let buf = crate::state::encode(state)?;
             write_atomically(
                 &self.path_for_write("state", entry.epoch, state_suffix(entry))?,
                 &seal(&buf),
@@ -259,7 +253,7 @@ impl CheckpointDir {
             watermark: WatermarkState::default(),
             has_state: false,
             delta: false,
-            removed: Vec::new(),
+            removed: BTreeMap::new(),
             totals: Totals::default(),
         };
         let pending = self.pending_after(&start)?;
@@ -289,19 +283,17 @@ impl CheckpointDir {
     }
 
     fn load_state(&self, commit: &CommitEntry) -> Result<StatePart> {
-        let batches = if commit.has_state {
+        let operators = if commit.has_state {
             let path = self.path("state", commit.epoch, state_suffix(commit));
             let bytes = fs::read(&path)?;
             let payload = unseal(&path, &bytes)?;
-            FileReader::try_new(std::io::Cursor::new(payload), None)
-                .and_then(|r| r.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| corrupt(&path, e))?
+            crate::state::decode(payload).map_err(|e| corrupt(&path, e))?
         } else {
-            Vec::new()
+            BTreeMap::new()
         };
         Ok(StatePart {
             removed: commit.removed.clone(),
-            batches,
+            operators,
         })
     }
 
@@ -447,10 +439,10 @@ mod tests {
                 watermark,
                 has_state: true,
                 delta: false,
-                removed: Vec::new(),
+                removed: BTreeMap::new(),
                 totals: Totals::default(),
             },
-            std::slice::from_ref(&state),
+            &one(state.clone()),
         )
         .unwrap();
         let second = OffsetEntry {
@@ -465,7 +457,7 @@ mod tests {
         let r = cp.recover().unwrap().unwrap();
         assert_eq!(r.commit.offsets, offsets(10));
         assert_eq!(r.commit.watermark, watermark);
-        assert_eq!(r.state[0].batches, vec![state]);
+        assert_eq!(r.state[0].operators[&0], vec![state]);
         assert_eq!(r.pending, vec![second]);
     }
 
@@ -492,11 +484,23 @@ mod tests {
                 watermark: WatermarkState::default(),
                 has_state: true,
                 delta: false,
-                removed: Vec::new(),
+                removed: BTreeMap::new(),
                 totals: Totals::default(),
             };
-            cp.commit(&commit, &[state]).unwrap();
+            cp.commit(&commit, &one(state)).unwrap();
         }
+    }
+
+    /// The state of a query with one stateful operator.
+    fn one(batch: RecordBatch) -> BTreeMap<u32, OperatorState> {
+        BTreeMap::from([(
+            0,
+            OperatorState {
+                schema: batch.schema(),
+                batches: vec![batch],
+                removed: Vec::new(),
+            },
+        )])
     }
 
     fn damage(path: &Path) {
@@ -520,7 +524,7 @@ mod tests {
             "{:?}",
             r.damaged
         );
-        let state = r.state[0].batches[0]
+        let state = r.state[0].operators[&0][0]
             .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
@@ -563,10 +567,10 @@ mod tests {
                 watermark: WatermarkState::default(),
                 has_state: false,
                 delta: false,
-                removed: Vec::new(),
+                removed: BTreeMap::new(),
                 totals: Totals::default(),
             };
-            cp.commit(&commit, &[]).unwrap();
+            cp.commit(&commit, &BTreeMap::new()).unwrap();
         }
         assert_eq!(
             epochs_in(&dir.path().join("commits")).unwrap().len() as u64,
@@ -601,13 +605,13 @@ mod tests {
                 has_state: true,
                 delta,
                 removed: if delta {
-                    vec![epoch as i64 - 1]
+                    BTreeMap::from([(0, vec![epoch as i64 - 1])])
                 } else {
-                    Vec::new()
+                    BTreeMap::new()
                 },
                 totals: Totals::default(),
             };
-            cp.commit(&entry, &[batch(epoch as i64)]).unwrap();
+            cp.commit(&entry, &one(batch(epoch as i64))).unwrap();
         };
         commit(1, false);
         for epoch in 2..=4 {
@@ -616,9 +620,13 @@ mod tests {
         // Retaining 2 commits (3 and 4) still keeps snapshot 1 and deltas 2..4.
         let r = cp.recover().unwrap().unwrap();
         assert_eq!(r.commit.epoch, 4);
-        let removed: Vec<Vec<i64>> = r.state.iter().map(|p| p.removed.clone()).collect();
+        let removed: Vec<Vec<i64>> = r
+            .state
+            .iter()
+            .map(|p| p.removed.get(&0).cloned().unwrap_or_default())
+            .collect();
         assert_eq!(removed, [vec![], vec![1], vec![2], vec![3]]);
-        assert_eq!(r.state[3].batches, vec![batch(4)]);
+        assert_eq!(r.state[3].operators[&0], vec![batch(4)]);
         assert!(cp.path("state", 1, ".snapshot").exists());
 
         // A new snapshot at 5: the chain before it is kept as the generation

@@ -1,21 +1,22 @@
 //! Late rows kept instead of dropped (`late_rows = 'table'`).
 //!
 //! A row is late when the window it belongs to has already closed (its end
-//! is at or before the watermark of the epoch that reads it). With
+//! is at or before the watermark of the epoch that reads it; for sessions
+//! and deduplication, when its event time is behind the watermark). With
 //! `late_rows = 'table'` such rows go, with their window, the watermark,
 //! the epoch and the reason, into an Eddy table, appended once per epoch
 //! like a `table` sink (a replayed epoch appends nothing).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMicrosecondArray};
+use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
+use crate::Result;
 use crate::watermark::{EventTime, format_event_time};
-use crate::window::TumblingWindow;
-use crate::{EngineError, Result};
+use crate::window::LateRows;
 
 /// The late-rows table's columns: the source's, then `window_start`,
 /// `window_end`, `watermark`, `epoch` and `reason`.
@@ -36,28 +37,20 @@ pub fn late_rows_schema(source: &Schema) -> SchemaRef {
 
 /// Builds the late-rows table's rows for `late` (rows of the source).
 pub fn late_rows_batch(
-    late: &RecordBatch,
-    window: &TumblingWindow,
+    late: &LateRows,
     watermark: EventTime,
     epoch: u64,
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
-    let n = late.num_rows();
-    let ts = late
-        .column(window.time_column)
-        .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>()
-        .ok_or_else(|| EngineError::Internal("window time column is not a timestamp".into()))?;
-    let starts: TimestampMicrosecondArray = ts.unary(|t| window.window_start(t));
-    let ends: TimestampMicrosecondArray =
-        ts.unary(|t| window.window_start(t).saturating_add(window.size_micros));
+    let n = late.rows.num_rows();
     let reason = format!(
-        "window closed: its end is at or before the watermark {}",
+        "{} {}",
+        late.reason,
         format_event_time(watermark).unwrap_or_default()
     );
-    let mut columns: Vec<ArrayRef> = late.columns().to_vec();
-    columns.push(Arc::new(starts));
-    columns.push(Arc::new(ends));
+    let mut columns: Vec<ArrayRef> = late.rows.columns().to_vec();
+    columns.push(late.window_start.clone());
+    columns.push(late.window_end.clone());
     columns.push(ScalarValue::TimestampMicrosecond(Some(watermark), None).to_array_of_size(n)?);
     columns.push(Arc::new(Int64Array::from_value(epoch as i64, n)));
     columns.push(ScalarValue::Utf8(Some(reason)).to_array_of_size(n)?);

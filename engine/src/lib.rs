@@ -10,10 +10,13 @@
 //! - [`source`], [`sink`]: the traits connectors implement.
 //! - [`connector`], [`options`]: the connector registry and declarative
 //!   option validation used at CREATE time.
-//! - [`plan`]: turns a DataFusion logical plan into a [`plan::StreamingPlan`]
-//!   (stateless stages around at most one windowed aggregation).
-//! - [`window`]: window assignment (`TUMBLE`).
-//! - [`aggregate`]: the windowed aggregation operator and its keyed state.
+//! - [`plan`]: turns a DataFusion logical plan into a [`plan::StreamingPlan`],
+//!   a tree of operators batches are pushed through.
+//! - [`window`]: window assignment (`TUMBLE`, `HOP`, `SESSION`) and late rows.
+//! - [`aggregate`]: aggregation (windowed or not, any output mode) and its
+//!   keyed state; [`session`]: session windows; [`dedup`]: `DISTINCT`;
+//!   [`join`]: stream–table joins over a [`lookup::Lookup`].
+//! - [`state`]: operator state as checkpoints store it.
 //! - [`watermark`]: event-time tracking; [`late`]: late rows kept in a
 //!   table (`late_rows = 'table'`).
 //! - [`job`]: the epoch loop, triggers and the query's progress.
@@ -23,13 +26,18 @@
 pub mod aggregate;
 pub mod checkpoint;
 pub mod connector;
+pub mod dedup;
 mod error;
 pub mod job;
+pub mod join;
 pub mod late;
+pub mod lookup;
 pub mod options;
 pub mod plan;
+pub mod session;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod table_store;
 pub mod watermark;
 pub mod window;
@@ -38,5 +46,6 @@ pub use connector::{
     ConnectorRegistry, SinkConnector, SinkContext, SourceConnector, SourceContext,
 };
 pub use error::{EngineError, Result};
-pub use sink::Sink;
+pub use lookup::Lookup;
+pub use sink::{OutputMode, Sink};
 pub use source::{Offsets, PlannedRange, Source};

@@ -8,8 +8,54 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::Result;
 
+/// How a streaming query's output relates to what earlier epochs wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// Rows are final when emitted (a window's row once, when the watermark
+    /// passes its end); each epoch adds rows.
+    Append,
+    /// Each epoch emits the rows whose aggregate changed in it; a later row
+    /// replaces an earlier one with the same key.
+    Update,
+    /// Each epoch emits the whole result, which replaces the previous one.
+    Complete,
+}
+
+impl OutputMode {
+    pub const CHOICES: &'static [&'static str] = &["append", "update", "complete"];
+
+    pub fn parse(value: &str) -> Result<OutputMode> {
+        match value.to_ascii_lowercase().as_str() {
+            "append" => Ok(OutputMode::Append),
+            "update" => Ok(OutputMode::Update),
+            "complete" => Ok(OutputMode::Complete),
+            _ => Err(crate::EngineError::Config(format!(
+                "invalid value '{value}' for option 'output_mode'; expected one of {}",
+                Self::CHOICES.join(", ")
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputMode::Append => "append",
+            OutputMode::Update => "update",
+            OutputMode::Complete => "complete",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Sink: Send {
+    /// Called once, before [`open`](Self::open), with the query's output
+    /// mode. A sink that cannot represent the mode (an appending table fed
+    /// updates) refuses it with the reason; a sink whose writes depend on
+    /// it (replacing the contents for `complete`) remembers it. The default
+    /// accepts every mode and writes each epoch's rows as they come.
+    fn set_output_mode(&mut self, _mode: OutputMode) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once before the first epoch with the schema of the query's
     /// output: creates the target if asked to, or checks that it fits.
     async fn open(&mut self, schema: SchemaRef) -> Result<()>;

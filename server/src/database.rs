@@ -16,9 +16,10 @@ use eddy_engine::checkpoint::CheckpointDir;
 use eddy_engine::job::{
     JobHandle, QueryOptions, QueryProgress, QueryStatus, SharedProgress, StreamingJob,
 };
-use eddy_engine::plan::{InputInfo, build_streaming_plan};
+use eddy_engine::join::TableLookup;
+use eddy_engine::plan::{InputInfo, PlanContext, build_streaming_plan};
 use eddy_engine::table_store::TableStore;
-use eddy_engine::{ConnectorRegistry, SinkContext, SourceContext};
+use eddy_engine::{ConnectorRegistry, EngineError, Lookup, SinkContext, SourceContext};
 use eddy_sql::streaming::plan_streaming_query;
 use eddy_sql::types::arrow_schema;
 
@@ -115,14 +116,14 @@ impl Database {
         let query = parse_query(&def.query)?;
         let options = QueryOptions::from_map(&def.options)?;
         let planned = plan_streaming_query(&query, &|name| self.relation_schema(name)).await?;
-        let plan = build_streaming_plan(&planned, options.output_mode, &|name| {
-            self.source_def(name).map(|s| InputInfo {
-                schema: arrow_schema(&s.columns),
-                watermark_column: s.watermark.as_ref().map(|w| w.column.clone()),
-            })
-        })?;
+        let plan = build_streaming_plan(&planned, options.output_mode, self)?;
+        let [input] = plan.inputs.as_slice() else {
+            return Err(UserError::unsupported(
+                "a streaming query reads exactly one stream",
+            ));
+        };
         let source_def = self
-            .source_def(&plan.input.relation)
+            .source_def(&input.relation)
             .ok_or_else(|| UserError::unsupported("a streaming query must read from a source"))?;
         let schema = arrow_schema(&source_def.columns);
         let watermark = match &source_def.watermark {
@@ -153,10 +154,11 @@ impl Database {
             query: format!("{}#{}", def.name, def.incarnation),
             tables: self.tables.clone(),
         };
-        let sink = self
+        let mut sink = self
             .connectors
             .sink(&sink_def.connector)?
             .create(&sink_def, ctx)?;
+        sink.set_output_mode(options.output_mode)?;
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
         let late_rows_table = options.late_rows_table(&def.name);
@@ -235,5 +237,52 @@ pub fn parse_query(text: &str) -> UserResult<Box<Query>> {
             "42601",
             "a streaming query's body must be a single SELECT",
         )),
+    }
+}
+
+/// What the streaming planner asks of the catalog: relations and lookups.
+impl PlanContext for Database {
+    fn relation(&self, name: &str) -> Option<InputInfo> {
+        match self.catalog.lookup(ObjectKind::Table, name).ok()?? {
+            CatalogObject::Source(s) => Some(InputInfo {
+                schema: arrow_schema(&s.columns),
+                watermark_column: s.watermark.as_ref().map(|w| w.column.clone()),
+                lookup_only: self
+                    .connectors
+                    .source(&s.connector)
+                    .is_ok_and(|c| c.is_lookup_only()),
+            }),
+            CatalogObject::Table(t) => Some(InputInfo {
+                schema: arrow_schema(&t.columns),
+                watermark_column: None,
+                lookup_only: true,
+            }),
+            _ => None,
+        }
+    }
+
+    fn lookup(
+        &self,
+        relation: &str,
+        key_columns: &[String],
+    ) -> eddy_engine::Result<Box<dyn Lookup>> {
+        match self.catalog.lookup(ObjectKind::Table, relation) {
+            Ok(Some(CatalogObject::Table(_))) => {
+                let table = self.tables.get(relation)?;
+                let schema = table.schema();
+                let keys = key_columns
+                    .iter()
+                    .map(|c| schema.index_of(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Box::new(TableLookup::new(table, keys)?))
+            }
+            Ok(Some(CatalogObject::Source(def))) => self
+                .connectors
+                .source(&def.connector)?
+                .create_lookup(&def, arrow_schema(&def.columns), key_columns),
+            _ => Err(EngineError::Plan(format!(
+                "relation \"{relation}\" does not exist"
+            ))),
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 mod error;
 pub mod parser;
+mod spark_window;
 pub mod statement;
 pub mod streaming;
 pub mod types;

@@ -30,6 +30,19 @@ use crate::SqlError;
 pub enum WindowKind {
     /// `TUMBLE(src, ts, size)`: `[floor(ts / size) * size, + size)`.
     Tumble { size_micros: i64 },
+    /// `HOP(src, ts, slide, size)`: windows of `size` starting every
+    /// `slide`, aligned to the Unix epoch; a row belongs to each window
+    /// that contains it.
+    Hop { slide_micros: i64, size_micros: i64 },
+    /// `SESSION(src, ts, gap)`: per group key, rows less than `gap` apart
+    /// form a session `[first, last + gap)`.
+    Session { gap_micros: i64 },
+}
+
+impl WindowKind {
+    pub fn is_session(&self) -> bool {
+        matches!(self, WindowKind::Session { .. })
+    }
 }
 
 /// One relation the planned query reads.
@@ -59,12 +72,17 @@ pub struct PlannedStreamingQuery {
 }
 
 /// The schema of a window relation: the input's columns, then
-/// `window_start` and `window_end`.
-pub fn window_schema(input: &Schema) -> SchemaRef {
+/// `window_start` and `window_end` (and, for sessions, the same two again as
+/// `session_start` and `session_end`).
+pub fn window_schema(input: &Schema, kind: &WindowKind) -> SchemaRef {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
     let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("window_start", ts.clone(), false));
-    fields.push(Field::new("window_end", ts, false));
+    fields.push(Field::new("window_end", ts.clone(), false));
+    if kind.is_session() {
+        fields.push(Field::new("session_start", ts.clone(), false));
+        fields.push(Field::new("session_end", ts, false));
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -75,6 +93,7 @@ pub async fn plan_streaming_query(
     relation_schema: &(dyn Fn(&str) -> Option<SchemaRef> + Sync),
 ) -> Result<PlannedStreamingQuery, SqlError> {
     let mut query = query.clone();
+    crate::spark_window::rewrite_spark_windows(&mut query)?;
     let mut rewriter = WindowRewriter::default();
     rewriter.rewrite_query(&mut query)?;
 
@@ -90,7 +109,7 @@ pub async fn plan_streaming_query(
                 window.time_column
             )));
         }
-        register(&ctx, &scan_name, window_schema(&schema))?;
+        register(&ctx, &scan_name, window_schema(&schema, &window.kind))?;
         inputs.push(StreamInput {
             scan_name,
             relation,
@@ -291,38 +310,97 @@ fn parse_window_call(
             )),
         })
         .collect::<Result<_, _>>()?;
-    match function {
-        "tumble" => {
-            let [relation, time, size] = exprs.as_slice() else {
-                return Err(SqlError::syntax(
-                    "TUMBLE takes three arguments: TUMBLE(source, time_column, INTERVAL 'size')",
-                    None,
-                ));
-            };
-            let size_micros = interval_micros(size)?;
-            if size_micros <= 0 {
+    let relation_arg = |e: &Expr| {
+        expr_ident(
+            e,
+            &format!(
+                "{}'s first argument must be a source or table name",
+                function.to_uppercase()
+            ),
+        )
+    };
+    let time_arg = |e: &Expr| {
+        expr_ident(
+            e,
+            &format!(
+                "{}'s second argument must be a column name",
+                function.to_uppercase()
+            ),
+        )
+    };
+    let positive = |e: &Expr, what: &str| -> Result<i64, SqlError> {
+        let micros = interval_micros(e)?;
+        if micros <= 0 {
+            return Err(SqlError::invalid_value(format!(
+                "{} {what} must be positive",
+                function.to_uppercase()
+            )));
+        }
+        Ok(micros)
+    };
+    let (relation, time, kind) = match (function, exprs.as_slice()) {
+        ("tumble", [relation, time, size]) => (
+            relation,
+            time,
+            WindowKind::Tumble {
+                size_micros: positive(size, "window size")?,
+            },
+        ),
+        ("hop", [relation, time, slide, size]) => {
+            let slide_micros = positive(slide, "slide")?;
+            let size_micros = positive(size, "window size")?;
+            if slide_micros > size_micros {
                 return Err(SqlError::invalid_value(
-                    "TUMBLE window size must be positive",
+                    "HOP's slide must not be larger than its size (rows between windows would belong to none); use TUMBLE for slide = size",
                 ));
             }
-            Ok((
-                expr_ident(
-                    relation,
-                    "TUMBLE's first argument must be a source or table name",
-                )?,
-                WindowSpec {
-                    kind: WindowKind::Tumble { size_micros },
-                    time_column: expr_ident(
-                        time,
-                        "TUMBLE's second argument must be a column name",
-                    )?,
+            (
+                relation,
+                time,
+                WindowKind::Hop {
+                    slide_micros,
+                    size_micros,
                 },
-            ))
+            )
         }
-        other => Err(SqlError::unsupported(format!(
-            "table function {other}(…) is not supported in a streaming query; expected TUMBLE"
-        ))),
-    }
+        ("session", [relation, time, gap]) => (
+            relation,
+            time,
+            WindowKind::Session {
+                gap_micros: positive(gap, "gap")?,
+            },
+        ),
+        ("tumble", _) => {
+            return Err(SqlError::syntax(
+                "TUMBLE takes three arguments: TUMBLE(source, time_column, INTERVAL 'size')",
+                None,
+            ));
+        }
+        ("hop", _) => {
+            return Err(SqlError::syntax(
+                "HOP takes four arguments: HOP(source, time_column, INTERVAL 'slide', INTERVAL 'size')",
+                None,
+            ));
+        }
+        ("session", _) => {
+            return Err(SqlError::syntax(
+                "SESSION takes three arguments: SESSION(source, time_column, INTERVAL 'gap')",
+                None,
+            ));
+        }
+        (other, _) => {
+            return Err(SqlError::unsupported(format!(
+                "table function {other}(…) is not supported in a streaming query; expected TUMBLE, HOP or SESSION"
+            )));
+        }
+    };
+    Ok((
+        relation_arg(relation)?,
+        WindowSpec {
+            kind,
+            time_column: time_arg(time)?,
+        },
+    ))
 }
 
 fn expr_ident(expr: &Expr, message: &str) -> Result<String, SqlError> {

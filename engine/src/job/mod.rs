@@ -31,7 +31,7 @@ pub use progress::{QueryProgress, QueryStatus, SharedProgress};
 use fault::{Fault, FaultPoint};
 use retry::Backoff;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -41,10 +41,9 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::aggregate::StateCheckpoint;
 use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
 use crate::late::late_rows_batch;
-use crate::plan::StreamingPlan;
+use crate::plan::{EpochContext, StreamingPlan};
 use crate::table_store::StoredTable;
 use crate::watermark::{NO_WATERMARK, WatermarkTracker};
 use crate::{Offsets, Result, Sink, Source};
@@ -215,9 +214,7 @@ impl StreamingJob {
         progress: &SharedProgress,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
-        if let Some(agg) = self.plan.aggregate.as_mut() {
-            agg.clear();
-        }
+        self.plan.root.clear();
         let mut watermark = self
             .watermark
             .map(|(col, delay)| WatermarkTracker::new(col, delay));
@@ -230,10 +227,8 @@ impl StreamingJob {
                 if let Some(w) = watermark.as_mut() {
                     w.restore(r.commit.watermark);
                 }
-                if let Some(agg) = self.plan.aggregate.as_mut() {
-                    for part in &r.state {
-                        agg.apply(&part.removed, &part.batches)?;
-                    }
+                for part in &r.state {
+                    self.plan.root.apply(part)?;
                 }
                 for damage in &r.damaged {
                     tracing::warn!(query = %self.name, %damage, "passed over a damaged checkpoint");
@@ -375,16 +370,7 @@ impl StreamingJob {
                 p.null_time_rows += stats.null_time_rows;
                 p.bad_records = self.bad_records.load(Ordering::Relaxed);
                 p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
-                p.state_rows = self
-                    .plan
-                    .aggregate
-                    .as_ref()
-                    .map_or(0, |a| a.state_rows() as u64);
-                p.state_bytes = self
-                    .plan
-                    .aggregate
-                    .as_ref()
-                    .map_or(0, |a| a.state_bytes() as u64);
+                (p.state_rows, p.state_bytes) = self.plan.root.state_size();
                 p.last_epoch_duration = elapsed;
                 p.processed_rows_per_second =
                     stats.input_rows as f64 / elapsed.as_secs_f64().max(1e-9);
@@ -427,7 +413,7 @@ impl StreamingJob {
         }
         let watermark = watermark?;
         let candidate = watermark.idle_candidate(idle)?;
-        let earliest_end = self.plan.aggregate.as_ref()?.earliest_window_end()?;
+        let earliest_end = self.plan.root.earliest_close()?;
         (candidate > watermark.current() && earliest_end <= candidate).then(|| OffsetEntry {
             epoch,
             from: from.clone(),
@@ -450,25 +436,24 @@ impl StreamingJob {
         // A full snapshot every `snapshot_every` epochs, deltas (the windows
         // changed and removed) in between.
         let full = entry.epoch.is_multiple_of(self.options.snapshot_every);
-        let state = match self.plan.aggregate.as_mut() {
-            Some(agg) => agg.checkpoint(full)?,
-            None => StateCheckpoint {
-                full,
-                batches: Vec::new(),
-                removed: Vec::new(),
-            },
-        };
+        let mut state = BTreeMap::new();
+        self.plan.root.checkpoint(full, &mut state)?;
+        let removed = state
+            .iter_mut()
+            .filter(|(_, s)| !s.removed.is_empty())
+            .map(|(&id, s)| (id, std::mem::take(&mut s.removed)))
+            .collect();
         checkpoint.commit(
             &CommitEntry {
                 epoch: entry.epoch,
                 offsets: entry.to.clone(),
                 watermark: watermark.map(|w| w.state()).unwrap_or_default(),
-                has_state: !state.batches.is_empty(),
-                delta: !state.full,
-                removed: state.removed,
+                has_state: !state.is_empty(),
+                delta: !full,
+                removed,
                 totals,
             },
-            &state.batches,
+            &state,
         )
     }
 
@@ -503,8 +488,12 @@ impl StreamingJob {
         let (epoch, from, to, input_ended) =
             (entry.epoch, &entry.from, &entry.to, entry.input_ended);
         let mut stats = EpochStats::default();
-        let current_watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
-        let plan = &mut self.plan;
+        let mut cx = EpochContext {
+            watermark: watermark.as_ref().map_or(NO_WATERMARK, |w| w.current()),
+            keep_late: self.late_rows.is_some(),
+            ..EpochContext::default()
+        };
+        let root = &mut self.plan.root;
         let mut batches = self.source.read(from, to);
         while let Some(batch) = batches.next().await {
             let batch = batch?;
@@ -512,34 +501,7 @@ impl StreamingJob {
             if let Some(w) = watermark.as_deref_mut() {
                 w.observe(&batch);
             }
-            let batch = match &plan.input.window {
-                Some(window) => {
-                    let assigned =
-                        window.assign(&batch, current_watermark, self.late_rows.is_some())?;
-                    stats.late_rows += assigned.late_rows as u64;
-                    if let (Some(late), Some((table, _))) = (&assigned.late, &self.late_rows) {
-                        stats.late_output.push(late_rows_batch(
-                            late,
-                            window,
-                            current_watermark,
-                            epoch,
-                            &table.schema(),
-                        )?);
-                    }
-                    stats.null_time_rows += assigned.null_time_rows as u64;
-                    assigned.batch
-                }
-                None => batch,
-            };
-            let batch = plan.pre.apply(batch)?;
-            match &mut plan.aggregate {
-                Some(agg) => agg.update(&batch)?,
-                None => {
-                    if batch.num_rows() > 0 {
-                        stats.output.push(plan.post.apply(batch)?);
-                    }
-                }
-            }
+            stats.output.extend(root.push(0, batch, &mut cx).await?);
             tokio::task::consume_budget().await;
         }
         drop(batches);
@@ -553,12 +515,17 @@ impl StreamingJob {
             None if input_ended => i64::MAX,
             None => NO_WATERMARK,
         };
-        if let Some(agg) = &mut plan.aggregate {
-            for batch in agg.emit_closed(next_watermark)? {
-                let batch = plan.post.apply(batch)?;
-                if batch.num_rows() > 0 {
-                    stats.output.push(batch);
-                }
+        stats
+            .output
+            .extend(root.finish(next_watermark, &mut cx).await?);
+        stats.late_rows = cx.late_rows;
+        stats.null_time_rows = cx.null_time_rows;
+        if let Some((table, _)) = &self.late_rows {
+            let schema = table.schema();
+            for late in &cx.late {
+                stats
+                    .late_output
+                    .push(late_rows_batch(late, cx.watermark, epoch, &schema)?);
             }
         }
         tracing::debug!(query = %self.name, epoch, rows = stats.input_rows, ?from, ?to, "epoch processed");
