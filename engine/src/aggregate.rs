@@ -76,6 +76,23 @@ pub struct WindowAggregate {
     removed: Vec<i64>,
     /// `update` mode: per window, the groups updated in the running epoch.
     touched: BTreeMap<i64, Vec<bool>>,
+    /// Hopping windows assembled from panes (append mode).
+    panes: Option<Panes>,
+}
+
+/// Hopping windows built from panes: the state holds one partial
+/// aggregate per pane `[p, p + slide)` (keyed by `p + size`, the end of the
+/// last window containing it), and a window `[s, s + size)` is emitted by
+/// merging the partial aggregates of its `size / slide` panes. Each row is
+/// aggregated once instead of once per window.
+#[derive(Debug, Clone, Copy)]
+pub struct Panes {
+    pub slide: i64,
+    pub size: i64,
+    /// Group columns holding `window_start` and `window_end`, rewritten to
+    /// each window's bounds when panes are merged.
+    pub start_column: Option<usize>,
+    pub end_column: Option<usize>,
 }
 
 /// The window every group of an aggregation without a window belongs to.
@@ -108,7 +125,15 @@ impl WindowAggregate {
             dirty: BTreeSet::new(),
             removed: Vec::new(),
             touched: BTreeMap::new(),
+            panes: None,
         }
+    }
+
+    /// Assembles hopping windows from panes (the input carries each row's
+    /// pane, see [`crate::window::WindowAssigner::panes`]).
+    pub fn with_panes(mut self, panes: Panes) -> Self {
+        self.panes = Some(panes);
+        self
     }
 
     fn new_window(&self) -> Result<WindowState> {
@@ -241,7 +266,17 @@ impl WindowAggregate {
     /// (`append`: the windows that closed; `update`: the groups updated in
     /// the epoch; `complete`: everything) and forgets closed windows (kept
     /// in `complete` mode, whose output is the whole result).
-    pub fn finish_epoch(&mut self, watermark: EventTime) -> Result<Vec<RecordBatch>> {
+    ///
+    /// `previous` is the watermark the epoch ran with: windows that ended
+    /// by then were emitted already (it matters for panes).
+    pub fn finish_epoch(
+        &mut self,
+        previous: EventTime,
+        watermark: EventTime,
+    ) -> Result<Vec<RecordBatch>> {
+        if let Some(panes) = self.panes {
+            return self.finish_panes(panes, previous, watermark);
+        }
         let closed: Vec<i64> = match self.closes {
             Closes::ByWatermark if watermark == i64::MAX => self.windows.keys().copied().collect(),
             Closes::ByWatermark => self.windows.range(..=watermark).map(|(&e, _)| e).collect(),
@@ -280,6 +315,79 @@ impl WindowAggregate {
                     out.push(self.evaluate_window(end, None)?);
                 }
             }
+        }
+        out.retain(|b| b.num_rows() > 0);
+        Ok(out)
+    }
+
+    /// Append mode over panes: emits every window that ended after
+    /// `previous` and by `watermark` and holds data, then drops the panes
+    /// no open window needs.
+    fn finish_panes(
+        &mut self,
+        panes: Panes,
+        previous: EventTime,
+        watermark: EventTime,
+    ) -> Result<Vec<RecordBatch>> {
+        let Panes { slide, size, .. } = panes;
+        // Pane p (keyed k = p + size) is in the windows ending k - size +
+        // slide, …, k.
+        let mut ends = BTreeSet::new();
+        for &key in self.windows.keys() {
+            let mut end = key - size + slide;
+            while end <= key {
+                if end > previous && end <= watermark {
+                    ends.insert(end);
+                }
+                end += slide;
+            }
+        }
+        let mut copies: HashMap<i64, RecordBatch> = HashMap::new();
+        let mut out = Vec::with_capacity(ends.len());
+        for &end in &ends {
+            let start = end - size;
+            let mut state = self.new_window()?;
+            // The window's panes are keyed end, end + slide, … < end + size.
+            let mut key = end;
+            while key < end + size {
+                if self.windows.contains_key(&key) {
+                    if !copies.contains_key(&key) {
+                        let copy = self.copy_windows(vec![key])?.pop().expect("copied");
+                        copies.insert(key, copy);
+                    }
+                    let pane = &copies[&key];
+                    let n = pane.num_rows();
+                    let mut columns = pane.columns().to_vec();
+                    let bound = |v: i64| -> ArrayRef {
+                        Arc::new(datafusion::arrow::array::TimestampMicrosecondArray::from(
+                            vec![v; n],
+                        ))
+                    };
+                    if let Some(c) = panes.start_column {
+                        columns[1 + c] = bound(start);
+                    }
+                    if let Some(c) = panes.end_column {
+                        columns[1 + c] = bound(end);
+                    }
+                    self.merge_into(&mut state, &RecordBatch::try_new(pane.schema(), columns)?)?;
+                }
+                key += slide;
+            }
+            let mut columns = state.groups.emit(EmitTo::All)?;
+            for acc in &mut state.accumulators {
+                columns.push(acc.evaluate(EmitTo::All)?);
+            }
+            out.push(RecordBatch::try_new(self.output_schema.clone(), columns)?);
+        }
+        let done: Vec<i64> = if watermark == i64::MAX {
+            self.windows.keys().copied().collect()
+        } else {
+            self.windows.range(..=watermark).map(|(&k, _)| k).collect()
+        };
+        for key in done {
+            self.windows.remove(&key);
+            self.dirty.remove(&key);
+            self.removed.push(key);
         }
         out.retain(|b| b.num_rows() > 0);
         Ok(out)
@@ -432,8 +540,10 @@ impl WindowAggregate {
 
     /// The end of the earliest window the watermark will close.
     pub fn earliest_window_end(&self) -> Option<i64> {
-        match self.closes {
-            Closes::ByWatermark => self.windows.keys().next().copied(),
+        match (self.closes, self.panes) {
+            // The earliest pane's last window; earlier windows containing
+            // it may have been emitted already.
+            (Closes::ByWatermark, _) => self.windows.keys().next().copied(),
             _ => None,
         }
     }
@@ -544,7 +654,7 @@ mod tests {
         }
 
         // Watermark 10 closes only the window [0, 10).
-        let first = restored.finish_epoch(10).unwrap();
+        let first = restored.finish_epoch(i64::MIN, 10).unwrap();
         assert_eq!(first.len(), 1);
         let keys = first[0]
             .column(1)
@@ -563,7 +673,7 @@ mod tests {
         assert_eq!(counts, [2, 1]);
         assert_eq!(means.values().to_vec(), [2.0, 5.0]);
 
-        let rest = restored.finish_epoch(i64::MAX).unwrap();
+        let rest = restored.finish_epoch(10, i64::MAX).unwrap();
         let counts = rest[0]
             .column(2)
             .as_primitive::<Int64Type>()
@@ -572,12 +682,64 @@ mod tests {
         assert_eq!(counts, [2]);
         assert_eq!(restored.state_rows(), 0);
         assert_eq!(
-            op.finish_epoch(i64::MAX)
+            op.finish_epoch(i64::MIN, i64::MAX)
                 .unwrap()
                 .iter()
                 .map(|b| b.num_rows())
                 .sum::<usize>(),
             3
         );
+    }
+
+    fn counts(batches: &[RecordBatch]) -> Vec<(i64, i64, i64)> {
+        let mut out: Vec<(i64, i64, i64)> = batches
+            .iter()
+            .flat_map(|b| {
+                let starts = b
+                    .column(0)
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .clone();
+                let keys = b.column(1).as_primitive::<Int64Type>().clone();
+                let counts = b.column(2).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows())
+                    .map(move |i| (starts.value(i), keys.value(i), counts.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn update_mode_emits_the_groups_changed_in_the_epoch() {
+        let mut op = operator_in(OutputMode::Update);
+        op.update(&batch(&[0, 0, 10], &[1, 2, 1], &[1.0, 1.0, 1.0]))
+            .unwrap();
+        assert_eq!(
+            counts(&op.finish_epoch(i64::MIN, i64::MIN).unwrap()),
+            [(0, 1, 1), (0, 2, 1), (10, 1, 1)]
+        );
+        // Only key 2 of window 0 changes; the window closes at 10 and is
+        // dropped after the update is emitted.
+        op.update(&batch(&[0], &[2], &[1.0])).unwrap();
+        assert_eq!(counts(&op.finish_epoch(i64::MIN, 10).unwrap()), [(0, 2, 2)]);
+        assert_eq!(op.state_rows(), 1);
+        assert!(op.finish_epoch(i64::MIN, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn complete_mode_emits_everything_every_epoch_and_keeps_it() {
+        let mut op = operator_in(OutputMode::Complete);
+        op.update(&batch(&[0, 10], &[1, 1], &[1.0, 1.0])).unwrap();
+        assert_eq!(
+            counts(&op.finish_epoch(i64::MIN, i64::MIN).unwrap()),
+            [(0, 1, 1), (10, 1, 1)]
+        );
+        op.update(&batch(&[10], &[1], &[1.0])).unwrap();
+        assert_eq!(
+            counts(&op.finish_epoch(i64::MIN, 20).unwrap()),
+            [(0, 1, 1), (10, 1, 2)]
+        );
+        assert_eq!(op.state_rows(), 2);
     }
 }

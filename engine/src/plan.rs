@@ -35,7 +35,7 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use eddy_sql::streaming::{PlannedStreamingQuery, WindowKind};
 use futures::future::BoxFuture;
 
-use crate::aggregate::{AggregateCall, Closes, WindowAggregate, WindowKey};
+use crate::aggregate::{AggregateCall, Closes, Panes, WindowAggregate, WindowKey};
 use crate::checkpoint::StatePart;
 use crate::dedup::Dedup;
 use crate::join::{LookupJoin, LookupJoinType};
@@ -63,6 +63,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    fn filters_only(&self) -> bool {
+        self.stages.iter().all(|s| matches!(s, Stage::Filter(_)))
+    }
+
     pub fn apply(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
         for stage in &self.stages {
             batch = match stage {
@@ -221,7 +225,9 @@ impl Node {
             };
             let mut out = self.consume(from_child).await?;
             match self {
-                Node::Aggregate { agg, .. } => out.extend(agg.finish_epoch(watermark)?),
+                Node::Aggregate { agg, .. } => {
+                    out.extend(agg.finish_epoch(cx.watermark, watermark)?)
+                }
                 Node::Session { agg, .. } => out.extend(agg.finish_epoch(watermark)?),
                 Node::Distinct { dedup, .. } => dedup.finish_epoch(watermark),
                 _ => {}
@@ -365,6 +371,22 @@ impl Node {
         };
         let below = self.child_ref().map_or((0, 0), Node::state_size);
         (own.0 as u64 + below.0, own.1 as u64 + below.1)
+    }
+
+    /// Switches a hopping window's leaf to panes, if the rows reach the
+    /// aggregation without anything in between looking at the window
+    /// columns (only filters that do not refer to them).
+    fn use_panes(&mut self) -> bool {
+        match self {
+            Node::Input(InputNode {
+                window: Some(w), ..
+            }) => {
+                w.panes = true;
+                true
+            }
+            Node::Stages { input, pipeline } if pipeline.filters_only() => input.use_panes(),
+            _ => false,
+        }
     }
 
     /// Makes the leaves without a window drop rows behind the watermark.
@@ -577,6 +599,7 @@ impl Builder<'_> {
                     kind: spec.kind.clone(),
                     time_column,
                     output_schema: Arc::new(scan.source.schema().as_ref().clone()),
+                    panes: false,
                 })
             }
         };
@@ -745,7 +768,7 @@ impl Builder<'_> {
             .map(|e| self.physical(e, input_schema))
             .collect::<Result<Vec<_>>>()?;
         let group_schema = Arc::new(Schema::new(fields[..n_groups].to_vec()));
-        let aggregate = WindowAggregate::new(
+        let mut aggregate = WindowAggregate::new(
             group_exprs,
             group_schema,
             calls,
@@ -754,6 +777,23 @@ impl Builder<'_> {
             mode,
             output_schema,
         );
+        let mut child = child;
+        if let Some(Some(WindowKind::Hop {
+            slide_micros,
+            size_micros,
+        })) = &window_kind
+            && mode == OutputMode::Append
+            && size_micros % slide_micros == 0
+            && let Some((start_column, end_column)) = pane_columns(agg)
+            && child.node.use_panes()
+        {
+            aggregate = aggregate.with_panes(Panes {
+                slide: *slide_micros,
+                size: *size_micros,
+                start_column,
+                end_column,
+            });
+        }
         Ok(Built {
             node: Node::Aggregate {
                 input: Box::new(child.node),
@@ -988,6 +1028,43 @@ impl Builder<'_> {
             },
             ..child
         })
+    }
+}
+
+/// Whether an aggregation over a hopping window can be computed from panes:
+/// the window columns appear only as plain GROUP BY columns (which panes
+/// rewrite to each window's bounds), never inside another expression or a
+/// filter below the aggregation. Returns the group indices of
+/// `window_start` and `window_end`.
+fn pane_columns(
+    agg: &datafusion::logical_expr::Aggregate,
+) -> Option<(Option<usize>, Option<usize>)> {
+    let mentions_window = |e: &Expr| {
+        e.column_refs()
+            .iter()
+            .any(|c| WINDOW_COLUMNS.contains(&c.name.as_str()))
+    };
+    let mut start = None;
+    let mut end = None;
+    for (i, e) in agg.group_expr.iter().enumerate() {
+        match e {
+            Expr::Column(c) if c.name == "window_start" => start = Some(i),
+            Expr::Column(c) if c.name == "window_end" => end = Some(i),
+            e if mentions_window(e) => return None,
+            _ => {}
+        }
+    }
+    if agg.aggr_expr.iter().any(mentions_window) {
+        return None;
+    }
+    let mut node = agg.input.as_ref();
+    loop {
+        match node {
+            LogicalPlan::SubqueryAlias(a) => node = &a.input,
+            LogicalPlan::Filter(f) if !mentions_window(&f.predicate) => node = &f.input,
+            LogicalPlan::TableScan(_) => return Some((start, end)),
+            _ => return None,
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub struct WindowAssigner {
     pub time_column: usize,
     /// Schema of the output: input columns + the window columns.
     pub output_schema: SchemaRef,
+    /// `HOP` only: assign each row to its *pane* (`[k * slide, (k + 1) *
+    /// slide)`, as window_start, and window_start + size as window_end)
+    /// instead of copying it into every window; the aggregation assembles
+    /// windows from panes (see [`crate::aggregate`]).
+    pub panes: bool,
 }
 
 /// Rows found late, with the window they would have gone to.
@@ -108,6 +113,17 @@ impl WindowAssigner {
                     |ts| (ts.unary(last_start), ts.unary(last_end)),
                     WINDOW_CLOSED,
                 )?;
+                if self.panes {
+                    let ts = time_column(&kept, self.time_column)?;
+                    let starts = ts.unary(last_start);
+                    let ends = ts.unary(last_end);
+                    return Ok(Assigned {
+                        batch: self.with_columns(&kept, starts, ends)?,
+                        late_rows,
+                        null_time_rows,
+                        late,
+                    });
+                }
                 // Each kept row once per window containing it that is still
                 // open: starts last_start, last_start - slide, … > ts - size.
                 let ts = time_column(&kept, self.time_column)?;
@@ -280,6 +296,7 @@ mod tests {
             output_schema: eddy_sql::streaming::window_schema(&input, &kind),
             kind,
             time_column: 0,
+            panes: false,
         }
     }
 

@@ -50,7 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rows" => args.rows = Some(value.parse()?),
             "--repeat" => args.repeat = value.parse()?,
             other => bail!(
-                "unknown flag {other}; expected --scenario (all | datagen-window | kafka-json-window | json-decode), --rows N, --repeat R"
+                "unknown flag {other}; expected --scenario (all | datagen-window | datagen-hop | datagen-hop-copies | kafka-json-window | json-decode), --rows N, --repeat R"
             ),
         }
     }
@@ -72,15 +72,30 @@ struct Rates {
     events_per_cpu_second: f64,
 }
 
-/// The windowed aggregation every pipeline scenario runs.
+/// The windowed aggregation the tumbling scenarios run.
 const WINDOW_QUERY: &str = "CREATE STREAMING QUERY bench WITH (trigger = 'available_now')
      AS INSERT INTO discard
      SELECT window_start, key, count(*) AS n, max(value) AS top
      FROM TUMBLE(events, ts, INTERVAL '10' SECOND) GROUP BY window_start, key";
 
+/// Hopping windows (1 minute every 10 seconds: each row in 6 windows),
+/// assembled from panes.
+const HOP_QUERY: &str = "CREATE STREAMING QUERY bench WITH (trigger = 'available_now')
+     AS INSERT INTO discard
+     SELECT window_start, key, count(*) AS n, max(value) AS top
+     FROM HOP(events, ts, INTERVAL '10' SECOND, INTERVAL '1' MINUTE) GROUP BY window_start, key";
+
+/// The same windows with each row copied into each of its windows (a
+/// filter on the window columns rules panes out).
+const HOP_COPIES_QUERY: &str = "CREATE STREAMING QUERY bench WITH (trigger = 'available_now')
+     AS INSERT INTO discard
+     SELECT window_start, key, count(*) AS n, max(value) AS top
+     FROM HOP(events, ts, INTERVAL '10' SECOND, INTERVAL '1' MINUTE)
+     WHERE window_end > window_start GROUP BY window_start, key";
+
 /// Creates `setup` (a source named `events`) and a blackhole sink in a
-/// fresh server instance, then times [`WINDOW_QUERY`] until it finishes.
-async fn time_pipeline(setup: &str, rows: u64) -> anyhow::Result<Rates> {
+/// fresh server instance, then times `query` until it finishes.
+async fn time_pipeline(setup: &str, query: &str, rows: u64) -> anyhow::Result<Rates> {
     let dir = tempfile::tempdir()?;
     let db = Database::open(dir.path(), eddy_connectors::registry())?;
     let mut session = Session::new(db.clone(), Settings::default(), "eddy");
@@ -93,7 +108,7 @@ async fn time_pipeline(setup: &str, rows: u64) -> anyhow::Result<Rates> {
     }
     let cpu_before = cpu_time();
     let started = Instant::now();
-    for stmt in eddy_sql::parse_statements(WINDOW_QUERY)? {
+    for stmt in eddy_sql::parse_statements(query)? {
         session
             .run(&stmt, &[])
             .await
@@ -178,9 +193,32 @@ fn main() -> anyhow::Result<()> {
         println!("datagen-window (10,000 keys, 10 s tumbling count/max, blackhole):");
         let mut runs = Vec::new();
         for run in 0..args.repeat {
-            runs.push(runtime.block_on(time_pipeline(&datagen_setup(rows, run), rows))?);
+            runs.push(runtime.block_on(time_pipeline(
+                &datagen_setup(rows, run),
+                WINDOW_QUERY,
+                rows,
+            ))?);
         }
         report_pipeline("datagen-window", runs);
+    }
+    for (name, query, what) in [
+        ("datagen-hop", HOP_QUERY, "panes"),
+        (
+            "datagen-hop-copies",
+            HOP_COPIES_QUERY,
+            "a copy of each row per window",
+        ),
+    ] {
+        if !wants(name) {
+            continue;
+        }
+        let rows = args.rows.unwrap_or(5_000_000);
+        println!("{name} (10,000 keys, 1 min windows every 10 s, count/max, {what}):");
+        let mut runs = Vec::new();
+        for run in 0..args.repeat {
+            runs.push(runtime.block_on(time_pipeline(&datagen_setup(rows, run), query, rows))?);
+        }
+        report_pipeline(name, runs);
     }
     if wants("kafka-json-window") || wants("json-decode") {
         let rows = args.rows.unwrap_or(900_000);
@@ -200,7 +238,11 @@ fn main() -> anyhow::Result<()> {
             );
             let mut runs = Vec::new();
             for _ in 0..args.repeat {
-                runs.push(runtime.block_on(time_pipeline(&cluster.source_sql(), rows))?);
+                runs.push(runtime.block_on(time_pipeline(
+                    &cluster.source_sql(),
+                    WINDOW_QUERY,
+                    rows,
+                ))?);
             }
             report_pipeline("kafka-json-window", runs);
         }
