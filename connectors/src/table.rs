@@ -1,9 +1,13 @@
-//! The `table` sink: appends a streaming query's output to an Eddy table,
+//! The `table` sink: writes a streaming query's output to an Eddy table,
 //! which is how BI tools read live results over pgwire.
 //!
 //! The output must have the table's columns, in order, with the same names
-//! (case-sensitive) and types. Each epoch is one durable
-//! [`StoredTable::append`] (one segment file, written atomically).
+//! (case-sensitive) and types. With `output_mode` `append` each epoch is
+//! one durable [`StoredTable::append_epoch`] (one segment file, written
+//! atomically); with `complete` each epoch replaces the table's contents
+//! with one [`StoredTable::replace_epoch`]. Both record the query's last
+//! epoch in the same write, so an epoch replayed after a crash changes
+//! nothing. `update` is refused: the table has no key to replace rows by.
 
 use std::sync::Arc;
 
@@ -13,7 +17,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::SinkDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
 use eddy_engine::table_store::StoredTable;
-use eddy_engine::{EngineError, Result, Sink, SinkConnector, SinkContext};
+use eddy_engine::{EngineError, OutputMode, Result, Sink, SinkConnector, SinkContext};
 
 use crate::option_reader::OptionReader;
 
@@ -45,19 +49,26 @@ impl SinkConnector for TableSinkConnector {
         let name = table_name(def)?.to_string();
         let table = ctx.tables.get(&name)?;
         Ok(Box::new(TableSink {
+            sink: def.name.clone(),
             name,
             table,
             writer: ctx.query,
+            replace: false,
         }))
     }
 }
 
 pub struct TableSink {
+    /// The sink's name, for errors.
+    sink: String,
+    /// The table's name.
     name: String,
     table: Arc<StoredTable>,
     /// The streaming query writing (with its incarnation): the table
-    /// records the last epoch it appended, so replays append nothing.
+    /// records the last epoch it wrote, so replays write nothing.
     writer: String,
+    /// `complete` output: each epoch replaces the contents.
+    replace: bool,
 }
 
 fn describe(schema: &SchemaRef) -> String {
@@ -108,6 +119,24 @@ pub fn check_schema(name: &str, output: &SchemaRef, table: &SchemaRef) -> Result
 
 #[async_trait]
 impl Sink for TableSink {
+    fn set_output_mode(&mut self, mode: OutputMode) -> Result<()> {
+        self.replace = match mode {
+            OutputMode::Append => false,
+            OutputMode::Complete => true,
+            OutputMode::Update => {
+                return Err(EngineError::Config(format!(
+                    "output_mode 'update' does not fit table sink '{}': each epoch re-emits the rows whose \
+                     result changed, and the table sink would add every version as a new row (an Eddy \
+                     table has no key to replace rows by). Use output_mode 'complete' (the table then holds \
+                     the whole result, replaced every epoch) or 'append', or a postgres sink with \
+                     mode = 'upsert'",
+                    self.sink
+                )));
+            }
+        };
+        Ok(())
+    }
+
     async fn open(&mut self, schema: SchemaRef) -> Result<()> {
         check_schema(&self.name, &schema, &self.table.schema())
     }
@@ -115,6 +144,7 @@ impl Sink for TableSink {
     async fn write_epoch(&mut self, epoch: u64, batches: &[RecordBatch]) -> Result<u64> {
         // Re-label with the table's schema (same columns; nullability and
         // metadata may differ); this checks NOT NULL columns get no NULLs.
+        // A `complete` epoch without rows still empties the table.
         let schema = self.table.schema();
         let batches = batches
             .iter()
@@ -127,9 +157,16 @@ impl Sink for TableSink {
             .collect::<Result<Vec<_>>>()?;
         let table = self.table.clone();
         let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || table.append_epoch(&writer, epoch, &batches))
-            .await
-            .map_err(|e| EngineError::Internal(format!("table append task failed: {e}")))?
+        let replace = self.replace;
+        tokio::task::spawn_blocking(move || {
+            if replace {
+                table.replace_epoch(&writer, epoch, &batches)
+            } else {
+                table.append_epoch(&writer, epoch, &batches)
+            }
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("table write task failed: {e}")))?
     }
 }
 
@@ -236,5 +273,84 @@ mod tests {
             err.starts_with("cannot append to table \"results\""),
             "{err}"
         );
+    }
+
+    /// The table's `id` values, in order.
+    fn ids(tables: &TableStore) -> Vec<i64> {
+        tables
+            .get("results")
+            .unwrap()
+            .batches()
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn complete_output_replaces_the_contents_once_per_epoch_and_update_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = Arc::new(TableStore::open(dir.path()).unwrap());
+        let output = schema(&[("id", DataType::Int64, true)]);
+        tables.create_or_load("results", output.clone()).unwrap();
+        let ctx = SinkContext {
+            query: "q#1".into(),
+            tables: tables.clone(),
+        };
+        let batch = |ids: &[i64]| {
+            RecordBatch::try_new(
+                output.clone(),
+                vec![Arc::new(Int64Array::from(ids.to_vec()))],
+            )
+            .unwrap()
+        };
+
+        let mut sink = TableSinkConnector
+            .create(&def("results"), ctx.clone())
+            .unwrap();
+        let err = sink.set_output_mode(OutputMode::Update).unwrap_err();
+        assert!(matches!(err, EngineError::Config(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with(
+                "output_mode 'update' does not fit table sink 'out': each epoch re-emits the rows"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("or a postgres sink with mode = 'upsert'"),
+            "{err}"
+        );
+
+        sink.set_output_mode(OutputMode::Complete).unwrap();
+        sink.open(output.clone()).await.unwrap();
+        assert_eq!(sink.write_epoch(1, &[batch(&[1, 2])]).await.unwrap(), 2);
+        assert_eq!(
+            sink.write_epoch(2, &[batch(&[1]), batch(&[2, 3])])
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(ids(&tables), [1, 2, 3]);
+        // A replay after a crash (a new sink, the same query) changes nothing.
+        let mut restarted = TableSinkConnector.create(&def("results"), ctx).unwrap();
+        restarted.set_output_mode(OutputMode::Complete).unwrap();
+        restarted.open(output.clone()).await.unwrap();
+        assert_eq!(restarted.write_epoch(2, &[batch(&[9])]).await.unwrap(), 0);
+        assert_eq!(ids(&tables), [1, 2, 3]);
+        let reopened = TableStore::open(dir.path()).unwrap();
+        reopened.create_or_load("results", output.clone()).unwrap();
+        assert_eq!(ids(&reopened), [1, 2, 3]);
+        // An empty result empties the table.
+        assert_eq!(restarted.write_epoch(3, &[]).await.unwrap(), 0);
+        assert_eq!(ids(&tables), Vec::<i64>::new());
+        assert_eq!(restarted.write_epoch(4, &[batch(&[7])]).await.unwrap(), 1);
+        assert_eq!(ids(&tables), [7]);
     }
 }

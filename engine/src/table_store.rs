@@ -167,6 +167,11 @@ impl StoredTable {
         self.lock().batches.clone()
     }
 
+    /// Changes whenever the rows change (every change writes a segment).
+    pub fn version(&self) -> u64 {
+        self.lock().next_segment
+    }
+
     pub fn row_count(&self) -> usize {
         self.lock().batches.iter().map(|b| b.num_rows()).sum()
     }
@@ -196,19 +201,36 @@ impl StoredTable {
     }
 
     fn append_as(&self, writer: Option<(&str, u64)>, batches: &[RecordBatch]) -> Result<u64> {
-        let batches: Vec<RecordBatch> = batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
-            .cloned()
-            .collect();
+        let batches = self.conform(batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
             return Ok(0);
         }
-        // Batches may differ from the table in nullability or field
-        // metadata; what is stored carries the table's schema.
-        let batches = batches
-            .into_iter()
+        let mut inner = self.lock();
+        let mut writers = inner.writers.clone();
+        if let Some((name, epoch)) = writer {
+            writers.insert(name.to_string(), epoch);
+        }
+        let seq = inner.next_segment;
+        write_segment(&self.dir, seq, &self.schema, &batches, &writers, false)?;
+        inner.writers = writers;
+        inner.next_segment += 1;
+        inner.batches.extend(batches);
+        if inner.next_segment - inner.first_segment > COMPACT_AFTER_SEGMENTS {
+            let all = inner.batches.clone();
+            let writers = inner.writers.clone();
+            self.rewrite(&mut inner, all, writers)?;
+        }
+        Ok(rows as u64)
+    }
+
+    /// The non-empty batches, carrying the table's schema. Batches may
+    /// differ from the table in nullability or field metadata, not in
+    /// column types.
+    fn conform(&self, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
             .map(|b| {
                 let same_types = b.num_columns() == self.schema.fields().len()
                     && b.schema()
@@ -228,31 +250,43 @@ impl StoredTable {
                     b.columns().to_vec(),
                 )?)
             })
-            .collect::<Result<Vec<_>>>()?;
-        let mut inner = self.lock();
-        let mut writers = inner.writers.clone();
-        if let Some((name, epoch)) = writer {
-            writers.insert(name.to_string(), epoch);
-        }
-        let seq = inner.next_segment;
-        write_segment(&self.dir, seq, &self.schema, &batches, &writers, false)?;
-        inner.writers = writers;
-        inner.next_segment += 1;
-        inner.batches.extend(batches);
-        if inner.next_segment - inner.first_segment > COMPACT_AFTER_SEGMENTS {
-            let all = inner.batches.clone();
-            self.rewrite(&mut inner, all)?;
-        }
-        Ok(rows as u64)
+            .collect()
     }
 
     /// Replaces all rows durably (TRUNCATE, DELETE, UPDATE, overwrite sinks).
     pub fn replace(&self, batches: Vec<RecordBatch>) -> Result<()> {
         let mut inner = self.lock();
-        self.rewrite(&mut inner, batches)
+        let writers = inner.writers.clone();
+        self.rewrite(&mut inner, batches, writers)
     }
 
-    fn rewrite(&self, inner: &mut TableInner, batches: Vec<RecordBatch>) -> Result<()> {
+    /// Replaces all rows with epoch `epoch` of streaming query `writer` (a
+    /// `complete` output: each epoch is the whole result), unless that
+    /// epoch (or a later one) was already applied. The rows and the
+    /// writer's epoch are written in one base segment, so after a crash the
+    /// table holds either the previous contents or these, never a mix, and
+    /// a replayed epoch changes nothing. Returns the number of rows written.
+    pub fn replace_epoch(&self, writer: &str, epoch: u64, batches: &[RecordBatch]) -> Result<u64> {
+        let batches = self.conform(batches)?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let mut inner = self.lock();
+        if inner.writers.get(writer).is_some_and(|&done| done >= epoch) {
+            return Ok(0);
+        }
+        let mut writers = inner.writers.clone();
+        writers.insert(writer.to_string(), epoch);
+        self.rewrite(&mut inner, batches, writers)?;
+        Ok(rows as u64)
+    }
+
+    /// Writes `batches` as the table's only rows, with `writers` as its
+    /// writers' last epochs.
+    fn rewrite(
+        &self,
+        inner: &mut TableInner,
+        batches: Vec<RecordBatch>,
+        writers: BTreeMap<String, u64>,
+    ) -> Result<()> {
         let seq = inner.next_segment;
         let combined = if batches.is_empty() {
             Vec::new()
@@ -262,14 +296,7 @@ impl StoredTable {
                 &batches,
             )?]
         };
-        write_segment(
-            &self.dir,
-            seq,
-            &self.schema,
-            &combined,
-            &inner.writers,
-            true,
-        )?;
+        write_segment(&self.dir, seq, &self.schema, &combined, &writers, true)?;
         write_atomically(&self.dir.join("manifest"), seq.to_string().as_bytes())?;
         for old in inner.first_segment..seq {
             let _ = fs::remove_file(self.dir.join(format!("{old:020}.arrow")));
@@ -277,6 +304,7 @@ impl StoredTable {
         inner.first_segment = seq;
         inner.next_segment = seq + 1;
         inner.batches = combined;
+        inner.writers = writers;
         Ok(())
     }
 }
@@ -409,6 +437,65 @@ mod tests {
             .create_or_load("t", schema)
             .unwrap();
         assert_eq!(t.row_count(), 2);
+    }
+
+    #[test]
+    fn replaced_epochs_apply_once_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let open = || {
+            TableStore::open(dir.path())
+                .unwrap()
+                .create_or_load("t", schema.clone())
+                .unwrap()
+        };
+        let t = open();
+        t.append(&[batch(&schema, &[1, 2, 3])]).unwrap();
+        assert_eq!(
+            t.replace_epoch("q#1", 1, &[batch(&schema, &[10, 11])])
+                .unwrap(),
+            2
+        );
+        assert_eq!(t.row_count(), 2);
+        // A replay of epoch 1 (or an older one) changes nothing.
+        assert_eq!(
+            t.replace_epoch("q#1", 1, &[batch(&schema, &[99])]).unwrap(),
+            0
+        );
+        assert_eq!(t.replace_epoch("q#1", 0, &[]).unwrap(), 0);
+        let t = open();
+        assert_eq!(t.row_count(), 2);
+        assert_eq!(
+            t.replace_epoch("q#1", 1, &[batch(&schema, &[99])]).unwrap(),
+            0
+        );
+        // An empty result empties the table.
+        assert_eq!(t.replace_epoch("q#1", 2, &[]).unwrap(), 0);
+        assert_eq!(open().row_count(), 0);
+        assert_eq!(
+            open()
+                .replace_epoch("q#1", 3, &[batch(&schema, &[5])])
+                .unwrap(),
+            1
+        );
+        let t = open();
+        let values: Vec<i64> = t
+            .batches()
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, [5]);
+        assert_eq!(
+            t.replace_epoch("q#1", 3, &[batch(&schema, &[6])]).unwrap(),
+            0
+        );
     }
 
     #[test]
