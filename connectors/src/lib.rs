@@ -15,14 +15,17 @@
 //!   `(seed, column, row number)`, so any offset range replays exactly.
 //! - [`postgres`]: the `postgres` sink: one transaction per epoch, rows sent
 //!   with binary `COPY` encoded straight from Arrow arrays
-//!   ([`postgres::copy`]), JDBC and `postgres://` URLs ([`postgres::url`]).
+//!   ([`postgres::copy`]), JDBC and `postgres://` URLs ([`postgres::url`]);
+//!   and the `postgres` source, a lookup table for stream–table joins
+//!   ([`postgres::lookup`]: keys pushed down per epoch, answers cached).
 //! - [`kafka`]: the `kafka` source (Eddy owns the per-partition offsets;
 //!   no consumer group) and sink (idempotent producer).
 //! - [`file`]: the `file` source (a directory; each file read once, whole,
 //!   tracked by name and size) and sink (one file per epoch).
 //! - [`format`]: JSON and CSV records decoded straight into Arrow, and the
 //!   bad-record policies (`on_error`: fail, skip, dead_letter).
-//! - [`table`]: the `table` sink, appending to an Eddy table.
+//! - [`table`]: the `table` sink, appending to an Eddy table (or replacing
+//!   its contents each epoch, for `complete` output).
 //! - [`blackhole`]: the `blackhole` sink, which discards (for benchmarks).
 //! - [`option_reader`]: typed access to already-validated `WITH` options.
 //!
@@ -49,6 +52,7 @@ pub fn registry() -> ConnectorRegistry {
     registry.register_sink(Arc::new(file::FileSinkConnector));
     registry.register_source(Arc::new(kafka::KafkaSourceConnector));
     registry.register_sink(Arc::new(kafka::KafkaSinkConnector));
+    registry.register_source(Arc::new(postgres::PostgresSourceConnector));
     registry.register_sink(Arc::new(postgres::PostgresConnector));
     registry.register_sink(Arc::new(table::TableSinkConnector));
     registry.register_sink(Arc::new(blackhole::BlackholeConnector));
@@ -60,7 +64,7 @@ mod tests {
     #[test]
     fn registry_knows_every_connector() {
         let r = super::registry();
-        for source in ["datagen", "kafka", "file"] {
+        for source in ["datagen", "kafka", "file", "postgres"] {
             assert_eq!(r.source(source).unwrap().name(), source);
         }
         for sink in ["postgres", "table", "blackhole", "kafka", "file"] {

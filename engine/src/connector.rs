@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::{SinkDef, SourceDef};
+use futures::future::BoxFuture;
 
 use crate::options::OptionSpec;
 use crate::table_store::TableStore;
@@ -43,6 +44,27 @@ pub trait SourceConnector: Send + Sync {
         schema: SchemaRef,
         ctx: SourceContext,
     ) -> Result<Box<dyn Source>>;
+
+    /// The source can only be looked up by key (the table side of a
+    /// join), never read as a stream.
+    fn is_lookup_only(&self) -> bool {
+        false
+    }
+
+    /// Creates a lookup on the source, keyed by `key_columns`, for the table
+    /// side of a stream–table join. Most sources are streams only.
+    fn create_lookup(
+        &self,
+        def: &SourceDef,
+        _schema: SchemaRef,
+        _key_columns: &[String],
+    ) -> Result<Box<dyn crate::Lookup>> {
+        Err(EngineError::Plan(format!(
+            "source \"{}\" (connector '{}') cannot be the table side of a join; join with an Eddy table or a 'postgres' source",
+            def.name,
+            self.name()
+        )))
+    }
 }
 
 /// What a source may need from the server besides its definition.
@@ -73,6 +95,33 @@ pub trait SinkConnector: Send + Sync {
     /// Checks a definition beyond the per-option checks. Called at CREATE SINK.
     fn validate(&self, def: &SinkDef, ctx: &SinkContext) -> Result<()>;
     fn create(&self, def: &SinkDef, ctx: SinkContext) -> Result<Box<dyn Sink>>;
+
+    /// Checks the sink's target in the outside system at CREATE SINK, after
+    /// [`validate`](Self::validate): what can be checked before the query's
+    /// columns are known (that the table exists, that a key is unique). The
+    /// full check against the query's output happens in [`Sink::open`].
+    /// The default has nothing to check.
+    fn check_target<'a>(&'a self, _def: &'a SinkDef) -> BoxFuture<'a, Result<TargetCheck>> {
+        Box::pin(async { Ok(TargetCheck::Fits) })
+    }
+}
+
+/// What [`SinkConnector::check_target`] found. The last three are definite
+/// problems of the definition: CREATE SINK fails with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetCheck {
+    /// The target fits the definition, or there is nothing to check.
+    Fits,
+    /// The target could not be checked now (the system is unreachable, the
+    /// check timed out, …): not a problem of the definition. The sink is
+    /// created; the message tells the user what was not checked.
+    Unchecked(String),
+    /// The target table does not exist and will not be created.
+    UndefinedTable(String),
+    /// A column the definition names (a key) is not in the target table.
+    UndefinedColumn(String),
+    /// The definition needs a unique key the target table does not have.
+    NoUniqueKey(String),
 }
 
 /// All connectors the server knows, by name.

@@ -14,6 +14,7 @@ use eddy_catalog::{
     WatermarkDef,
 };
 use eddy_engine::SinkContext;
+use eddy_engine::connector::TargetCheck;
 use eddy_engine::watermark::format_event_time;
 use eddy_sql::types::{arrow_schema, sql_type_from_arrow, sql_type_from_ast};
 
@@ -83,7 +84,7 @@ pub fn create_source(
     Ok(created)
 }
 
-pub fn create_sink(
+pub async fn create_sink(
     db: &Database,
     name: String,
     options: BTreeMap<String, String>,
@@ -105,7 +106,27 @@ pub fn create_sink(
         tables: db.tables.clone(),
     };
     db.connectors.validate_sink(&def, &ctx)?;
-    store(db, CatalogObject::Sink(def), mode)
+    // The target is checked as far as it can be without the query's
+    // columns (which CREATE STREAMING QUERY checks). An unreachable target
+    // is no reason to refuse the sink; a missing table or key is.
+    let warning = match db
+        .connectors
+        .sink(&def.connector)?
+        .check_target(&def)
+        .await?
+    {
+        TargetCheck::Fits => None,
+        TargetCheck::Unchecked(why) => Some(why),
+        TargetCheck::UndefinedTable(message) => return Err(UserError::new("42P01", message)),
+        TargetCheck::UndefinedColumn(message) => return Err(UserError::new("42703", message)),
+        TargetCheck::NoUniqueKey(message) => return Err(UserError::new("42P10", message)),
+    };
+    Ok(
+        match (store(db, CatalogObject::Sink(def), mode)?, warning) {
+            (Created::Yes, Some(warning)) => Created::WithWarning(warning),
+            (created, _) => created,
+        },
+    )
 }
 
 fn store(db: &Database, obj: CatalogObject, mode: CreateMode) -> UserResult<Created> {

@@ -157,7 +157,8 @@ impl Session {
                         or_replace: *or_replace,
                     },
                     sql,
-                )?;
+                )
+                .await?;
                 Ok(self.created(created, "CREATE SINK"))
             }
             EddyStatement::CreateStreamingQuery {

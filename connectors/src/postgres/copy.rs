@@ -33,9 +33,9 @@ use super::numeric::Numeric;
 
 pub const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+pub(super) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_DAYS: i32 = 10_957;
+pub(super) const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// The PostgreSQL column types the sink writes, by base type OID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

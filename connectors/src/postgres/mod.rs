@@ -1,11 +1,13 @@
-//! The `postgres` sink: a streaming query's output into a PostgreSQL table,
-//! exactly once by default.
+//! `connector = 'postgres'`: the sink, a streaming query's output into a
+//! PostgreSQL table, exactly once by default; and the source, a PostgreSQL
+//! table as the lookup side of a stream–table join ([`lookup`]).
 //!
-//! Each epoch is one PostgreSQL transaction. It writes the rows with binary
-//! `COPY` (straight into the table for `append`; after a `DELETE` of the
-//! old contents for `overwrite`; into a session-local staging table merged
-//! with `INSERT … ON CONFLICT` for `upsert`) and, under `exactly_once`,
-//! advances the sink's row of `eddy_sink_progress` with a compare-and-set.
+//! The sink writes each epoch in one PostgreSQL transaction: the rows with
+//! binary `COPY` (straight into the table for `append`; after a `DELETE` of
+//! the old contents for `overwrite`; into a session-local staging table
+//! merged with `INSERT … ON CONFLICT` for `upsert`) and, under
+//! `exactly_once`, the advance of the sink's row of `eddy_sink_progress`
+//! with a compare-and-set.
 //! An epoch the table already holds (the engine replays epochs it had not
 //! marked committed before a crash) is skipped, so every epoch lands once
 //! without two-phase commit:
@@ -27,32 +29,55 @@
 //!     │ write_epoch(N, rows) ──────▶│ BEGIN, SELECT → seen = N: ROLLBACK, 0 rows
 //! ```
 //!
-//! Modules: [`url`] parses JDBC and libpq URLs, [`copy`] encodes Arrow
-//! batches in the binary COPY format (numerics via [`numeric`]), [`target`]
-//! resolves and checks (or creates) the table, [`progress`] holds the
-//! compare-and-set on `eddy_sink_progress`, [`writer`] builds and runs one
-//! epoch's transaction, [`sink`] owns the connection and classifies errors.
+//! A sink's `mode` must suit the query's output mode
+//! ([`PostgresSinkConfig::check_output_mode`]); at CREATE SINK its table
+//! is checked as far as it can be without the query's columns
+//! (`target_check`).
+//!
+//! Modules: [`url`] parses JDBC and libpq URLs, [`connection`] opens
+//! connections and classifies failures (retryable or not), [`copy`]
+//! encodes Arrow batches in the binary COPY format (numerics via
+//! [`numeric`]), [`target`] resolves and checks (or creates) the table,
+//! [`progress`] holds the compare-and-set on `eddy_sink_progress`,
+//! [`writer`] builds and runs one epoch's transaction, [`sink`] owns the
+//! sink's connection. For the source: [`source`] parses its options,
+//! [`lookup`] sends the keys and caches the answers (`lookup_cache`),
+//! `values` converts between Arrow arrays and PostgreSQL values.
 
+pub mod connection;
 pub mod copy;
+pub mod lookup;
+mod lookup_cache;
+#[cfg(test)]
+mod lookup_tests;
 pub mod numeric;
 pub mod progress;
 pub mod sink;
+pub mod source;
 pub mod target;
+mod target_check;
+#[cfg(test)]
+mod target_check_tests;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
 mod tests;
 pub mod url;
+mod values;
 #[cfg(test)]
 mod write_mode_tests;
 pub mod writer;
 
 use eddy_catalog::SinkDef;
+use eddy_engine::connector::TargetCheck;
 use eddy_engine::options::{OptionSpec, OptionValue};
-use eddy_engine::{EngineError, Result, Sink, SinkConnector, SinkContext};
+use eddy_engine::{EngineError, OutputMode, Result, Sink, SinkConnector, SinkContext};
+use futures::future::BoxFuture;
 
 use crate::option_reader::OptionReader;
+pub use lookup::PostgresLookup;
 pub use sink::PostgresSink;
+pub use source::{PostgresLookupConfig, PostgresSourceConnector};
 use target::TableName;
 use url::{PgUrl, parse_pg_url};
 
@@ -117,6 +142,14 @@ pub enum WriteMode {
 }
 
 impl WriteMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriteMode::Append => "append",
+            WriteMode::Upsert { .. } => "upsert",
+            WriteMode::Overwrite { .. } => "overwrite",
+        }
+    }
+
     /// The key columns a created table declares as its PRIMARY KEY.
     pub fn key(&self) -> Option<&[String]> {
         match self {
@@ -204,6 +237,50 @@ impl PostgresSinkConfig {
             batch_size: options.i64("batch_size")?.unwrap_or(10_000).max(1) as usize,
         })
     }
+
+    /// Whether the sink's `mode` can represent a query's `output_mode`:
+    ///
+    /// | output_mode ↓, mode → | append | upsert | overwrite |
+    /// |---|---|---|---|
+    /// | append   | yes | yes | no  |
+    /// | update   | no  | yes | no  |
+    /// | complete | no  | no  | yes |
+    pub fn check_output_mode(&self, sink: &str, output: OutputMode) -> Result<()> {
+        let mode = self.mode.name();
+        let why = match (output, &self.mode) {
+            (OutputMode::Append, WriteMode::Append | WriteMode::Upsert { .. })
+            | (OutputMode::Update, WriteMode::Upsert { .. })
+            | (OutputMode::Complete, WriteMode::Overwrite { .. }) => return Ok(()),
+            (OutputMode::Append, _) => {
+                "each epoch emits only its new rows, and mode 'overwrite' would keep only the last \
+                 epoch's rows. Set mode = 'append' (or 'upsert') on the sink, or use output_mode 'complete'"
+            }
+            (OutputMode::Update, WriteMode::Append) => {
+                "each epoch re-emits the rows whose result changed, and mode 'append' would add every \
+                 version as a new row. Set mode = 'upsert' and primary_key on the sink (upsert replaces \
+                 the row with the same key), or use output_mode 'append'"
+            }
+            (OutputMode::Update, _) => {
+                "each epoch emits only the rows that changed, and mode 'overwrite' would keep only the \
+                 last epoch's rows. Set mode = 'upsert' and primary_key on the sink (upsert replaces the \
+                 row with the same key), or use output_mode 'complete'"
+            }
+            (OutputMode::Complete, WriteMode::Append) => {
+                "each epoch emits the whole result, and mode 'append' would add it again every epoch. \
+                 Set mode = 'overwrite' on the sink (it replaces the table's contents in the epoch's \
+                 transaction), or use output_mode 'append' or 'update'"
+            }
+            (OutputMode::Complete, _) => {
+                "each epoch emits the whole result, and mode 'upsert' would keep rows that are no longer \
+                 in it. Set mode = 'overwrite' on the sink (it replaces the table's contents in the \
+                 epoch's transaction), or use output_mode 'update'"
+            }
+        };
+        Err(EngineError::Config(format!(
+            "output_mode '{}' does not fit postgres sink '{sink}' with mode '{mode}': {why}",
+            output.name()
+        )))
+    }
 }
 
 /// `'a, b'` → `["a", "b"]`: names as written (case-sensitive, like the
@@ -243,6 +320,17 @@ impl SinkConnector for PostgresConnector {
     fn create(&self, def: &SinkDef, ctx: SinkContext) -> Result<Box<dyn Sink>> {
         let config = PostgresSinkConfig::parse(def)?;
         Ok(Box::new(PostgresSink::new(&def.name, &ctx.query, config)))
+    }
+
+    /// Connects and checks that the table exists (unless it will be
+    /// created) and, for `upsert`, has the key columns under a unique
+    /// constraint. PostgreSQL being unreachable is not a problem of the
+    /// definition: the answer is then [`TargetCheck::Unchecked`].
+    fn check_target<'a>(&'a self, def: &'a SinkDef) -> BoxFuture<'a, Result<TargetCheck>> {
+        Box::pin(async move {
+            let config = PostgresSinkConfig::parse(def)?;
+            Ok(target_check::check_target(&def.name, &config).await)
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! `Σ digit[k] × 10000^(weight - k)` and `dscale` is the number of decimal
 //! digits after the point to display. PostgreSQL applies the column's
 //! typmod (`numeric(p,s)`) on receipt, so any scale may be sent.
+//! [`decode_numeric`] reads the same format back (lookups).
 
 use super::copy::put;
 
@@ -108,9 +109,104 @@ impl Numeric {
     }
 }
 
+const NUMERIC_NAN: u16 = 0xC000;
+
+/// Reads `numeric_send`'s bytes as the unscaled value at `scale` (the value
+/// times 10^scale), rounding half away from zero like PostgreSQL. Fails on
+/// NaN and infinity and on values beyond `i128`.
+pub fn decode_numeric(raw: &[u8], scale: i8) -> Result<i128, &'static str> {
+    let word = |at: usize| -> Result<u16, &'static str> {
+        raw.get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or("truncated numeric")
+    };
+    let ndigits = word(0)? as i16;
+    let weight = word(2)? as i16 as i32;
+    let sign = word(4)?;
+    match sign {
+        0 | NUMERIC_NEG => {}
+        NUMERIC_NAN => return Err("NaN has no Arrow decimal value"),
+        _ => return Err("infinity has no Arrow decimal value"),
+    }
+    if ndigits < 0 || raw.len() != 8 + 2 * ndigits as usize {
+        return Err("malformed numeric");
+    }
+    let overflow = "numeric value out of range for a 128-bit decimal";
+    let scale = scale as i32;
+    let mut magnitude: i128 = 0;
+    let mut round_up = false;
+    for k in 0..ndigits as usize {
+        let digit = word(8 + 2 * k)? as i128;
+        // The power of ten of this group's last digit, in units of the result.
+        let exp = 4 * (weight - k as i32) + scale;
+        if exp >= 0 {
+            let unit = 10i128.checked_pow(exp as u32).ok_or(overflow)?;
+            magnitude = digit
+                .checked_mul(unit)
+                .and_then(|v| magnitude.checked_add(v))
+                .ok_or(overflow)?;
+        } else if exp > -4 {
+            magnitude = magnitude
+                .checked_add(digit / 10i128.pow((-exp) as u32))
+                .ok_or(overflow)?;
+        }
+        if (-4..=-1).contains(&exp) {
+            // This group holds the first digit below the result's unit.
+            round_up = (digit / 10i128.pow((-1 - exp) as u32)) % 10 >= 5;
+        }
+    }
+    if round_up {
+        magnitude = magnitude.checked_add(1).ok_or(overflow)?;
+    }
+    Ok(if sign == NUMERIC_NEG {
+        -magnitude
+    } else {
+        magnitude
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode(unscaled: i128, scale: i8) -> Vec<u8> {
+        let n = Numeric::from_decimal(unscaled, scale);
+        let mut out = vec![0; n.encoded_len()];
+        n.write(&mut out, &mut 0);
+        out
+    }
+
+    #[test]
+    fn decoding_reads_back_what_encoding_wrote() {
+        let max = 10i128.pow(38) - 1;
+        for (unscaled, scale) in [
+            (12345, 2),
+            (1, 4),
+            (1, 5),
+            (-100_000_000, 0),
+            (0, 3),
+            (max, 0),
+            (-max, 38),
+            (123_456_789, 9),
+        ] {
+            assert_eq!(
+                decode_numeric(&encode(unscaled, scale), scale),
+                Ok(unscaled),
+                "{unscaled}e-{scale}"
+            );
+        }
+        // Rescaling: more digits, and fewer (rounded half away from zero).
+        assert_eq!(decode_numeric(&encode(12345, 2), 4), Ok(1_234_500));
+        assert_eq!(decode_numeric(&encode(12345, 2), 1), Ok(1235));
+        assert_eq!(decode_numeric(&encode(-12344, 2), 1), Ok(-1234));
+        assert_eq!(decode_numeric(&encode(15, 5), 4), Ok(2));
+        assert_eq!(
+            decode_numeric(&encode(max, 0), 1),
+            Err("numeric value out of range for a 128-bit decimal")
+        );
+        let nan = [0, 0, 0, 0, 0xC0, 0, 0, 0];
+        assert!(decode_numeric(&nan, 0).unwrap_err().starts_with("NaN"));
+    }
 
     fn parts(unscaled: i128, scale: i8) -> (Vec<i16>, i16, bool, u16) {
         let n = Numeric::from_decimal(unscaled, scale);

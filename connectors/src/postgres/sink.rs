@@ -1,23 +1,21 @@
-//! [`PostgresSink`]: the connection, the table check at `open`, and the
-//! classification of failures (the transaction itself is [`EpochWriter`]'s).
+//! [`PostgresSink`]: the connection, the table check at `open`, the output
+//! mode check, and the classification of failures (the transaction itself
+//! is [`EpochWriter`]'s).
 //!
 //! The connection is kept between epochs. A connection-level failure drops
 //! it (and the task driving it), returns a retryable error, and the next
-//! call reconnects; a transaction cut short rolls back when dropped. Only
-//! failures that a later attempt of the same epoch can get past are
-//! retryable: a lost or refused connection, I/O errors, timeouts, a server
-//! shutting down or starting up, too many connections, serialization
-//! failures and deadlocks. Everything else (a constraint violation, a value
-//! that does not fit its column, a missing privilege) would fail again the
-//! same way and stops the query with the error.
+//! call reconnects; a transaction cut short rolls back when dropped. Which
+//! failures are retryable is [`super::connection`]'s call: those a later
+//! attempt of the same epoch can get past. Everything else (a constraint
+//! violation, a value that does not fit its column, a missing privilege)
+//! would fail again the same way and stops the query with the error.
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use eddy_engine::{EngineError, Result, Sink};
-use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use eddy_engine::{EngineError, OutputMode, Result, Sink};
 
+use super::connection::{PgConnection, external, may_break_connection};
 use super::copy::CopyEncoder;
 use super::progress::WriterId;
 use super::target;
@@ -26,18 +24,11 @@ use super::{PostgresSinkConfig, WriteMode};
 
 pub use super::progress::PROGRESS_TABLE;
 
-/// A live connection and the task that drives it; dropping it closes both.
-struct PgConnection {
-    client: Client,
-    task: JoinHandle<()>,
-    /// Whether this session has run the writer's per-session setup.
+/// The sink's connection and whether this session has run the writer's
+/// per-session setup.
+struct SinkConnection {
+    pg: PgConnection,
     session_ready: bool,
-}
-
-impl Drop for PgConnection {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 pub struct PostgresSink {
@@ -47,66 +38,9 @@ pub struct PostgresSink {
     /// `postgres sink 'name' (host:port/db)`: error context, no password.
     context: String,
     /// `None` before the first use and after a connection failure.
-    conn: Option<PgConnection>,
+    conn: Option<SinkConnection>,
     /// Set by `open`.
     writer: Option<EpochWriter>,
-}
-
-/// SQLSTATEs after which the same work may succeed later: connection
-/// exceptions, too many connections, canceled statements (statement or lock
-/// timeouts), admin/crash shutdown and "the database system is starting
-/// up", serialization failures and deadlocks.
-const RETRYABLE_STATES: &[&str] = &[
-    "08", "53300", "57014", "55P03", "57P01", "57P02", "57P03", "40001", "40P01",
-];
-
-/// Whether the error is about the connection rather than the work: closed,
-/// I/O, could not connect, timed out. `tokio_postgres` keeps its error kind
-/// private; a connection-level error is closed, carries the socket's
-/// `io::Error`, or is the connect timeout.
-fn is_connection_error(e: &tokio_postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    if let Some(io) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>())
-    {
-        // Malformed messages (encoding or parsing) are not the network's fault.
-        return !matches!(
-            io.kind(),
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
-        );
-    }
-    e.to_string().starts_with("timeout")
-}
-
-/// Whether PostgreSQL may accept the same work later.
-fn is_retryable(e: &tokio_postgres::Error) -> bool {
-    match e.as_db_error() {
-        None => is_connection_error(e),
-        Some(db) => {
-            let code = db.code().code();
-            RETRYABLE_STATES.iter().any(|p| code.starts_with(p))
-        }
-    }
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("; {detail}"));
-            }
-            text
-        }
-        None => {
-            let mut text = e.to_string();
-            if let Some(source) = std::error::Error::source(e) {
-                text.push_str(&format!(": {source}"));
-            }
-            text
-        }
-    }
 }
 
 impl PostgresSink {
@@ -126,10 +60,10 @@ impl PostgresSink {
         match failure {
             Failure::Engine(e) => e,
             Failure::Pg(e) => {
-                if e.as_db_error().is_none() || is_retryable(&e) {
+                if may_break_connection(&e) {
                     self.conn = None;
                 }
-                EngineError::external(&self.context, describe(&e), is_retryable(&e))
+                external(&self.context, &e)
             }
             Failure::LostRace { seen, epoch } => EngineError::external(
                 &self.context,
@@ -145,23 +79,12 @@ impl PostgresSink {
     }
 
     async fn connect(&mut self) -> Result<()> {
-        if self.conn.as_ref().is_some_and(|c| !c.client.is_closed()) {
+        if self.conn.as_ref().is_some_and(|c| !c.pg.is_closed()) {
             return Ok(());
         }
         self.conn = None;
-        let (client, connection) =
-            self.config.url.config.connect(NoTls).await.map_err(|e| {
-                EngineError::external(&self.context, describe(&e), is_retryable(&e))
-            })?;
-        let context = self.context.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("{context}: connection closed: {e}");
-            }
-        });
-        self.conn = Some(PgConnection {
-            client,
-            task,
+        self.conn = Some(SinkConnection {
+            pg: PgConnection::open(&self.config.url.config, &self.context).await?,
             session_ready: false,
         });
         Ok(())
@@ -170,7 +93,7 @@ impl PostgresSink {
     /// Checks (or creates) the table against the query's output and builds
     /// the writer.
     async fn prepare_table(&mut self, schema: &SchemaRef) -> Result<EpochWriter, Failure> {
-        let client = &self.conn.as_ref().expect("connected").client;
+        let client = &self.conn.as_ref().expect("connected").pg.client;
         let config = &self.config;
         let table = &config.table;
         let key = config.mode.key();
@@ -220,7 +143,7 @@ impl PostgresSink {
             return Ok(());
         }
         if let Some(sql) = self.writer.as_ref().and_then(EpochWriter::session_sql)
-            && let Err(e) = conn.client.batch_execute(sql).await
+            && let Err(e) = conn.pg.client.batch_execute(sql).await
         {
             return Err(self.fail(e.into()));
         }
@@ -231,6 +154,10 @@ impl PostgresSink {
 
 #[async_trait]
 impl Sink for PostgresSink {
+    fn set_output_mode(&mut self, mode: OutputMode) -> Result<()> {
+        self.config.check_output_mode(&self.sink, mode)
+    }
+
     async fn open(&mut self, schema: SchemaRef) -> Result<()> {
         self.connect().await?;
         match self.prepare_table(&schema).await {
@@ -260,7 +187,10 @@ impl Sink for PostgresSink {
             sink: &self.sink,
             query: &self.query,
         };
-        match writer.write(&mut conn.client, id, epoch, &prepared).await {
+        match writer
+            .write(&mut conn.pg.client, id, epoch, &prepared)
+            .await
+        {
             Ok(Some(rows)) => Ok(rows),
             Ok(None) => {
                 tracing::info!("{}: epoch {epoch} already written, skipped", self.context);

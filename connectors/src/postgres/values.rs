@@ -1,0 +1,372 @@
+//! Values between Arrow and PostgreSQL for lookups: key arrays sent as
+//! array parameters, result rows read into Arrow arrays.
+//!
+//! Every declared column is read as one PostgreSQL type ([`read_type`]):
+//! the lookup's `SELECT` casts each column to it (`"id"::int8`), so a table
+//! column of another type (an `integer` declared BIGINT, a `varchar`
+//! declared TEXT, a `numeric(12,4)` declared NUMERIC(10,2)) is converted by
+//! PostgreSQL with its own rules, and the decoding here only ever sees the
+//! declared type. Keys are sent as arrays of the same types
+//! (`$1::int8[]`). Both directions use the binary format; timestamps,
+//! dates, numerics and intervals are encoded by hand (the same formats as
+//! [`super::copy`]) rather than through chrono or a decimal crate.
+//!
+//! Reading walks the rows once per column, so each column's loop is
+//! monomorphic; strings and byte strings are borrowed from the rows.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
+    TimestampMicrosecondType,
+};
+use eddy_engine::{EngineError, Result};
+use tokio_postgres::Row;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+use super::copy::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+use super::numeric::{Numeric, decode_numeric};
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+/// The PostgreSQL type a column declared with Arrow type `dt` is read as,
+/// or `None` if lookups cannot read it.
+pub fn read_type(dt: &DataType) -> Option<String> {
+    Some(match dt {
+        DataType::Boolean => "bool".into(),
+        DataType::Int16 => "int2".into(),
+        DataType::Int32 => "int4".into(),
+        DataType::Int64 => "int8".into(),
+        DataType::Float32 => "float4".into(),
+        DataType::Float64 => "float8".into(),
+        DataType::Decimal128(p, s) if *s >= 0 && (*s as u8) <= *p => format!("numeric({p},{s})"),
+        DataType::Utf8 => "text".into(),
+        DataType::Binary => "bytea".into(),
+        DataType::Date32 => "date".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => "timestamptz".into(),
+        DataType::Interval(IntervalUnit::MonthDayNano) => "interval".into(),
+        _ => return None,
+    })
+}
+
+/// A key column as an array parameter of its [`read_type`]. NULLs (which
+/// the lookup contract excludes) are sent as NULL elements, which match
+/// nothing.
+pub fn key_param(array: &ArrayRef) -> Result<Box<dyn ToSql + Sync + Send + '_>> {
+    Ok(match array.data_type() {
+        DataType::Boolean => Box::new(array.as_boolean().iter().collect::<Vec<_>>()),
+        DataType::Int16 => Box::new(array.as_primitive::<Int16Type>().iter().collect::<Vec<_>>()),
+        DataType::Int32 => Box::new(array.as_primitive::<Int32Type>().iter().collect::<Vec<_>>()),
+        DataType::Int64 => Box::new(array.as_primitive::<Int64Type>().iter().collect::<Vec<_>>()),
+        DataType::Float32 => Box::new(
+            array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+        ),
+        DataType::Float64 => Box::new(
+            array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+        ),
+        DataType::Decimal128(_, scale) => Box::new(
+            array
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| v.map(|v| PgNumeric(Numeric::from_decimal(v, *scale))))
+                .collect::<Vec<_>>(),
+        ),
+        DataType::Utf8 => Box::new(array.as_string::<i32>().iter().collect::<Vec<_>>()),
+        DataType::Binary => Box::new(array.as_binary::<i32>().iter().collect::<Vec<_>>()),
+        DataType::Date32 => Box::new(
+            array
+                .as_primitive::<Date32Type>()
+                .iter()
+                .map(|v| v.map(PgDate))
+                .collect::<Vec<_>>(),
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Box::new(
+            array
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .map(|v| v.map(PgTimestamp))
+                .collect::<Vec<_>>(),
+        ),
+        DataType::Interval(IntervalUnit::MonthDayNano) => Box::new(
+            array
+                .as_primitive::<IntervalMonthDayNanoType>()
+                .iter()
+                .map(|v| v.map(PgInterval))
+                .collect::<Vec<_>>(),
+        ),
+        other => {
+            return Err(EngineError::Internal(format!(
+                "lookup key of type {other} cannot be sent to PostgreSQL"
+            )));
+        }
+    })
+}
+
+/// Reads column `index` of `rows` as `field` (whose type has a
+/// [`read_type`], which the query cast the column to).
+pub fn read_column(rows: &[Row], index: usize, field: &Field) -> Result<ArrayRef> {
+    let bad = |e: tokio_postgres::Error| {
+        let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
+        EngineError::Data(format!(
+            "cannot read column \"{}\" from PostgreSQL as {}{cause}",
+            field.name(),
+            field.data_type()
+        ))
+    };
+    macro_rules! read {
+        ($builder:expr, $ty:ty) => {
+            read!($builder, $ty, |v| v)
+        };
+        ($builder:expr, $ty:ty, |$v:ident| $convert:expr) => {{
+            let mut builder = $builder;
+            for row in rows {
+                let value: Option<$ty> = row.try_get(index).map_err(bad)?;
+                builder.append_option(value.map(|$v| $convert));
+            }
+            Arc::new(builder.finish()) as ArrayRef
+        }};
+    }
+    let n = rows.len();
+    Ok(match field.data_type() {
+        DataType::Boolean => read!(BooleanBuilder::with_capacity(n), bool),
+        DataType::Int16 => read!(Int16Builder::with_capacity(n), i16),
+        DataType::Int32 => read!(Int32Builder::with_capacity(n), i32),
+        DataType::Int64 => read!(Int64Builder::with_capacity(n), i64),
+        DataType::Float32 => read!(Float32Builder::with_capacity(n), f32),
+        DataType::Float64 => read!(Float64Builder::with_capacity(n), f64),
+        DataType::Decimal128(p, s) => {
+            let builder = Decimal128Builder::with_capacity(n).with_precision_and_scale(*p, *s)?;
+            let scale = *s;
+            let mut builder = builder;
+            for row in rows {
+                let value: Option<RawNumeric> = row.try_get(index).map_err(bad)?;
+                let value = value
+                    .map(|raw| decode_numeric(raw.0, scale))
+                    .transpose()
+                    .map_err(|why| {
+                        EngineError::Data(format!(
+                            "cannot read column \"{}\" from PostgreSQL as {}: {why}",
+                            field.name(),
+                            field.data_type()
+                        ))
+                    })?;
+                builder.append_option(value);
+            }
+            Arc::new(builder.finish())
+        }
+        DataType::Utf8 => read!(StringBuilder::with_capacity(n, n * 16), &str),
+        DataType::Binary => read!(BinaryBuilder::with_capacity(n, n * 16), &[u8]),
+        DataType::Date32 => read!(Date32Builder::with_capacity(n), PgDate, |v| v.0),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => read!(
+            TimestampMicrosecondBuilder::with_capacity(n).with_timezone_opt(tz.clone()),
+            PgTimestamp,
+            |v| v.0
+        ),
+        DataType::Interval(IntervalUnit::MonthDayNano) => read!(
+            IntervalMonthDayNanoBuilder::with_capacity(n),
+            PgInterval,
+            |v| v.0
+        ),
+        other => {
+            return Err(EngineError::Internal(format!(
+                "column \"{}\" of type {other} cannot be read from PostgreSQL",
+                field.name()
+            )));
+        }
+    })
+}
+
+fn read_i64(raw: &[u8]) -> Result<i64, BoxError> {
+    Ok(i64::from_be_bytes(raw.try_into()?))
+}
+
+fn read_i32(raw: &[u8]) -> Result<i32, BoxError> {
+    Ok(i32::from_be_bytes(raw.try_into()?))
+}
+
+/// Microseconds since 1970-01-01 (UTC for `timestamptz`).
+#[derive(Debug, Clone, Copy)]
+pub struct PgTimestamp(pub i64);
+
+impl ToSql for PgTimestamp {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        let value = self
+            .0
+            .checked_sub(PG_EPOCH_MICROS)
+            .ok_or("timestamp out of range")?;
+        out.put_i64(value);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ)
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for PgTimestamp {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        read_i64(raw)?
+            .checked_add(PG_EPOCH_MICROS)
+            .map(PgTimestamp)
+            .ok_or_else(|| "infinite timestamps have no Arrow value".into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ)
+    }
+}
+
+/// Days since 1970-01-01.
+#[derive(Debug, Clone, Copy)]
+pub struct PgDate(pub i32);
+
+impl ToSql for PgDate {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        out.put_i32(
+            self.0
+                .checked_sub(PG_EPOCH_DAYS)
+                .ok_or("date out of range")?,
+        );
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::DATE
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for PgDate {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        read_i32(raw)?
+            .checked_add(PG_EPOCH_DAYS)
+            .map(PgDate)
+            .ok_or_else(|| "infinite dates have no Arrow value".into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::DATE
+    }
+}
+
+/// PostgreSQL's interval: microseconds, days, months (its three fields,
+/// kept apart as Arrow's month-day-nano interval keeps them).
+#[derive(Debug, Clone, Copy)]
+pub struct PgInterval(pub IntervalMonthDayNano);
+
+impl ToSql for PgInterval {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        out.put_i64(self.0.nanoseconds / 1_000);
+        out.put_i32(self.0.days);
+        out.put_i32(self.0.months);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INTERVAL
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for PgInterval {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        if raw.len() != 16 {
+            return Err("malformed interval".into());
+        }
+        let micros = read_i64(&raw[..8])?;
+        Ok(PgInterval(IntervalMonthDayNano {
+            months: read_i32(&raw[12..])?,
+            days: read_i32(&raw[8..12])?,
+            nanoseconds: micros.checked_mul(1_000).ok_or("interval out of range")?,
+        }))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INTERVAL
+    }
+}
+
+/// A numeric parameter.
+#[derive(Debug)]
+pub struct PgNumeric(Numeric);
+
+impl ToSql for PgNumeric {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        let start = out.len();
+        out.resize(start + self.0.encoded_len(), 0);
+        self.0.write(&mut out[start..], &mut 0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    to_sql_checked!();
+}
+
+/// A numeric value as sent, decoded once the target scale is known.
+struct RawNumeric<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for RawNumeric<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(RawNumeric(raw))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_type_has_a_read_type() {
+        let types = [
+            (DataType::Boolean, "bool"),
+            (DataType::Int16, "int2"),
+            (DataType::Int32, "int4"),
+            (DataType::Int64, "int8"),
+            (DataType::Float32, "float4"),
+            (DataType::Float64, "float8"),
+            (DataType::Decimal128(10, 2), "numeric(10,2)"),
+            (DataType::Utf8, "text"),
+            (DataType::Binary, "bytea"),
+            (DataType::Date32, "date"),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                "timestamp",
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                "timestamptz",
+            ),
+            (DataType::Interval(IntervalUnit::MonthDayNano), "interval"),
+        ];
+        for (dt, pg) in types {
+            assert_eq!(read_type(&dt).as_deref(), Some(pg), "{dt}");
+        }
+        assert_eq!(read_type(&DataType::Decimal256(50, 2)), None);
+    }
+}
