@@ -46,6 +46,10 @@ pub struct OffsetEntry {
     /// so that a replay advances it the same way.
     #[serde(default)]
     pub idle_watermark: Option<i64>,
+    /// With several inputs: those that reported their end at planning
+    /// (their watermark closes after the epoch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs_ended: Vec<usize>,
 }
 
 /// The entry of the commit log: where the next epoch starts.
@@ -54,6 +58,9 @@ pub struct CommitEntry {
     pub epoch: u64,
     pub offsets: Offsets,
     pub watermark: WatermarkState,
+    /// With several inputs: the watermarks of the second and later ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_watermarks: Vec<WatermarkState>,
     /// Whether a state file (`state/N.snapshot` or `state/N.delta`) exists
     /// for this epoch.
     pub has_state: bool,
@@ -251,6 +258,7 @@ impl CheckpointDir {
             epoch: 0,
             offsets: first.from.clone(),
             watermark: WatermarkState::default(),
+            more_watermarks: Vec::new(),
             has_state: false,
             delta: false,
             removed: BTreeMap::new(),
@@ -418,6 +426,7 @@ mod tests {
             to: offsets(10),
             input_ended: false,
             idle_watermark: None,
+            inputs_ended: Vec::new(),
         };
         cp.write_offsets(&first).unwrap();
         // Crashed during epoch 1: replay it from its recorded start.
@@ -437,6 +446,7 @@ mod tests {
                 epoch: 1,
                 offsets: offsets(10),
                 watermark,
+                more_watermarks: Vec::new(),
                 has_state: true,
                 delta: false,
                 removed: BTreeMap::new(),
@@ -451,6 +461,7 @@ mod tests {
             to: offsets(20),
             input_ended: true,
             idle_watermark: None,
+            inputs_ended: Vec::new(),
         };
         cp.write_offsets(&second).unwrap();
 
@@ -471,6 +482,7 @@ mod tests {
                 to: to.clone(),
                 input_ended: false,
                 idle_watermark: None,
+                inputs_ended: Vec::new(),
             })
             .unwrap();
             let state = RecordBatch::try_new(
@@ -482,6 +494,7 @@ mod tests {
                 epoch,
                 offsets: to,
                 watermark: WatermarkState::default(),
+                more_watermarks: Vec::new(),
                 has_state: true,
                 delta: false,
                 removed: BTreeMap::new(),
@@ -559,12 +572,14 @@ mod tests {
                 to: offsets(1),
                 input_ended: false,
                 idle_watermark: None,
+                inputs_ended: Vec::new(),
             })
             .unwrap();
             let commit = CommitEntry {
                 epoch,
                 offsets: offsets(1),
                 watermark: WatermarkState::default(),
+                more_watermarks: Vec::new(),
                 has_state: false,
                 delta: false,
                 removed: BTreeMap::new(),
@@ -596,12 +611,14 @@ mod tests {
                 to: offsets(epoch as i64),
                 input_ended: false,
                 idle_watermark: None,
+                inputs_ended: Vec::new(),
             })
             .unwrap();
             let entry = CommitEntry {
                 epoch,
                 offsets: offsets(epoch as i64),
                 watermark: WatermarkState::default(),
+                more_watermarks: Vec::new(),
                 has_state: true,
                 delta,
                 removed: if delta {

@@ -154,7 +154,7 @@ impl LookupJoin {
             let mask = mask
                 .as_boolean_opt()
                 .ok_or_else(|| EngineError::Plan("join condition is not boolean".into()))?;
-            let mask = datafusion::arrow::compute::prep_null_mask_filter(mask);
+            let mask = crate::window::null_as_false(mask);
             pairs = filter_record_batch(&pairs, &mask)?;
             let mut kept_left = Vec::new();
             for (k, &l) in left.iter().enumerate() {

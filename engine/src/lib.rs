@@ -28,6 +28,7 @@ pub mod checkpoint;
 pub mod connector;
 pub mod dedup;
 mod error;
+pub mod interval_join;
 pub mod job;
 pub mod join;
 pub mod late;

@@ -38,6 +38,7 @@ use futures::future::BoxFuture;
 use crate::aggregate::{AggregateCall, Closes, Panes, WindowAggregate, WindowKey};
 use crate::checkpoint::StatePart;
 use crate::dedup::Dedup;
+use crate::interval_join::{IntervalJoin, JoinSide};
 use crate::join::{LookupJoin, LookupJoinType};
 use crate::session::{GroupRole, SessionAggregate};
 use crate::state::OperatorState;
@@ -164,6 +165,13 @@ pub enum Node {
         agg: Box<SessionAggregate>,
         id: u32,
     },
+    /// Two streams; state ids `id` (left rows) and `id + 1` (right rows).
+    IntervalJoin {
+        left: Box<Node>,
+        right: Box<Node>,
+        join: Box<IntervalJoin>,
+        id: u32,
+    },
 }
 
 /// What an epoch collects besides the output.
@@ -197,6 +205,13 @@ impl Node {
                     }
                     return Ok(vec![leaf.assign(batch, cx)?]);
                 }
+                Node::IntervalJoin {
+                    left, right, join, ..
+                } => {
+                    let from_left = left.push(input, batch.clone(), cx).await?;
+                    let from_right = right.push(input, batch, cx).await?;
+                    return join_both(join, from_left, from_right);
+                }
                 Node::Stages { input: child, .. }
                 | Node::Lookup { input: child, .. }
                 | Node::Distinct { input: child, .. }
@@ -217,6 +232,15 @@ impl Node {
         Box::pin(async move {
             let from_child = match self {
                 Node::Input(_) => return Ok(Vec::new()),
+                Node::IntervalJoin {
+                    left, right, join, ..
+                } => {
+                    let from_left = left.finish(watermark, cx).await?;
+                    let from_right = right.finish(watermark, cx).await?;
+                    let out = join_both(join, from_left, from_right)?;
+                    join.finish_epoch(watermark)?;
+                    return Ok(out);
+                }
                 Node::Stages { input: child, .. }
                 | Node::Lookup { input: child, .. }
                 | Node::Distinct { input: child, .. }
@@ -241,7 +265,7 @@ impl Node {
         let mut out = Vec::with_capacity(batches.len());
         for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
             match self {
-                Node::Input(_) => out.push(batch),
+                Node::Input(_) | Node::IntervalJoin { .. } => out.push(batch),
                 Node::Stages { pipeline, .. } => out.push(pipeline.apply(batch)?),
                 Node::Lookup { join, .. } => out.push(join.process(&batch).await?),
                 Node::Distinct { dedup, .. } => out.push(dedup.process(&batch)?),
@@ -253,25 +277,27 @@ impl Node {
         Ok(out)
     }
 
-    fn child(&mut self) -> Option<&mut Node> {
+    fn children(&mut self) -> Vec<&mut Node> {
         match self {
-            Node::Input(_) => None,
+            Node::Input(_) => Vec::new(),
+            Node::IntervalJoin { left, right, .. } => vec![left, right],
             Node::Stages { input, .. }
             | Node::Lookup { input, .. }
             | Node::Distinct { input, .. }
             | Node::Aggregate { input, .. }
-            | Node::Session { input, .. } => Some(input),
+            | Node::Session { input, .. } => vec![input],
         }
     }
 
-    fn child_ref(&self) -> Option<&Node> {
+    fn children_ref(&self) -> Vec<&Node> {
         match self {
-            Node::Input(_) => None,
+            Node::Input(_) => Vec::new(),
+            Node::IntervalJoin { left, right, .. } => vec![left, right],
             Node::Stages { input, .. }
             | Node::Lookup { input, .. }
             | Node::Distinct { input, .. }
             | Node::Aggregate { input, .. }
-            | Node::Session { input, .. } => Some(input),
+            | Node::Session { input, .. } => vec![input],
         }
     }
 
@@ -287,12 +313,17 @@ impl Node {
             Node::Distinct { dedup, id, .. } => {
                 out.insert(*id, dedup.checkpoint()?);
             }
+            Node::IntervalJoin { join, id, .. } => {
+                let (left, right) = join.checkpoint();
+                out.insert(*id, left);
+                out.insert(*id + 1, right);
+            }
             _ => {}
         }
-        match self.child() {
-            Some(child) => child.checkpoint(full, out),
-            None => Ok(()),
+        for child in self.children() {
+            child.checkpoint(full, out)?;
         }
+        Ok(())
     }
 
     /// Applies one checkpoint of a recovery chain.
@@ -317,12 +348,18 @@ impl Node {
                     dedup.restore(batches)?;
                 }
             }
+            Node::IntervalJoin { join, id, .. } => {
+                join.restore(
+                    part.operators.get(id).map(Vec::as_slice),
+                    part.operators.get(&(*id + 1)).map(Vec::as_slice),
+                )?;
+            }
             _ => {}
         }
-        match self.child() {
-            Some(child) => child.apply(part),
-            None => Ok(()),
+        for child in self.children() {
+            child.apply(part)?;
         }
+        Ok(())
     }
 
     /// Forgets all state (before a restore).
@@ -331,9 +368,10 @@ impl Node {
             Node::Aggregate { agg, .. } => agg.clear(),
             Node::Session { agg, .. } => agg.clear(),
             Node::Distinct { dedup, .. } => dedup.clear(),
+            Node::IntervalJoin { join, .. } => join.clear(),
             _ => {}
         }
-        if let Some(child) = self.child() {
+        for child in self.children() {
             child.clear();
         }
     }
@@ -342,8 +380,11 @@ impl Node {
     pub fn is_stateful(&self) -> bool {
         matches!(
             self,
-            Node::Aggregate { .. } | Node::Session { .. } | Node::Distinct { .. }
-        ) || self.child_ref().is_some_and(Node::is_stateful)
+            Node::Aggregate { .. }
+                | Node::Session { .. }
+                | Node::Distinct { .. }
+                | Node::IntervalJoin { .. }
+        ) || self.children_ref().into_iter().any(Node::is_stateful)
     }
 
     /// The earliest time at which advancing the watermark emits something
@@ -354,11 +395,13 @@ impl Node {
             Node::Session { agg, .. } => agg.earliest_end(),
             _ => None,
         };
-        let below = self.child_ref().and_then(Node::earliest_close);
-        match (own, below) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        own.into_iter()
+            .chain(
+                self.children_ref()
+                    .into_iter()
+                    .filter_map(Node::earliest_close),
+            )
+            .min()
     }
 
     /// Rows and approximate bytes of state held.
@@ -367,10 +410,15 @@ impl Node {
             Node::Aggregate { agg, .. } => (agg.state_rows(), agg.state_bytes()),
             Node::Session { agg, .. } => (agg.state_rows(), agg.state_bytes()),
             Node::Distinct { dedup, .. } => (dedup.state_rows(), dedup.state_bytes()),
+            Node::IntervalJoin { join, .. } => (join.state_rows(), join.state_bytes()),
             _ => (0, 0),
         };
-        let below = self.child_ref().map_or((0, 0), Node::state_size);
-        (own.0 as u64 + below.0, own.1 as u64 + below.1)
+        self.children_ref()
+            .into_iter()
+            .map(Node::state_size)
+            .fold((own.0 as u64, own.1 as u64), |(r, b), (cr, cb)| {
+                (r + cr, b + cb)
+            })
     }
 
     /// Switches a hopping window's leaf to panes, if the rows reach the
@@ -396,12 +444,29 @@ impl Node {
                 leaf.late_behind_watermark = Some(time_column)
             }
             _ => {
-                if let Some(child) = self.child() {
+                for child in self.children() {
                     child.set_late_behind_watermark(time_column);
                 }
             }
         }
     }
+}
+
+/// Joins what each side of an interval join passed on.
+fn join_both(
+    join: &mut IntervalJoin,
+    from_left: Vec<RecordBatch>,
+    from_right: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for b in from_left.iter().filter(|b| b.num_rows() > 0) {
+        out.push(join.process(true, b)?);
+    }
+    for b in from_right.iter().filter(|b| b.num_rows() > 0) {
+        out.push(join.process(false, b)?);
+    }
+    out.retain(|b| b.num_rows() > 0);
+    Ok(out)
 }
 
 impl InputNode {
@@ -577,11 +642,6 @@ impl Builder<'_> {
                 "source \"{}\" is read twice; a streaming query reads each source once",
                 input.relation
             )));
-        }
-        if !self.inputs.is_empty() {
-            return Err(EngineError::Plan(
-                "joining two streams is not supported yet; join a stream with a table (an Eddy table or a 'postgres' source)".into(),
-            ));
         }
         let window = match &input.window {
             None => None,
@@ -921,11 +981,7 @@ impl Builder<'_> {
                     "a join in a streaming query needs a stream on one side".into(),
                 ));
             }
-            (None, None) => {
-                return Err(EngineError::Plan(
-                    "joining two streams is not supported yet; join a stream with a table (an Eddy table or a 'postgres' source), whose rows are looked up by key".into(),
-                ));
-            }
+            (None, None) => return self.build_interval_join(join, mode),
         };
         let join_type = match (join.join_type, stream_first) {
             (JoinType::Inner, _) => LookupJoinType::Inner,
@@ -1065,6 +1121,246 @@ fn pane_columns(
             LogicalPlan::TableScan(_) => return Some((start, end)),
             _ => return None,
         }
+    }
+}
+
+impl Builder<'_> {
+    /// Two streams joined on keys within a time interval.
+    fn build_interval_join(
+        &mut self,
+        join: &datafusion::logical_expr::Join,
+        mode: Option<OutputMode>,
+    ) -> Result<Built> {
+        if join.join_type != JoinType::Inner {
+            return Err(EngineError::Plan(format!(
+                "{} JOIN of two streams is not supported; use an inner join",
+                join.join_type
+            )));
+        }
+        let first_input = self.inputs.len();
+        let mut left = self.build(&join.left, mode)?;
+        let second_input = self.inputs.len();
+        let mut right = self.build(&join.right, mode)?;
+        if left.aggregated || right.aggregated {
+            return Err(EngineError::Plan(
+                "a join of two streams must come before any aggregation".into(),
+            ));
+        }
+        if second_input - first_input != 1 || self.inputs.len() - second_input != 1 {
+            return Err(EngineError::Plan(
+                "a streaming query joins at most two streams".into(),
+            ));
+        }
+        let (left_schema, right_schema) = (join.left.schema(), join.right.schema());
+        // The event-time column of each side, by its source's watermark.
+        let time_of = |input: usize, schema: &DFSchema| -> Result<(Column, usize)> {
+            let relation = self.inputs[input].relation.clone();
+            let Some(column) = self.watermarks[input].0.clone() else {
+                return Err(EngineError::Plan(format!(
+                    "a join of two streams keeps rows until the watermark passes them; declare a watermark on source \"{relation}\": WATERMARK FOR <column> AS <column> - INTERVAL '5' SECOND"
+                )));
+            };
+            let found = schema
+                .columns()
+                .into_iter()
+                .find(|c| c.name == column)
+                .ok_or_else(|| {
+                    EngineError::Plan(format!(
+                        "the join needs the event-time column \"{column}\" of source \"{relation}\""
+                    ))
+                })?;
+            let in_source = self.watermarks[input].1.index_of(&column)?;
+            Ok((found, in_source))
+        };
+        let (left_time, left_source_time) = time_of(first_input, left_schema)?;
+        let (right_time, right_source_time) = time_of(second_input, right_schema)?;
+
+        let mut left_keys = Vec::new();
+        let mut right_keys = Vec::new();
+        for (l, r) in &join.on {
+            left_keys.push(l.clone());
+            right_keys.push(r.clone());
+        }
+        let conjuncts: Vec<Expr> = join
+            .filter
+            .as_ref()
+            .map(|f| split_conjunction(f).into_iter().cloned().collect())
+            .unwrap_or_default();
+        let on = |e: &Expr, s: &DFSchema| {
+            let refs = e.column_refs();
+            !refs.is_empty() && refs.iter().all(|c| s.has_column(c))
+        };
+        let (mut lower, mut upper): (Option<i64>, Option<i64>) = (None, None);
+        for c in &conjuncts {
+            if let Expr::BinaryExpr(b) = c
+                && b.op == Operator::Eq
+            {
+                if on(&b.left, left_schema) && on(&b.right, right_schema) {
+                    left_keys.push(*b.left.clone());
+                    right_keys.push(*b.right.clone());
+                } else if on(&b.right, left_schema) && on(&b.left, right_schema) {
+                    left_keys.push(*b.right.clone());
+                    right_keys.push(*b.left.clone());
+                }
+            }
+            for (a, b) in inequalities(c) {
+                // a <= b, with a and b a time column plus a constant.
+                let (Some((sa, oa)), Some((sb, ob))) = (
+                    time_term(&a, &left_time, &right_time),
+                    time_term(&b, &left_time, &right_time),
+                ) else {
+                    continue;
+                };
+                match (sa, sb) {
+                    // left.ts <= right.ts + (ob - oa)
+                    (Side::Left, Side::Right) => {
+                        upper = Some(upper.map_or(ob - oa, |u| u.min(ob - oa)))
+                    }
+                    // right.ts <= left.ts + (ob - oa): left.ts >= right.ts - (ob - oa)
+                    (Side::Right, Side::Left) => {
+                        lower = Some(lower.map_or(ob - oa, |l| l.min(ob - oa)))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if left_keys.is_empty() {
+            return Err(EngineError::Plan(
+                "a join of two streams needs an equality between them (ON a.key = b.key)".into(),
+            ));
+        }
+        let (Some(lower), Some(upper)) = (lower, upper) else {
+            return Err(EngineError::Plan(format!(
+                "a join of two streams needs a time interval bounding both sides, so that its state can be dropped, e.g. {l} BETWEEN {r} - INTERVAL '1' MINUTE AND {r} + INTERVAL '1' MINUTE",
+                l = left_time.flat_name(),
+                r = right_time.flat_name()
+            )));
+        };
+        if lower.saturating_add(upper) < 0 {
+            return Err(EngineError::Plan(
+                "the join's time interval is empty: no pair of rows can match".into(),
+            ));
+        }
+        left.node.set_late_behind_watermark(left_source_time);
+        right.node.set_late_behind_watermark(right_source_time);
+
+        let left_keys = left_keys
+            .iter()
+            .map(|e| self.physical(e, left_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let right_keys = right_keys
+            .iter()
+            .map(|e| self.physical(e, right_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let key_types = left_keys
+            .iter()
+            .map(|k| k.data_type(left_schema.as_arrow()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let filter = conjuncts
+            .into_iter()
+            .reduce(Expr::and)
+            .unwrap_or(Expr::Literal(
+                datafusion::common::ScalarValue::Boolean(Some(true)),
+                None,
+            ));
+        let filter = self.physical(&filter, &join.schema)?;
+        let interval_join = IntervalJoin::new(
+            JoinSide {
+                keys: left_keys,
+                time_column: left_schema.index_of_column(&left_time)?,
+                schema: Arc::new(left_schema.as_arrow().clone()),
+                reach: lower,
+            },
+            JoinSide {
+                keys: right_keys,
+                time_column: right_schema.index_of_column(&right_time)?,
+                schema: Arc::new(right_schema.as_arrow().clone()),
+                reach: upper,
+            },
+            key_types,
+            filter,
+            Arc::new(join.schema.as_arrow().clone()),
+        )?;
+        let id = self.id();
+        self.id();
+        Ok(Built {
+            node: Node::IntervalJoin {
+                left: Box::new(left.node),
+                right: Box::new(right.node),
+                join: Box::new(interval_join),
+                id,
+            },
+            stream: true,
+            aggregated: false,
+            window: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+/// The `a <= b` comparisons a condition states (`BETWEEN`, `<`, `<=`, `>`,
+/// `>=`; strict ones count as non-strict for bounding state).
+fn inequalities(e: &Expr) -> Vec<(Expr, Expr)> {
+    match e {
+        Expr::Between(b) if !b.negated => vec![
+            (*b.low.clone(), *b.expr.clone()),
+            (*b.expr.clone(), *b.high.clone()),
+        ],
+        Expr::BinaryExpr(b) => match b.op {
+            Operator::Lt | Operator::LtEq => vec![(*b.left.clone(), *b.right.clone())],
+            Operator::Gt | Operator::GtEq => vec![(*b.right.clone(), *b.left.clone())],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// `column [± INTERVAL]` over one side's event-time column, as (side,
+/// offset in microseconds).
+fn time_term(e: &Expr, left: &Column, right: &Column) -> Option<(Side, i64)> {
+    match e {
+        Expr::Cast(c) => time_term(&c.expr, left, right),
+        Expr::TryCast(c) => time_term(&c.expr, left, right),
+        Expr::Column(c) if c == left => Some((Side::Left, 0)),
+        Expr::Column(c) if c == right => Some((Side::Right, 0)),
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::Plus | Operator::Minus) => {
+            let (side, base) = time_term(&b.left, left, right)?;
+            let Expr::Literal(v, _) = b.right.as_ref() else {
+                return None;
+            };
+            let micros = interval_literal_micros(v)?;
+            Some((
+                side,
+                if b.op == Operator::Plus {
+                    base + micros
+                } else {
+                    base - micros
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn interval_literal_micros(v: &datafusion::common::ScalarValue) -> Option<i64> {
+    use datafusion::common::ScalarValue;
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+            Some(i.days as i64 * 86_400_000_000 + i.nanoseconds / 1000)
+        }
+        ScalarValue::IntervalDayTime(Some(i)) => {
+            Some(i.days as i64 * 86_400_000_000 + i.milliseconds as i64 * 1000)
+        }
+        ScalarValue::DurationMicrosecond(Some(m)) => Some(*m),
+        ScalarValue::DurationMillisecond(Some(m)) => Some(m * 1000),
+        ScalarValue::DurationSecond(Some(s)) => Some(s * 1_000_000),
+        ScalarValue::DurationNanosecond(Some(n)) => Some(n / 1000),
+        _ => None,
     }
 }
 

@@ -117,35 +117,37 @@ impl Database {
         let options = QueryOptions::from_map(&def.options)?;
         let planned = plan_streaming_query(&query, &|name| self.relation_schema(name)).await?;
         let plan = build_streaming_plan(&planned, options.output_mode, self)?;
-        let [input] = plan.inputs.as_slice() else {
-            return Err(UserError::unsupported(
-                "a streaming query reads exactly one stream",
-            ));
-        };
-        let source_def = self
-            .source_def(&input.relation)
-            .ok_or_else(|| UserError::unsupported("a streaming query must read from a source"))?;
-        let schema = arrow_schema(&source_def.columns);
-        let watermark = match &source_def.watermark {
-            Some(w) => Some((
-                schema
-                    .index_of(&w.column)
-                    .map_err(|e| UserError::internal(e.to_string()))?,
-                w.delay_micros,
-            )),
-            None => None,
-        };
         let bad_records = Arc::new(AtomicU64::new(0));
-        let source_ctx = SourceContext {
-            query: def.name.clone(),
-            tables: self.tables.clone(),
-            bad_records: bad_records.clone(),
-        };
-        let source = self.connectors.source(&source_def.connector)?.create(
-            &source_def,
-            schema,
-            source_ctx,
-        )?;
+        let mut sources = Vec::with_capacity(plan.inputs.len());
+        let mut watermarks = Vec::with_capacity(plan.inputs.len());
+        let mut source_defs = Vec::with_capacity(plan.inputs.len());
+        for input in &plan.inputs {
+            let source_def = self.source_def(&input.relation).ok_or_else(|| {
+                UserError::unsupported("a streaming query must read from a source")
+            })?;
+            let schema = arrow_schema(&source_def.columns);
+            watermarks.push(match &source_def.watermark {
+                Some(w) => Some((
+                    schema
+                        .index_of(&w.column)
+                        .map_err(|e| UserError::internal(e.to_string()))?,
+                    w.delay_micros,
+                )),
+                None => None,
+            });
+            let source_ctx = SourceContext {
+                query: def.name.clone(),
+                tables: self.tables.clone(),
+                bad_records: bad_records.clone(),
+            };
+            let source = self.connectors.source(&source_def.connector)?.create(
+                &source_def,
+                schema,
+                source_ctx,
+            )?;
+            sources.push((input.relation.clone(), source));
+            source_defs.push(source_def);
+        }
         let sink_def = match self.catalog.get(ObjectKind::Sink, &def.sink)? {
             CatalogObject::Sink(s) => s,
             _ => unreachable!("get checks the kind"),
@@ -162,13 +164,25 @@ impl Database {
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
         let late_rows_table = options.late_rows_table(&def.name);
-        let idle_timeout = source_def
-            .options
-            .get("watermark.idle_timeout")
-            .and_then(|v| eddy_engine::options::parse_duration(v));
-        let mut job = StreamingJob::new(def.name.clone(), source, sink, plan, options, watermark)
+        // Several inputs advance on processing time only when all of them
+        // are idle: the longest of their timeouts, if all have one.
+        let idle_timeout = source_defs
+            .iter()
+            .map(|d| {
+                d.options
+                    .get("watermark.idle_timeout")
+                    .and_then(|v| eddy_engine::options::parse_duration(v))
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|t| t.into_iter().max());
+        let mut job = StreamingJob::new(def.name.clone(), sources, sink, plan, options, watermarks)
             .with_idle_timeout(idle_timeout);
         if let Some(name) = late_rows_table {
+            let [source_def] = source_defs.as_slice() else {
+                return Err(UserError::unsupported(
+                    "late_rows = 'table' keeps the late rows of one source; this query reads several",
+                ));
+            };
             let schema = eddy_engine::late::late_rows_schema(&arrow_schema(&source_def.columns));
             crate::ddl::create_side_table(self, &name, &schema)?;
             let table = self.tables.get(&name)?;

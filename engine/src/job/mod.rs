@@ -21,6 +21,7 @@
 //!   points the crash tests inject.
 
 mod fault;
+mod inputs;
 mod options;
 mod progress;
 mod retry;
@@ -29,6 +30,7 @@ pub use options::{QUERY_OPTIONS, QueryOptions, Trigger};
 pub use progress::{QueryProgress, QueryStatus, SharedProgress};
 
 use fault::{Fault, FaultPoint};
+use inputs::{Inputs, Watermarks};
 use retry::Backoff;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -37,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -45,20 +47,21 @@ use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
 use crate::late::late_rows_batch;
 use crate::plan::{EpochContext, StreamingPlan};
 use crate::table_store::StoredTable;
-use crate::watermark::{NO_WATERMARK, WatermarkTracker};
+use crate::watermark::NO_WATERMARK;
 use crate::{Offsets, Result, Sink, Source};
 
 /// Everything a running query owns.
 pub struct StreamingJob {
     name: String,
-    source: Box<dyn Source>,
+    inputs: Inputs,
     sink: Box<dyn Sink>,
     /// Whether `sink.open` has succeeded (it may run at CREATE time).
     sink_open: bool,
     plan: StreamingPlan,
     options: QueryOptions,
-    /// Index of the source's watermark column and the declared delay.
-    watermark: Option<(usize, i64)>,
+    /// Per input: the index of the source's watermark column and the
+    /// declared delay.
+    watermarks: Vec<Option<(usize, i64)>>,
     /// Where the query's offset log, commit log and state live.
     checkpoint: Option<CheckpointDir>,
     /// Bad records counted by the source (see [`crate::SourceContext`]).
@@ -94,22 +97,24 @@ impl JobHandle {
 }
 
 impl StreamingJob {
+    /// A job reading `sources` (named, in the plan's input order), whose
+    /// watermarks are given per input.
     pub fn new(
         name: String,
-        source: Box<dyn Source>,
+        sources: Vec<(String, Box<dyn Source>)>,
         sink: Box<dyn Sink>,
         plan: StreamingPlan,
         options: QueryOptions,
-        watermark: Option<(usize, i64)>,
+        watermarks: Vec<Option<(usize, i64)>>,
     ) -> Self {
         StreamingJob {
             name,
-            source,
+            inputs: Inputs::new(sources),
             sink,
             sink_open: false,
             plan,
             options,
-            watermark,
+            watermarks,
             checkpoint: None,
             bad_records: Arc::default(),
             fault: Fault::from_env(),
@@ -164,7 +169,21 @@ impl StreamingJob {
         let shared = progress.clone();
         let name = self.name.clone();
         let task = tokio::spawn(async move {
-            let result = self.run(shared.clone(), stop_rx).await;
+            // A bug must not leave the query shown as running: a panic
+            // fails the query with its message.
+            let result = std::panic::AssertUnwindSafe(self.run(shared.clone(), stop_rx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(crate::EngineError::Internal(format!(
+                        "internal error (a bug in Eddy): {message}"
+                    )))
+                });
             let mut p = shared.lock().unwrap_or_else(|e| e.into_inner());
             match result {
                 Ok(status) => p.status = status,
@@ -215,18 +234,14 @@ impl StreamingJob {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
         self.plan.root.clear();
-        let mut watermark = self
-            .watermark
-            .map(|(col, delay)| WatermarkTracker::new(col, delay));
+        let mut watermarks = Watermarks::new(&self.watermarks);
         let recovered = match &self.checkpoint {
             Some(c) => c.recover()?,
             None => None,
         };
         let (mut from, mut epoch, mut pending) = match recovered {
             Some(r) => {
-                if let Some(w) = watermark.as_mut() {
-                    w.restore(r.commit.watermark);
-                }
+                watermarks.restore(r.commit.watermark, &r.commit.more_watermarks);
                 for part in &r.state {
                     self.plan.root.apply(part)?;
                 }
@@ -252,19 +267,19 @@ impl StreamingJob {
             }
             None => {
                 self.bad_records.store(0, Ordering::Relaxed);
-                (self.source.initial_offsets().await?, 0, VecDeque::new())
+                (self.inputs.initial_offsets().await?, 0, VecDeque::new())
             }
         };
         update(progress, |p| {
             p.status = QueryStatus::Running;
             p.epoch = epoch;
             p.offsets = from.clone();
-            p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
+            p.watermark = watermarks.current();
         });
         tracing::info!(query = %self.name, "streaming query started");
         // `available_now` runs up to what is available when it starts.
         let target = match self.options.trigger {
-            Trigger::AvailableNow => Some(self.source.available_end(&from).await?),
+            Trigger::AvailableNow => Some(self.inputs.available_end(&from).await?),
             _ => None,
         };
         let mut next_tick = Instant::now();
@@ -285,15 +300,18 @@ impl StreamingJob {
                         }
                         next_tick = next_tick.max(now) + every;
                     }
-                    let mut planned = self.source.plan_epoch(&from).await?;
+                    let mut planned = self.inputs.plan_epoch(&from).await?;
                     if let Some(target) = &target {
                         let uncapped = planned.end.clone();
                         cap_offsets(&mut planned.end, &from, target);
-                        planned.exhausted &= planned.end == uncapped;
+                        if planned.end != uncapped {
+                            planned.exhausted = false;
+                            planned.ended.clear();
+                        }
                     }
                     if planned.end == from
                         && !planned.exhausted
-                        && let Some(idle) = self.idle_epoch(&from, epoch + 1, watermark.as_ref())
+                        && let Some(idle) = self.idle_epoch(&from, epoch + 1, &watermarks)
                     {
                         if let Some(c) = &self.checkpoint {
                             c.write_offsets(&idle)?;
@@ -322,6 +340,7 @@ impl StreamingJob {
                             to: planned.end,
                             input_ended: planned.exhausted,
                             idle_watermark: None,
+                            inputs_ended: planned.ended.into_iter().collect(),
                         };
                         if let Some(c) = &self.checkpoint {
                             c.write_offsets(&entry)?;
@@ -332,7 +351,7 @@ impl StreamingJob {
             };
             epoch = entry.epoch;
             let started = Instant::now();
-            let stats = self.run_epoch(&entry, watermark.as_mut()).await?;
+            let stats = self.run_epoch(&entry, &mut watermarks).await?;
             self.fault_point(FaultPoint::BeforeSink, epoch);
             // Counted from the epoch's output, not from what the sink reports:
             // a sink skipping a replayed epoch it already holds writes 0 rows.
@@ -358,7 +377,7 @@ impl StreamingJob {
                     bad_records: self.bad_records.load(Ordering::Relaxed),
                 }
             };
-            self.commit(&entry, watermark.as_ref(), totals)?;
+            self.commit(&entry, &watermarks, totals)?;
             self.fault_point(FaultPoint::AfterCommit, epoch);
             let elapsed = started.elapsed();
             from = entry.to;
@@ -369,7 +388,7 @@ impl StreamingJob {
                 p.late_rows = totals.late_rows;
                 p.null_time_rows += stats.null_time_rows;
                 p.bad_records = self.bad_records.load(Ordering::Relaxed);
-                p.watermark = watermark.as_ref().map_or(NO_WATERMARK, |w| w.current());
+                p.watermark = watermarks.current();
                 (p.state_rows, p.state_bytes) = self.plan.root.state_size();
                 p.last_epoch_duration = elapsed;
                 p.processed_rows_per_second =
@@ -404,14 +423,13 @@ impl StreamingJob {
         &self,
         from: &Offsets,
         epoch: u64,
-        watermark: Option<&WatermarkTracker>,
+        watermark: &Watermarks,
     ) -> Option<OffsetEntry> {
         let timeout = self.idle_timeout?;
         let idle = self.last_data_at.elapsed();
         if idle < timeout {
             return None;
         }
-        let watermark = watermark?;
         let candidate = watermark.idle_candidate(idle)?;
         let earliest_end = self.plan.root.earliest_close()?;
         (candidate > watermark.current() && earliest_end <= candidate).then(|| OffsetEntry {
@@ -420,6 +438,7 @@ impl StreamingJob {
             to: from.clone(),
             input_ended: false,
             idle_watermark: Some(candidate),
+            inputs_ended: Vec::new(),
         })
     }
 
@@ -427,7 +446,7 @@ impl StreamingJob {
     fn commit(
         &mut self,
         entry: &OffsetEntry,
-        watermark: Option<&WatermarkTracker>,
+        watermarks: &Watermarks,
         totals: Totals,
     ) -> Result<()> {
         let Some(checkpoint) = &self.checkpoint else {
@@ -438,6 +457,7 @@ impl StreamingJob {
         let full = entry.epoch.is_multiple_of(self.options.snapshot_every);
         let mut state = BTreeMap::new();
         self.plan.root.checkpoint(full, &mut state)?;
+        let (first_watermark, more_watermarks) = watermarks.state();
         let removed = state
             .iter_mut()
             .filter(|(_, s)| !s.removed.is_empty())
@@ -447,7 +467,8 @@ impl StreamingJob {
             &CommitEntry {
                 epoch: entry.epoch,
                 offsets: entry.to.clone(),
-                watermark: watermark.map(|w| w.state()).unwrap_or_default(),
+                watermark: first_watermark,
+                more_watermarks,
                 has_state: !state.is_empty(),
                 delta: !full,
                 removed,
@@ -483,37 +504,34 @@ impl StreamingJob {
     async fn run_epoch(
         &mut self,
         entry: &OffsetEntry,
-        mut watermark: Option<&mut WatermarkTracker>,
+        watermarks: &mut Watermarks,
     ) -> Result<EpochStats> {
         let (epoch, from, to, input_ended) =
             (entry.epoch, &entry.from, &entry.to, entry.input_ended);
         let mut stats = EpochStats::default();
         let mut cx = EpochContext {
-            watermark: watermark.as_ref().map_or(NO_WATERMARK, |w| w.current()),
+            watermark: watermarks.current(),
             keep_late: self.late_rows.is_some(),
             ..EpochContext::default()
         };
         let root = &mut self.plan.root;
-        let mut batches = self.source.read(from, to);
-        while let Some(batch) = batches.next().await {
+        let mut batches = self.inputs.read(from, to);
+        while let Some((input, batch)) = batches.next().await {
             let batch = batch?;
             stats.input_rows += batch.num_rows() as u64;
-            if let Some(w) = watermark.as_deref_mut() {
-                w.observe(&batch);
-            }
-            stats.output.extend(root.push(0, batch, &mut cx).await?);
+            watermarks.observe(input, &batch);
+            stats.output.extend(root.push(input, batch, &mut cx).await?);
             tokio::task::consume_budget().await;
         }
         drop(batches);
-        let next_watermark = match watermark {
-            Some(w) if input_ended => w.close(),
-            Some(w) if entry.idle_watermark.is_some() => {
-                w.advance();
-                w.advance_to(entry.idle_watermark.unwrap_or(NO_WATERMARK))
-            }
-            Some(w) => w.advance(),
-            None if input_ended => i64::MAX,
-            None => NO_WATERMARK,
+        let next_watermark = if !watermarks.exists() {
+            if input_ended { i64::MAX } else { NO_WATERMARK }
+        } else if input_ended {
+            watermarks.advance(&(0..self.watermarks.len()).collect())
+        } else if let Some(t) = entry.idle_watermark {
+            watermarks.advance_to(t)
+        } else {
+            watermarks.advance(&entry.inputs_ended.iter().copied().collect())
         };
         stats
             .output
