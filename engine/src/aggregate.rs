@@ -351,9 +351,9 @@ impl WindowAggregate {
             let mut key = end;
             while key < end + size {
                 if self.windows.contains_key(&key) {
-                    if !copies.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = copies.entry(key) {
                         let copy = self.copy_windows(vec![key])?.pop().expect("copied");
-                        copies.insert(key, copy);
+                        slot.insert(copy);
                     }
                     let pane = &copies[&key];
                     let n = pane.num_rows();

@@ -796,16 +796,13 @@ impl Builder<'_> {
             }
             Some(kind) => {
                 let index = window_groups[0];
-                let start_or_end = match group_name(index) {
-                    "window_start" | "session_start" => true,
-                    _ => false,
-                };
+                let keyed_by_start = matches!(group_name(index), "window_start" | "session_start");
                 let (plus_size, closes) = match kind {
                     // Windows another aggregation emitted whole.
                     None => (None, Closes::EachEpoch),
                     Some(WindowKind::Tumble { size_micros })
                     | Some(WindowKind::Hop { size_micros, .. }) => {
-                        (start_or_end.then_some(*size_micros), Closes::ByWatermark)
+                        (keyed_by_start.then_some(*size_micros), Closes::ByWatermark)
                     }
                     Some(WindowKind::Session { .. }) => unreachable!("handled above"),
                 };

@@ -211,9 +211,9 @@ impl Watermarks {
         for (i, t) in self.trackers.iter_mut().enumerate() {
             if let Some(t) = t {
                 let state = if i == 0 {
-                    first.clone()
+                    first
                 } else {
-                    others.get(i - 1).cloned().unwrap_or_default()
+                    others.get(i - 1).copied().unwrap_or_default()
                 };
                 t.restore(state);
             }
