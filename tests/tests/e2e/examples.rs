@@ -119,6 +119,61 @@ async fn scenario(kafka: &TestKafka, pg: &TestPostgres, eddy: &TestEddy) -> Resu
         "kinds_per_minute windows",
     )
     .await?;
+    // The use cases of DESIGN §9.
+    let pg_sql = |name: &str| -> Result<String> {
+        Ok(example(name)?.replace(
+            "jdbc:postgresql://localhost:5432/shop?user=app",
+            &pg.jdbc_url(),
+        ))
+    };
+    execute(&client, &pg_sql("sessionization.sql")?).await?;
+    kafka.create_topic("transactions", 1)?;
+    // Card 4111-0001 pays 6 times within a minute: an alert.
+    let transactions: Vec<OutgoingMessage> = (0..40)
+        .map(|i| OutgoingMessage {
+            partition: Some(0),
+            key: None,
+            payload: format!(
+                r#"{{"card": "4111-000{}", "amount": 20.0, "merchant": "m{i}", "ts": "2026-01-01 10:{:02}:{:02}"}}"#,
+                if i < 6 { 1 } else { 2 + i % 7 },
+                i / 4,
+                (i % 4) * 10
+            ),
+            timestamp_ms: None,
+        })
+        .collect();
+    kafka.produce("transactions", &transactions)?;
+    let fraud_sql =
+        pg_sql("fraud_alerts.sql")?.replace("localhost:9092", &kafka.bootstrap_servers());
+    execute(&client, &fraud_sql).await?;
+    execute(&client, &example("portfolio.sql")?).await?;
+    execute(&client, &example("quote_fishing.sql")?).await?;
+
+    wait_for_rows(
+        &pg_client,
+        "SELECT count(*) FROM user_sessions",
+        "user_sessions in PostgreSQL",
+    )
+    .await?;
+    let alerts = wait_for_rows(
+        &pg_client,
+        "SELECT count(*) FROM fraud_alerts WHERE card = '4111-0001'",
+        "a fraud alert for card 4111-0001",
+    )
+    .await?;
+    ensure!(alerts > 0);
+    wait_for_rows(
+        &client,
+        "SELECT count(*) FROM portfolio_value",
+        "portfolio_value rows",
+    )
+    .await?;
+    wait_for_rows(
+        &client,
+        "SELECT count(*) FROM quote_fishing",
+        "quote_fishing rows",
+    )
+    .await?;
     let csv_files = std::fs::read_dir(output.path())?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".csv"))
