@@ -69,13 +69,39 @@ pub struct CommitEntry {
     #[serde(default)]
     pub delta: bool,
     /// With `delta`: per operator, the state partitions (window ends)
-    /// dropped in this epoch.
-    #[serde(default)]
+    /// dropped in this epoch. (Checkpoints written before queries had
+    /// several stateful operators hold a plain list: operator 0's.)
+    #[serde(default, deserialize_with = "removed_per_operator")]
     pub removed: BTreeMap<u32, Vec<i64>>,
     /// Running totals up to and including this epoch, so that the query's
     /// counters carry on across restarts.
     #[serde(default)]
     pub totals: Totals,
+}
+
+fn removed_per_operator<'de, D>(d: D) -> std::result::Result<BTreeMap<u32, Vec<i64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Removed {
+        // JSON object keys are strings.
+        PerOperator(BTreeMap<String, Vec<i64>>),
+        Single(Vec<i64>),
+    }
+    Ok(match Removed::deserialize(d)? {
+        Removed::PerOperator(m) => m
+            .into_iter()
+            .map(|(k, v)| {
+                k.parse()
+                    .map(|k| (k, v))
+                    .map_err(|_| serde::de::Error::custom(format!("bad operator number {k}")))
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Removed::Single(v) if v.is_empty() => BTreeMap::new(),
+        Removed::Single(v) => BTreeMap::from([(0, v)]),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -514,6 +540,16 @@ mod tests {
                 removed: Vec::new(),
             },
         )])
+    }
+
+    #[test]
+    fn commits_of_the_single_operator_format_still_load() {
+        let old = r#"{"epoch":3,"offsets":{"rows":3},"watermark":{"max_event_time":null,"current":null},
+                      "has_state":true,"delta":true,"removed":[10,20]}"#;
+        let commit: CommitEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(commit.removed, BTreeMap::from([(0, vec![10, 20])]));
+        let json = serde_json::to_string(&commit).unwrap();
+        assert_eq!(serde_json::from_str::<CommitEntry>(&json).unwrap(), commit);
     }
 
     fn damage(path: &Path) {

@@ -46,10 +46,18 @@ pub fn encode(states: &BTreeMap<u32, OperatorState>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes what [`encode`] wrote.
+/// Decodes what [`encode`] wrote. A plain Arrow IPC file (what
+/// checkpoints held before queries had several stateful operators) is
+/// operator 0's state.
 pub fn decode(mut bytes: &[u8]) -> Result<BTreeMap<u32, Vec<RecordBatch>>> {
     let truncated = || EngineError::Internal("truncated operator state".into());
     let mut out = BTreeMap::new();
+    if bytes.starts_with(b"ARROW1") {
+        let batches = FileReader::try_new(Cursor::new(bytes), None)?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        out.insert(0, batches);
+        return Ok(out);
+    }
     while !bytes.is_empty() {
         if bytes.len() < 12 {
             return Err(truncated());
@@ -63,4 +71,40 @@ pub fn decode(mut bytes: &[u8]) -> Result<BTreeMap<u32, Vec<RecordBatch>>> {
         bytes = &bytes[12 + len..];
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(v: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]).unwrap()
+    }
+
+    #[test]
+    fn operators_round_trip_and_old_single_files_are_operator_zero() {
+        let state = |v| OperatorState {
+            schema: batch(v).schema(),
+            batches: vec![batch(v)],
+            removed: Vec::new(),
+        };
+        let states = BTreeMap::from([(0, state(1)), (3, state(2))]);
+        let decoded = decode(&encode(&states).unwrap()).unwrap();
+        assert_eq!(decoded[&0], vec![batch(1)]);
+        assert_eq!(decoded[&3], vec![batch(2)]);
+        assert!(decode(&encode(&states).unwrap()[..20]).is_err());
+
+        let mut old = Vec::new();
+        let mut writer = FileWriter::try_new(&mut old, &batch(7).schema()).unwrap();
+        writer.write(&batch(7)).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        assert_eq!(decode(&old).unwrap()[&0], vec![batch(7)]);
+    }
 }
