@@ -17,8 +17,10 @@
 //! Tests return `anyhow::Result` and use `ensure!`, so that [`with_logs`] can
 //! attach the tail of the server logs to any failure.
 
+mod chained;
 mod corruption;
 mod crash;
+mod dedup;
 mod errors;
 mod exactly_once;
 mod examples;
@@ -26,6 +28,7 @@ mod files;
 mod hopping;
 mod idle;
 mod kafka;
+mod modes;
 mod outages;
 mod protocol;
 mod restart;
