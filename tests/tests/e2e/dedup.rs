@@ -35,9 +35,10 @@
 //! first copy was read before it and a duplicate after it) and SIGKILLed
 //! once: the keys seen must survive, so no duplicate gets through.
 //!
-//! The refusal tests: DISTINCT over a source without a watermark, and
-//! DISTINCT whose rows do not include the watermark column, fail at CREATE
-//! with the reason.
+//! The refusal test: DISTINCT over a source without a watermark fails at
+//! CREATE with the reason. `DISTINCT user_id` (the event time not
+//! selected) deduplicates within the watermark: a hand-made case checks a
+//! key is forgotten, and passed on again, once the watermark passes it.
 
 use std::time::Duration;
 
@@ -539,20 +540,87 @@ async fn distinct_over_a_source_without_watermark_is_refused() -> Result<()> {
     expect_refusals(&cases).await
 }
 
-/// DISTINCT must read the event-time column it forgets keys by.
+/// `SELECT DISTINCT user_id` (the event time not among the selected
+/// columns) deduplicates within the watermark, like Spark's
+/// `dropDuplicatesWithinWatermark`: a key is forgotten once the watermark
+/// passes the latest event time it was seen with, and is then passed on
+/// again. Two records per epoch, a 10 s delay:
+///
+/// ```text
+/// epoch 1: user 1 @ 00:00:00, user 1 @ 00:00:02   → 1          (watermark after: none → 23:59:52)
+/// epoch 2: user 2 @ 00:01:00, user 2 @ 00:01:00   → 2          (after: 00:00:50; user 1 forgotten)
+/// epoch 3: user 1 @ 00:01:01, user 3 @ 00:00:40   → 1          (user 3 is late: 00:00:40 ≤ 00:00:50)
+/// epoch 4: user 2 @ 00:01:03, user 1 @ 00:01:05   → nothing    (both still remembered)
+/// ```
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn distinct_not_reading_the_watermark_column_is_refused() -> Result<()> {
-    let cases: [(&str, &[&str]); 2] = [
-        (
-            "SELECT DISTINCT user_id FROM stamped",
-            &["distinct", "\"ts\"", "watermark"],
-        ),
-        (
-            "SELECT DISTINCT ON (id) id, user_id FROM stamped",
-            &["distinct", "\"ts\"", "watermark"],
-        ),
-    ];
-    expect_refusals(&cases).await
+async fn distinct_without_the_event_time_forgets_keys_behind_the_watermark() -> Result<()> {
+    let kafka = TestKafka::start()?;
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        kafka.create_topic("visits", 1)?;
+        let visits = [
+            (1, "00:00:00"),
+            (1, "00:00:02"),
+            (2, "00:01:00"),
+            (2, "00:01:00"),
+            (1, "00:01:01"),
+            (3, "00:00:40"),
+            (2, "00:01:03"),
+            (1, "00:01:05"),
+        ];
+        let messages: Vec<OutgoingMessage> = visits
+            .iter()
+            .map(|(user, time)| OutgoingMessage {
+                partition: Some(0),
+                key: None,
+                payload: format!(r#"{{"user_id": {user}, "ts": "2026-01-01 {time}"}}"#),
+                timestamp_ms: None,
+            })
+            .collect();
+        kafka.produce("visits", &messages)?;
+        let client = eddy.client().await?;
+        execute(
+            &client,
+            &format!(
+                "CREATE SOURCE visits (user_id BIGINT, ts TIMESTAMP,
+                    WATERMARK FOR ts AS ts - INTERVAL '10' SECOND)
+                 WITH (connector = 'kafka', topic = 'visits',
+                    'properties.bootstrap.servers' = '{}',
+                    'scan.startup.mode' = 'earliest', format = 'json',
+                    'max.records.per.epoch' = '2');
+                 CREATE TABLE visitors (user_id BIGINT);
+                 CREATE SINK visitors_sink WITH (connector = 'table', table = 'visitors');
+                 CREATE STREAMING QUERY distinct_visitors
+                    WITH (trigger = '10 milliseconds', late_rows = 'table')
+                    AS INSERT INTO visitors_sink SELECT DISTINCT user_id FROM visits;",
+                kafka.bootstrap_servers()
+            ),
+        )
+        .await?;
+        wait_for_epoch(&client, "distinct_visitors", 4, true).await?;
+        let status = query_status(&client, "distinct_visitors")
+            .await?
+            .context("distinct_visitors is not shown")?;
+        let rows = query_values(
+            &client,
+            "SELECT user_id FROM visitors ORDER BY user_id",
+        )
+        .await?;
+        let users: Vec<String> = rows.into_iter().filter_map(|r| r[0].clone()).collect();
+        ensure!(
+            users == ["1", "1", "2"],
+            "DISTINCT user_id emitted {users:?}; expected user 1 twice (forgotten behind the watermark) and user 2 once; status {status:?}"
+        );
+        ensure!(status.late_rows == 1, "late rows: {status:?}");
+        let late = query_values(&client, "SELECT user_id FROM distinct_visitors_late_rows").await?;
+        ensure!(
+            late == [vec![Some("3".to_string())]],
+            "late-rows table holds {late:?}; expected user 3"
+        );
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
 }
 
 /// On a fresh server: each of `cases` (a SELECT and the words its refusal
