@@ -27,6 +27,7 @@ mod examples;
 mod files;
 mod hopping;
 mod idle;
+mod joins;
 mod kafka;
 mod modes;
 mod outages;
