@@ -985,7 +985,8 @@ impl Builder<'_> {
             (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
             (other, _) => {
                 return Err(EngineError::Plan(format!(
-                    "{other} JOIN between a stream and a table is not supported: the table side is looked up per stream row; use INNER JOIN, or a LEFT JOIN that keeps the stream's rows"
+                    "{} JOIN between a stream and a table is not supported: the table side is looked up per stream row; use INNER JOIN, or a LEFT JOIN that keeps the stream's rows",
+                    other.to_string().to_uppercase()
                 )));
             }
         };
@@ -1131,7 +1132,7 @@ impl Builder<'_> {
         if join.join_type != JoinType::Inner {
             return Err(EngineError::Plan(format!(
                 "{} JOIN of two streams is not supported; use an inner join",
-                join.join_type
+                join.join_type.to_string().to_uppercase()
             )));
         }
         let first_input = self.inputs.len();
