@@ -32,6 +32,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Date32 => Type::DATE,
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Null => Type::TEXT,
         _ => Type::TEXT,
     }
@@ -103,6 +104,8 @@ enum Column<'a> {
     Timestamp(Vec<Option<i64>>, bool),
     /// Timestamps in text format, rendered the way PostgreSQL does.
     TimestampText(Vec<Option<i64>>, bool),
+    /// Intervals, converted once per batch.
+    Interval(Vec<Option<PgInterval>>),
     /// Anything else, as text through Arrow's display formatting (such
     /// columns are described as `text`).
     Display(&'a ArrayRef, ArrayFormatter<'a>),
@@ -189,6 +192,7 @@ impl<'a> Column<'a> {
                     Column::Timestamp(micros, tz.is_some())
                 }
             }
+            DataType::Interval(_) | DataType::Duration(_) => Column::Interval(intervals(array)),
             _ => match ArrayFormatter::try_new(array.as_ref(), &DISPLAY) {
                 Ok(f) => Column::Display(array, f),
                 Err(_) => Column::Null,
@@ -237,6 +241,7 @@ impl<'a> Column<'a> {
             Column::TimestampText(v, tz) => {
                 enc.encode_field(&v[row].map(|t| format_timestamp(t, *tz)))
             }
+            Column::Interval(v) => enc.encode_field(&v[row]),
             Column::Display(a, formatter) => {
                 enc.encode_field(&a.is_valid(row).then(|| formatter.value(row).to_string()))
             }
@@ -245,6 +250,146 @@ impl<'a> Column<'a> {
 }
 
 const DISPLAY: FormatOptions<'static> = FormatOptions::new();
+
+/// Any Arrow interval or duration as PostgreSQL's (months, days, µs).
+fn intervals(array: &ArrayRef) -> Vec<Option<PgInterval>> {
+    use datafusion::arrow::datatypes::{
+        DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+        DurationSecondType, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+        IntervalYearMonthType,
+    };
+    let of = |months: i32, days: i32, micros: i64| PgInterval {
+        months,
+        days,
+        micros,
+    };
+    match array.data_type() {
+        DataType::Interval(IntervalUnit::MonthDayNano) => array
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .iter()
+            .map(|v| v.map(|v| of(v.months, v.days, v.nanoseconds.div_euclid(1_000))))
+            .collect(),
+        DataType::Interval(IntervalUnit::DayTime) => array
+            .as_primitive::<IntervalDayTimeType>()
+            .iter()
+            .map(|v| v.map(|v| of(0, v.days, i64::from(v.milliseconds) * 1_000)))
+            .collect(),
+        DataType::Interval(IntervalUnit::YearMonth) => array
+            .as_primitive::<IntervalYearMonthType>()
+            .iter()
+            .map(|v| v.map(|months| of(months, 0, 0)))
+            .collect(),
+        DataType::Duration(unit) => {
+            let micros: Vec<Option<i64>> = match unit {
+                TimeUnit::Second => array
+                    .as_primitive::<DurationSecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v.saturating_mul(1_000_000)))
+                    .collect(),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<DurationMillisecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v.saturating_mul(1_000)))
+                    .collect(),
+                TimeUnit::Microsecond => array
+                    .as_primitive::<DurationMicrosecondType>()
+                    .iter()
+                    .collect(),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<DurationNanosecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v.div_euclid(1_000)))
+                    .collect(),
+            };
+            micros.into_iter().map(|m| m.map(|m| of(0, 0, m))).collect()
+        }
+        _ => vec![None; array.len()],
+    }
+}
+
+/// An interval in PostgreSQL's encodings: binary is microseconds (i64),
+/// days (i32), months (i32); text is the `postgres` IntervalStyle
+/// (`1 year 2 mons 3 days 04:05:06.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgInterval {
+    pub months: i32,
+    pub days: i32,
+    pub micros: i64,
+}
+
+impl PgInterval {
+    pub fn to_text(self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let plural =
+            |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let (years, months) = (self.months / 12, self.months % 12);
+        if years != 0 {
+            parts.push(plural(years.into(), "year", "years"));
+        }
+        if months != 0 {
+            parts.push(plural(months.into(), "mon", "mons"));
+        }
+        if self.days != 0 {
+            parts.push(plural(self.days.into(), "day", "days"));
+        }
+        if self.micros != 0 || parts.is_empty() {
+            let negative = self.micros < 0;
+            let magnitude = self.micros.unsigned_abs();
+            let seconds = magnitude / 1_000_000;
+            let mut clock = format!(
+                "{}{:02}:{:02}:{:02}",
+                if negative {
+                    "-"
+                } else if self.months < 0 || self.days < 0 {
+                    "+"
+                } else {
+                    ""
+                },
+                seconds / 3600,
+                seconds / 60 % 60,
+                seconds % 60
+            );
+            let frac = magnitude % 1_000_000;
+            if frac != 0 {
+                clock.push('.');
+                clock.push_str(format!("{frac:06}").trim_end_matches('0'));
+            }
+            parts.push(clock);
+        }
+        parts.join(" ")
+    }
+}
+
+impl postgres_types::ToSql for PgInterval {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.micros.to_be_bytes());
+        out.extend_from_slice(&self.days.to_be_bytes());
+        out.extend_from_slice(&self.months.to_be_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INTERVAL
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl pgwire::types::ToSqlText for PgInterval {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+        _format_options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.to_text().as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+}
 
 /// A decimal (`unscaled × 10^-scale`) in PostgreSQL's numeric encodings:
 /// base-10000 digits in binary, the plain decimal with `scale` fraction
@@ -346,6 +491,24 @@ mod tests {
             text(i128::MAX, 10),
             "17014118346046923173168730371.5884105727"
         );
+    }
+
+    #[test]
+    fn intervals_render_like_postgres() {
+        let text = |months, days, micros| {
+            super::PgInterval {
+                months,
+                days,
+                micros,
+            }
+            .to_text()
+        };
+        assert_eq!(text(0, 0, 0), "00:00:00");
+        assert_eq!(text(0, 1, 7_384_500_000), "1 day 02:03:04.5");
+        assert_eq!(text(14, 3, 14_706_000_000), "1 year 2 mons 3 days 04:05:06");
+        assert_eq!(text(0, -1, 7_200_000_000), "-1 days +02:00:00");
+        assert_eq!(text(0, 0, -1), "-00:00:00.000001");
+        assert_eq!(text(-1, 0, 0), "-1 mons");
     }
 
     #[test]

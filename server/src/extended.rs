@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano};
 use datafusion::common::ScalarValue;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::results::FieldInfo;
@@ -247,6 +247,89 @@ fn infer_from_casts(stmt: &datafusion::sql::sqlparser::ast::Statement, types: &m
     });
 }
 
+/// Parameter `i`'s bytes and whether they are in binary format; `None` for
+/// NULL.
+fn raw_param(portal: &Portal<Prepared>, i: usize) -> Option<(&[u8], bool)> {
+    let bytes = portal.parameters.get(i)?.as_deref()?;
+    Some((bytes, portal.parameter_format.is_binary(i)))
+}
+
+/// An interval parameter: binary is µs (i64), days (i32), months (i32).
+fn decode_interval(bytes: &[u8], binary: bool) -> Result<IntervalMonthDayNano, String> {
+    let (months, days, micros) = if binary {
+        let bytes: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| format!("binary interval of {} bytes, expected 16", bytes.len()))?;
+        let [
+            m0,
+            m1,
+            m2,
+            m3,
+            m4,
+            m5,
+            m6,
+            m7,
+            d0,
+            d1,
+            d2,
+            d3,
+            n0,
+            n1,
+            n2,
+            n3,
+        ] = bytes;
+        (
+            i32::from_be_bytes([n0, n1, n2, n3]),
+            i32::from_be_bytes([d0, d1, d2, d3]),
+            i64::from_be_bytes([m0, m1, m2, m3, m4, m5, m6, m7]),
+        )
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+        let iv = eddy_sql::types::parse_interval(text).map_err(|e| e.message)?;
+        (iv.months, iv.days, iv.micros)
+    };
+    let nanoseconds = micros
+        .checked_mul(1_000)
+        .ok_or_else(|| "interval out of range".to_string())?;
+    Ok(IntervalMonthDayNano::new(months, days, nanoseconds))
+}
+
+/// A parameter kept as text: text types, and types Eddy stores as text
+/// (`uuid`, `json`, `jsonb`), whose binary forms are turned into their
+/// canonical text.
+fn decode_text(t: &Type, bytes: &[u8], binary: bool) -> Result<String, String> {
+    let utf8 = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|e| format!("invalid UTF-8: {e}"))
+    };
+    if !binary {
+        return utf8(bytes);
+    }
+    match *t {
+        Type::UUID => {
+            let bytes: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| format!("binary uuid of {} bytes, expected 16", bytes.len()))?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            Ok(format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            ))
+        }
+        // jsonb's binary form is a version byte (1) and the JSON text.
+        Type::JSONB => match bytes.split_first() {
+            Some((1, json)) => utf8(json),
+            _ => Err("unsupported binary jsonb version".into()),
+        },
+        _ => utf8(bytes),
+    }
+}
+
 /// Decodes bound parameters by their declared (or inferred) types.
 pub fn decode_params(
     portal: &Portal<Prepared>,
@@ -319,7 +402,22 @@ pub fn decode_params(
                         }
                     }
                 }
-                _ => ScalarValue::Utf8(portal.parameter::<String>(i, &t).map_err(|e| bad(i, e))?),
+                Type::INTERVAL => ScalarValue::IntervalMonthDayNano(
+                    raw_param(portal, i)
+                        .map(|(bytes, binary)| decode_interval(bytes, binary))
+                        .transpose()
+                        .map_err(|e| {
+                            UserError::new("22007", format!("parameter ${}: {e}", i + 1))
+                        })?,
+                ),
+                _ => ScalarValue::Utf8(
+                    raw_param(portal, i)
+                        .map(|(bytes, binary)| decode_text(&t, bytes, binary))
+                        .transpose()
+                        .map_err(|e| {
+                            UserError::new("22P02", format!("parameter ${}: {e}", i + 1))
+                        })?,
+                ),
             };
             Ok(v)
         })

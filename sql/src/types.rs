@@ -5,7 +5,9 @@
 //! names follow PostgreSQL: the aliases it accepts are accepted here, and an
 //! unknown name fails with its wording and SQLSTATE (42704). Names PostgreSQL
 //! knows but Eddy does not store (`json`, `uuid`, `time`, arrays, …) are
-//! reported as unsupported (0A000) rather than as unknown.
+//! reported as unsupported (0A000) rather than as unknown. `uuid`, `json` and
+//! `jsonb` columns are accepted and stored as text: clients write them with
+//! those types' OIDs (decoded to text by the server) and read text back.
 //!
 //! Intervals written as text (`'5 seconds'`, `'00:01:30'`) are parsed here
 //! too ([`parse_interval_micros`]): watermarks, window sizes and option values
@@ -48,6 +50,8 @@ pub fn sql_type_from_ast(dt: &ast::DataType) -> Result<SqlType, SqlError> {
         | D::Character(_)
         | D::CharacterVarying(_)
         | D::CharVarying(_) => SqlType::Text,
+        // Stored as text until the catalog has types of their own.
+        D::Uuid | D::JSON | D::JSONB => SqlType::Text,
         D::Bytea => SqlType::Bytea,
         D::Date => SqlType::Date,
         D::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone)
@@ -131,7 +135,7 @@ fn custom_type(name: &ast::ObjectName, modifiers: &[String]) -> Result<SqlType, 
         "int8" | "bigint" => SqlType::BigInt,
         "float4" | "real" => SqlType::Real,
         "float8" => SqlType::Double,
-        "text" | "varchar" | "bpchar" => SqlType::Text,
+        "text" | "varchar" | "bpchar" | "uuid" | "json" | "jsonb" => SqlType::Text,
         "bytea" => SqlType::Bytea,
         "date" => SqlType::Date,
         "timestamp" => SqlType::Timestamp,
@@ -284,6 +288,119 @@ pub fn parse_interval_micros(text: &str) -> Result<i64, SqlError> {
     })
 }
 
+/// An interval as PostgreSQL keeps it: months, days and microseconds, each
+/// on its own because their lengths vary (a month, a day across DST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interval {
+    pub months: i32,
+    pub days: i32,
+    pub micros: i64,
+}
+
+/// Parses an interval written as text in any of PostgreSQL's input styles
+/// that clients send: `'1 year 2 mons 3 days 04:05:06.5'`, `'-1 days
+/// +02:00:00'`, `'3 days 7384.5 seconds'`, `'1 day, 2:03:04'`, `'@ 1 hour
+/// ago'`, and ISO 8601 `'P1Y2M3DT4H5M6.5S'`.
+pub fn parse_interval(text: &str) -> Result<Interval, SqlError> {
+    let invalid = || SqlError {
+        sqlstate: "22007",
+        message: format!("invalid input syntax for type interval: \"{text}\""),
+        position: None,
+    };
+    let trimmed = text.trim();
+    if let Some(iso) = trimmed.strip_prefix('P') {
+        return parse_iso_interval(iso).ok_or_else(invalid);
+    }
+    let mut rest = trimmed.trim_start_matches('@').trim_start();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let (mut months, mut days, mut micros) = (0i128, 0i128, 0i128);
+    let mut negate = false;
+    while !rest.is_empty() {
+        if let Some(after) = strip_word(rest, "ago") {
+            negate = true;
+            rest = after;
+            continue;
+        }
+        let (number, after_number) = split_number(rest).ok_or_else(invalid)?;
+        if after_number.starts_with(':') {
+            let (clock, after_clock) = parse_clock(rest).ok_or_else(invalid)?;
+            micros += clock;
+            rest = after_clock
+                .trim_start()
+                .trim_start_matches(',')
+                .trim_start();
+            continue;
+        }
+        let after_number = after_number.trim_start();
+        let unit_len = after_number
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after_number.len());
+        let (unit, after_unit) = after_number.split_at(unit_len);
+        let lower = unit.to_ascii_lowercase();
+        match lower.as_str() {
+            "mon" | "mons" | "month" | "months" => months += whole(number).ok_or_else(invalid)?,
+            "y" | "yr" | "yrs" | "year" | "years" => {
+                months += 12 * whole(number).ok_or_else(invalid)?
+            }
+            "d" | "day" | "days" => days += whole(number).ok_or_else(invalid)?,
+            "w" | "week" | "weeks" => days += 7 * whole(number).ok_or_else(invalid)?,
+            _ => match unit_micros(unit) {
+                Some(Ok(m)) => micros += scale_decimal(number, m).ok_or_else(invalid)?,
+                _ => return Err(invalid()),
+            },
+        }
+        rest = after_unit.trim_start().trim_start_matches(',').trim_start();
+    }
+    let sign = if negate { -1 } else { 1 };
+    let out_of_range = || SqlError {
+        sqlstate: "22008",
+        message: format!("interval out of range: \"{text}\""),
+        position: None,
+    };
+    Ok(Interval {
+        months: i32::try_from(sign * months).map_err(|_| out_of_range())?,
+        days: i32::try_from(sign * days).map_err(|_| out_of_range())?,
+        micros: i64::try_from(sign * micros).map_err(|_| out_of_range())?,
+    })
+}
+
+/// A whole number of months or days.
+fn whole(number: &str) -> Option<i128> {
+    number.parse().ok()
+}
+
+/// `1Y2M3DT4H5M6.5S` (after the `P`).
+fn parse_iso_interval(iso: &str) -> Option<Interval> {
+    let (date, time) = iso.split_once('T').unwrap_or((iso, ""));
+    let mut interval = Interval::default();
+    let mut take = |part: &str, in_time: bool| -> Option<()> {
+        let mut number = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' || c == '-' || c == '+' {
+                number.push(c);
+                continue;
+            }
+            match (in_time, c) {
+                (false, 'Y') => interval.months += 12 * number.parse::<i32>().ok()?,
+                (false, 'M') => interval.months += number.parse::<i32>().ok()?,
+                (false, 'W') => interval.days += 7 * number.parse::<i32>().ok()?,
+                (false, 'D') => interval.days += number.parse::<i32>().ok()?,
+                (true, 'H') => interval.micros += scale_decimal(&number, 3_600_000_000)? as i64,
+                (true, 'M') => interval.micros += scale_decimal(&number, 60_000_000)? as i64,
+                (true, 'S') => interval.micros += scale_decimal(&number, 1_000_000)? as i64,
+                _ => return None,
+            }
+            number.clear();
+        }
+        number.is_empty().then_some(())
+    };
+    take(date, false)?;
+    take(time, true)?;
+    Some(interval)
+}
+
 /// `rest` without a leading `word` (case-insensitive, whole word).
 fn strip_word<'a>(rest: &'a str, word: &str) -> Option<&'a str> {
     let head = rest.get(..word.len())?;
@@ -434,6 +551,10 @@ mod tests {
             ("SERIAL", SqlType::Int),
             ("BIGSERIAL", SqlType::BigInt),
             ("pg_catalog.int8", SqlType::BigInt),
+            ("UUID", SqlType::Text),
+            ("json", SqlType::Text),
+            ("JSONB", SqlType::Text),
+            ("pg_catalog.uuid", SqlType::Text),
         ];
         for (name, expected) in cases {
             assert_eq!(parse_type(name).unwrap(), expected, "{name}");
@@ -446,9 +567,9 @@ mod tests {
         assert_eq!(err.sqlstate, "42704");
         assert_eq!(err.message, "type \"frobnicator\" does not exist");
 
-        let err = parse_type("JSONB").unwrap_err();
+        let err = parse_type("TIME").unwrap_err();
         assert_eq!(err.sqlstate, "0A000");
-        assert_eq!(err.message, "type jsonb is not supported");
+        assert_eq!(err.message, "type time is not supported");
 
         let err = parse_type("NUMERIC(50, 2)").unwrap_err();
         assert_eq!(err.sqlstate, "22023");
@@ -561,6 +682,35 @@ mod tests {
         assert_eq!(pg_type_name(SqlType::Numeric(10, 2)), "numeric(10,2)");
         assert_eq!(pg_type_name(SqlType::Text), "text");
         assert_eq!(pg_type_name(SqlType::Int), "integer");
+    }
+
+    #[test]
+    fn intervals_with_months_and_days() {
+        let iv = |months, days, micros| Interval {
+            months,
+            days,
+            micros,
+        };
+        let cases = [
+            ("1 year 2 mons 3 days 04:05:06.5", iv(14, 3, 14_706_500_000)),
+            ("1 day 02:03:04.5", iv(0, 1, 7_384_500_000)),
+            ("-1 days +02:00:00", iv(0, -1, 7_200_000_000)),
+            ("3 days 7384.5 seconds", iv(0, 3, 7_384_500_000)),
+            ("1 day, 2:03:04", iv(0, 1, 7_384_000_000)),
+            ("@ 1 hour ago", iv(0, 0, -3_600_000_000)),
+            (
+                "0 years 0 mons 1 days 2 hours 3 mins 4.5 secs",
+                iv(0, 1, 7_384_500_000),
+            ),
+            ("P1Y2M3DT4H5M6.5S", iv(14, 3, 14_706_500_000)),
+            ("PT0S", iv(0, 0, 0)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_interval(text).unwrap(), expected, "{text}");
+        }
+        for bad in ["", "soon", "P1X", "1.5 days"] {
+            assert_eq!(parse_interval(bad).unwrap_err().sqlstate, "22007", "{bad}");
+        }
     }
 
     #[test]

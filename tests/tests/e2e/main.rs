@@ -13,11 +13,14 @@
 //!   by the same function.
 //! - `errors`: error codes, positions and messages; the server stays up.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
+//! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
+//!   dbmate) from `tests/compat/` against a running Eddy.
 //!
 //! Tests return `anyhow::Result` and use `ensure!`, so that [`with_logs`] can
 //! attach the tail of the server logs to any failure.
 
 mod chained;
+mod compat;
 mod corruption;
 mod crash;
 mod dedup;

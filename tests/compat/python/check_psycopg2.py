@@ -1,0 +1,58 @@
+"""psycopg2: client-side interpolation (simple protocol, text format), in a
+transaction as psycopg2 opens one by default; an error, ROLLBACK, recovery."""
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+
+from common import (COLUMNS, CREATE, DATABASE, HOST, PORT, USER, VALUES, check, check_row,
+                    fail, insert_sql, select_sql)
+
+
+
+def main():
+    conn = psycopg2.connect(host=HOST, port=PORT, user=USER, dbname=DATABASE)
+    cur = conn.cursor()
+    cur.execute(CREATE.format(table="compat_types"))
+    conn.commit()
+    # register_uuid() would send '…'::uuid, a cast Eddy's planner does not
+    # know yet: the uuid goes as a string literal into the (text) column.
+    values = dict(VALUES, u=str(VALUES["u"]), j=psycopg2.extras.Json(VALUES["j"]),
+                  jb=psycopg2.extras.Json(VALUES["jb"]))
+    cur.execute(insert_sql("compat_types"), [1] + list(values.values()))
+    check("insert rowcount", cur.rowcount, 1)
+    conn.commit()
+    cur.execute(select_sql("compat_types"), [1])
+    row = list(cur.fetchone())
+    # EXPECTED FAILURE: psycopg2 sends bytea as '\x0001feff'::bytea, and
+    # Eddy's cast of a string to bytea keeps the text's bytes instead of
+    # decoding PostgreSQL's hex format. Checked as it is, so that the fix is
+    # noticed: then drop this block.
+    by = COLUMNS.index("by")
+    escaped = b"\\x" + VALUES["by"].hex().encode()
+    if bytes(row[by]) == escaped:
+        print("expected failure: bytea literal '\\x…'::bytea stored as its text")
+        row[by] = VALUES["by"]
+    check_row("row read back", row)
+
+    cur.execute("SELECT i8 - %s, v FROM compat_types WHERE t = %s", [1, VALUES["t"]])
+    check("parameterised SELECT", cur.fetchone(), (VALUES["i8"] - 1, "varchar"))
+
+    try:
+        cur.execute("SELECT * FROM no_such_table")
+        fail("query of a missing table succeeded")
+    except psycopg2.errors.UndefinedTable as e:
+        check("error SQLSTATE", e.pgcode, "42P01")
+    try:
+        cur.execute("SELECT 1")
+        fail("a statement after an error in a transaction succeeded")
+    except psycopg2.errors.InFailedSqlTransaction as e:
+        check("statement in a failed transaction", e.pgcode, "25P02")
+    conn.rollback()
+    cur.execute("SELECT %s + 1", [1])
+    check("recovered after ROLLBACK", cur.fetchone()[0], 2)
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
