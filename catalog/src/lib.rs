@@ -22,7 +22,7 @@ mod store;
 
 pub use error::CatalogError;
 pub use object::{
-    CatalogObject, ColumnDef, ObjectKind, ObjectName, SinkDef, SourceDef, SqlType,
+    CatalogObject, ColumnDef, IndexDef, ObjectKind, ObjectName, SinkDef, SourceDef, SqlType,
     StreamingQueryDef, TableDef, WatermarkDef,
 };
 pub use store::Catalog;

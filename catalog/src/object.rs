@@ -138,7 +138,23 @@ pub struct TableDef {
     pub name: String,
     pub columns: Vec<ColumnDef>,
     pub primary_key: Vec<String>,
+    /// The name of the primary-key constraint (`CONSTRAINT … PRIMARY KEY`),
+    /// when one was given.
+    #[serde(default)]
+    pub primary_key_name: Option<String>,
+    /// Indexes: unique ones (`UNIQUE` constraints, `CREATE UNIQUE INDEX`)
+    /// are enforced on every write; the others are recorded only.
+    #[serde(default)]
+    pub indexes: Vec<IndexDef>,
     pub sql: String,
+}
+
+/// An index or `UNIQUE` constraint of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
 }
 
 /// One catalog entry.

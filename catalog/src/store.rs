@@ -136,6 +136,47 @@ impl Catalog {
         self.put(&obj)
     }
 
+    /// Applies a transaction's changes in one sled transaction: every
+    /// `(kind, name, Some(object))` is stored, every `(kind, name, None)`
+    /// removed, all or nothing, flushed before returning. The caller has
+    /// checked existence and dependencies against its own view.
+    pub fn apply(
+        &self,
+        changes: &[(ObjectKind, String, Option<CatalogObject>)],
+    ) -> Result<(), CatalogError> {
+        use sled::Transactional;
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let encoded: Vec<(bool, &str, Option<Vec<u8>>)> = changes
+            .iter()
+            .map(|(kind, name, obj)| {
+                let value = obj
+                    .as_ref()
+                    .map(|o| serde_json::to_vec(o).expect("catalog objects always serialise"));
+                (kind.is_relation(), name.as_str(), value)
+            })
+            .collect();
+        (&self.relations, &self.sinks)
+            .transaction(|(relations, sinks)| {
+                for (is_relation, name, value) in &encoded {
+                    let tree = if *is_relation { relations } else { sinks };
+                    match value {
+                        Some(v) => tree.insert(*name, v.clone())?,
+                        None => tree.remove(*name)?,
+                    };
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => CatalogError::Storage(e),
+                TransactionError::Abort(()) => {
+                    CatalogError::Storage(sled::Error::Unsupported("aborted".into()))
+                }
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     fn put(&self, obj: &CatalogObject) -> Result<(), CatalogError> {
         let value = serde_json::to_vec(obj).expect("catalog objects always serialise");
         self.tree(obj.kind()).insert(obj.name(), value)?;
@@ -244,6 +285,8 @@ mod tests {
             name: name.into(),
             columns: vec![],
             primary_key: vec![],
+            primary_key_name: None,
+            indexes: vec![],
             sql: format!("CREATE TABLE {name} ()"),
         })
     }
@@ -293,6 +336,24 @@ mod tests {
         let names: Vec<_> = dropped.iter().map(|o| o.name().to_string()).collect();
         assert_eq!(names, ["q", "s", "t"]);
         assert!(cat.list(ObjectKind::StreamingQuery).unwrap().is_empty());
+    }
+
+    #[test]
+    fn apply_stores_and_removes_in_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cat = Catalog::open(dir.path()).unwrap();
+            cat.create(table("old"), false).unwrap();
+            cat.apply(&[
+                (ObjectKind::Table, "old".into(), None),
+                (ObjectKind::Table, "new".into(), Some(table("new"))),
+                (ObjectKind::Sink, "s".into(), Some(sink_into("s", "new"))),
+            ])
+            .unwrap();
+        }
+        let cat = Catalog::open(dir.path()).unwrap();
+        assert_eq!(cat.list(ObjectKind::Table).unwrap(), vec![table("new")]);
+        assert_eq!(cat.list(ObjectKind::Sink).unwrap().len(), 1);
     }
 
     #[test]

@@ -71,24 +71,31 @@ impl Database {
         };
         for obj in defs {
             if let CatalogObject::StreamingQuery(def) = obj {
-                match self.prepare_job(&def).await {
-                    Ok(job) => self.run_job(job),
-                    Err(e) => {
-                        tracing::error!(query = %def.name, error = %e, "cannot start streaming query");
-                        let progress = QueryProgress {
-                            status: QueryStatus::Failed,
-                            error: Some(e.message),
-                            ..QueryProgress::default()
-                        };
-                        self.queries().insert(
-                            def.name.clone(),
-                            QueryRuntime {
-                                progress: Arc::new(Mutex::new(progress)),
-                                job: None,
-                            },
-                        );
-                    }
-                }
+                self.start_query(&def).await;
+            }
+        }
+    }
+
+    /// Starts a stored streaming query (at server start, or when the
+    /// transaction that created it commits). A query that cannot start is
+    /// shown as failed, with the reason.
+    pub async fn start_query(&self, def: &StreamingQueryDef) {
+        match self.prepare_job(def).await {
+            Ok(job) => self.run_job(job),
+            Err(e) => {
+                tracing::error!(query = %def.name, error = %e, "cannot start streaming query");
+                let progress = QueryProgress {
+                    status: QueryStatus::Failed,
+                    error: Some(e.message),
+                    ..QueryProgress::default()
+                };
+                self.queries().insert(
+                    def.name.clone(),
+                    QueryRuntime {
+                        progress: Arc::new(Mutex::new(progress)),
+                        job: None,
+                    },
+                );
             }
         }
     }

@@ -1,6 +1,9 @@
 //! DDL: creating, dropping and listing sources, sinks, streaming queries
 //! and tables. Every definition is validated completely (options,
-//! connector checks, query planning) before it is stored.
+//! connector checks, query planning) before it is stored — in the
+//! session's [`Workspace`], which the session commits at the end of the
+//! statement or of its transaction block. Nothing here starts or stops a
+//! streaming query: the commit does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,10 +11,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, TableConstraint};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, DataType as AstDataType, TableConstraint,
+};
 use eddy_catalog::{
-    CatalogObject, ColumnDef, ObjectKind, SinkDef, SourceDef, StreamingQueryDef, TableDef,
-    WatermarkDef,
+    CatalogObject, ColumnDef, IndexDef, ObjectKind, SinkDef, SourceDef, StreamingQueryDef,
+    TableDef, WatermarkDef,
 };
 use eddy_engine::SinkContext;
 use eddy_engine::connector::TargetCheck;
@@ -20,6 +25,7 @@ use eddy_sql::types::{arrow_schema, sql_type_from_arrow, sql_type_from_ast};
 
 use crate::database::Database;
 use crate::error::{UserError, UserResult};
+use crate::transaction::Workspace;
 
 /// `IF NOT EXISTS` / `OR REPLACE` of a CREATE.
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +59,17 @@ fn skipped(kind: ObjectKind, name: &str) -> Created {
     Created::AlreadyExists(format!("{kind} \"{name}\" already exists, skipping"))
 }
 
+/// The schema of a relation as the transaction sees it.
+pub fn relation_schema(ws: &Workspace, name: &str) -> Option<SchemaRef> {
+    match ws.lookup(ObjectKind::Table, name).ok()?? {
+        CatalogObject::Source(s) => Some(arrow_schema(&s.columns)),
+        CatalogObject::Table(t) => Some(arrow_schema(&t.columns)),
+        _ => None,
+    }
+}
+
 pub fn create_source(
-    db: &Database,
+    ws: &Workspace,
     name: String,
     columns: Vec<ColumnDef>,
     watermark: Option<WatermarkDef>,
@@ -62,7 +77,8 @@ pub fn create_source(
     mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
-    if mode.if_not_exists && db.catalog.lookup(ObjectKind::Source, &name)?.is_some() {
+    let db = ws.db();
+    if mode.if_not_exists && ws.lookup(ObjectKind::Source, &name)?.is_some() {
         return Ok(skipped(ObjectKind::Source, &name));
     }
     let (connector, options) = split_connector("a source", options)?;
@@ -77,21 +93,26 @@ pub fn create_source(
     db.connectors
         .validate_source(&def, &arrow_schema(&def.columns))?;
     let side_tables = db.connectors.source(&def.connector)?.side_tables(&def)?;
-    let created = store(db, CatalogObject::Source(def), mode)?;
+    let created = store(ws, CatalogObject::Source(def), mode)?;
     for (table, schema) in side_tables {
-        create_side_table(db, &table, &schema)?;
+        if ws.lookup(ObjectKind::Table, &table)?.is_none() {
+            let def = side_table_def(&table, &schema)?;
+            ws.create(CatalogObject::Table(def), true)?;
+            ws.create_table_rows(&table, schema);
+        }
     }
     Ok(created)
 }
 
 pub async fn create_sink(
-    db: &Database,
+    ws: &Workspace,
     name: String,
     options: BTreeMap<String, String>,
     mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
-    if mode.if_not_exists && db.catalog.lookup(ObjectKind::Sink, &name)?.is_some() {
+    let db = ws.db();
+    if mode.if_not_exists && ws.lookup(ObjectKind::Sink, &name)?.is_some() {
         return Ok(skipped(ObjectKind::Sink, &name));
     }
     let (connector, options) = split_connector("a sink", options)?;
@@ -101,6 +122,30 @@ pub async fn create_sink(
         options,
         sql: sql.to_string(),
     };
+    let pending_table = def
+        .options
+        .get("table")
+        .filter(|t| def.connector == "table" && ws.has_pending_rows(t));
+    if let Some(table) = pending_table {
+        // The table exists only in this transaction: the connector cannot
+        // see it yet, so check the options and the table here.
+        let c = db.connectors.sink(&def.connector)?;
+        eddy_engine::options::validate_options(
+            &format!("sink connector '{}'", c.name()),
+            &def.options,
+            c.options(),
+        )?;
+        if !matches!(
+            ws.lookup(ObjectKind::Table, table)?,
+            Some(CatalogObject::Table(_))
+        ) {
+            return Err(UserError::new(
+                "42P01",
+                format!("table \"{table}\" does not exist"),
+            ));
+        }
+        return store(ws, CatalogObject::Sink(def), mode);
+    }
     let ctx = SinkContext {
         query: String::new(),
         tables: db.tables.clone(),
@@ -122,28 +167,30 @@ pub async fn create_sink(
         TargetCheck::NoUniqueKey(message) => return Err(UserError::new("42P10", message)),
     };
     Ok(
-        match (store(db, CatalogObject::Sink(def), mode)?, warning) {
+        match (store(ws, CatalogObject::Sink(def), mode)?, warning) {
             (Created::Yes, Some(warning)) => Created::WithWarning(warning),
             (created, _) => created,
         },
     )
 }
 
-fn store(db: &Database, obj: CatalogObject, mode: CreateMode) -> UserResult<Created> {
+fn store(ws: &Workspace, obj: CatalogObject, mode: CreateMode) -> UserResult<Created> {
     let (kind, name) = (obj.kind(), obj.name().to_string());
     if mode.or_replace {
-        db.catalog.create_or_replace(obj)?;
+        ws.create_or_replace(obj)?;
         return Ok(Created::Yes);
     }
-    if db.catalog.create(obj, mode.if_not_exists)? {
+    if ws.create(obj, mode.if_not_exists)? {
         Ok(Created::Yes)
     } else {
         Ok(skipped(kind, &name))
     }
 }
 
+/// Validates and stores a streaming query. It starts when the transaction
+/// commits (an `OR REPLACE` stops the old one then).
 pub async fn create_streaming_query(
-    db: &Database,
+    ws: &Workspace,
     name: String,
     options: BTreeMap<String, String>,
     sink: String,
@@ -151,7 +198,8 @@ pub async fn create_streaming_query(
     mode: CreateMode,
     sql: &str,
 ) -> UserResult<Created> {
-    if let Some(existing) = db.catalog.lookup(ObjectKind::StreamingQuery, &name)? {
+    let db = ws.db();
+    if let Some(existing) = ws.lookup(ObjectKind::StreamingQuery, &name)? {
         if mode.if_not_exists {
             return Ok(skipped(existing.kind(), &name));
         }
@@ -164,7 +212,7 @@ pub async fn create_streaming_query(
         }
     }
     let query = crate::database::parse_query(&query_text)?;
-    let inputs = collect_inputs(db, &query).await?;
+    let inputs = collect_inputs(ws, &query).await?;
     let def = StreamingQueryDef {
         name: name.clone(),
         options,
@@ -174,34 +222,41 @@ pub async fn create_streaming_query(
         incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
     };
-    if !mode.or_replace {
-        // Progress left by a query of the same name that was dropped.
-        db.remove_checkpoints(&name)?;
-    }
-    let mut job = db.prepare_job(&def).await?;
-    // A sink that is down right now does not stop the query from being
-    // created: the query retries until it is back. A sink that cannot take
-    // the query's output (missing table, wrong columns) is refused now.
-    let warning = match job.open_sink().await {
-        Ok(()) => None,
-        Err(e) if e.is_retryable() => Some(format!(
-            "the sink is not reachable yet ({e}); the query will keep retrying"
-        )),
-        Err(e) => return Err(e.into()),
+    // The job is built now, to report at CREATE time whatever is wrong,
+    // and dropped: the commit starts it. When it reads or writes objects
+    // of this uncommitted transaction, the commit is the first moment it
+    // can be built; a failure then shows in SHOW STREAMING QUERIES.
+    let mut warning = None;
+    let sink_table = match ws.lookup(ObjectKind::Sink, &def.sink)? {
+        Some(CatalogObject::Sink(s)) => s.options.get("table").cloned(),
+        _ => None,
     };
-    if mode.or_replace {
-        db.stop_query(&name).await;
-        db.remove_checkpoints(&name)?;
+    let uses_pending = std::iter::once(&def.sink)
+        .chain(&def.inputs)
+        .chain(&sink_table)
+        .any(|n| ws.is_pending(n));
+    if !uses_pending {
+        let mut job = db.prepare_job(&def).await?;
+        // A sink that is down right now does not stop the query from
+        // being created: the query retries until it is back. A sink that
+        // cannot take the query's output (missing table, wrong columns) is
+        // refused now.
+        warning = match job.open_sink().await {
+            Ok(()) => None,
+            Err(e) if e.is_retryable() => Some(format!(
+                "the sink is not reachable yet ({e}); the query will keep retrying"
+            )),
+            Err(e) => return Err(e.into()),
+        };
     }
     store(
-        db,
+        ws,
         CatalogObject::StreamingQuery(def),
         CreateMode {
             if_not_exists: false,
             ..mode
         },
     )?;
-    db.run_job(job);
     Ok(match warning {
         Some(w) => Created::WithWarning(w),
         None => Created::Yes,
@@ -209,78 +264,129 @@ pub async fn create_streaming_query(
 }
 
 async fn collect_inputs(
-    db: &Database,
+    ws: &Workspace,
     query: &datafusion::sql::sqlparser::ast::Query,
 ) -> UserResult<Vec<String>> {
     let planned =
-        eddy_sql::streaming::plan_streaming_query(query, &|name| db.relation_schema(name)).await?;
+        eddy_sql::streaming::plan_streaming_query(query, &|name| relation_schema(ws, name)).await?;
     let mut inputs: Vec<String> = planned.inputs.into_iter().map(|i| i.relation).collect();
     inputs.sort();
     inputs.dedup();
     Ok(inputs)
 }
 
-pub fn create_table(db: &Database, create: &CreateTable, sql: &str) -> UserResult<Created> {
+/// `SERIAL` and friends: an integer column filled from a sequence.
+fn is_serial(data_type: &AstDataType) -> bool {
+    let text = data_type.to_string().to_ascii_lowercase();
+    matches!(
+        text.as_str(),
+        "serial" | "bigserial" | "smallserial" | "serial4" | "serial8" | "serial2"
+    )
+}
+
+/// The DEFAULT of a SERIAL column, as PostgreSQL shows it.
+pub fn serial_default(table: &str, column: &str) -> String {
+    format!("nextval('{table}_{column}_seq'::regclass)")
+}
+
+/// Whether a DEFAULT is a sequence's next value.
+pub fn is_nextval(default: &str) -> bool {
+    default.to_ascii_lowercase().starts_with("nextval(")
+}
+
+/// A column of CREATE TABLE or ALTER TABLE ADD COLUMN, with the keys it
+/// declares (`PRIMARY KEY`, `UNIQUE`).
+pub fn column_def(
+    table: &str,
+    col: &datafusion::sql::sqlparser::ast::ColumnDef,
+) -> UserResult<(ColumnDef, bool, bool)> {
+    let name = crate::names::ident(&col.name);
+    let serial = is_serial(&col.data_type);
+    let mut nullable = !serial;
+    let mut default = serial.then(|| serial_default(table, &name));
+    let (mut primary, mut unique) = (false, false);
+    for opt in &col.options {
+        match &opt.option {
+            ColumnOption::NotNull => nullable = false,
+            ColumnOption::Null => nullable = true,
+            ColumnOption::Default(e) => default = Some(e.to_string()),
+            ColumnOption::PrimaryKey(_) => {
+                nullable = false;
+                primary = true;
+            }
+            ColumnOption::Unique(_) => unique = true,
+            _ => {}
+        }
+    }
+    let def = ColumnDef {
+        name,
+        data_type: sql_type_from_ast(&col.data_type)?,
+        nullable,
+        default,
+    };
+    Ok((def, primary, unique))
+}
+
+/// The column names of a key constraint, folded as identifiers are.
+pub fn key_columns(columns: &[datafusion::sql::sqlparser::ast::IndexColumn]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| match &c.column.expr {
+            datafusion::sql::sqlparser::ast::Expr::Identifier(i) => crate::names::ident(i),
+            other => other.to_string().trim_matches('"').to_string(),
+        })
+        .collect()
+}
+
+pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResult<Created> {
     let name = crate::names::object_name(&create.name)?;
     if create.query.is_some() {
         return Err(UserError::unsupported(
             "CREATE TABLE … AS is not supported yet",
         ));
     }
-    let mut primary_key = Vec::new();
-    let mut columns = Vec::new();
-    for col in &create.columns {
-        let col_name = crate::names::ident(&col.name);
-        let mut nullable = true;
-        let mut default = None;
-        for opt in &col.options {
-            match &opt.option {
-                ColumnOption::NotNull => nullable = false,
-                ColumnOption::Null => nullable = true,
-                ColumnOption::Default(e) => default = Some(e.to_string()),
-                ColumnOption::PrimaryKey(_) => {
-                    nullable = false;
-                    primary_key.push(col_name.clone());
-                }
-                _ => {}
-            }
-        }
-        columns.push(ColumnDef {
-            name: col_name,
-            data_type: sql_type_from_ast(&col.data_type)?,
-            nullable,
-            default,
-        });
-    }
-    for constraint in &create.constraints {
-        if let TableConstraint::PrimaryKey(pk) = constraint {
-            for c in &pk.columns {
-                primary_key.push(c.column.expr.to_string().trim_matches('"').to_string());
-            }
-        }
-    }
-    for key in &primary_key {
-        if !columns.iter().any(|c| &c.name == key) {
-            return Err(UserError::new(
-                "42703",
-                format!("column \"{key}\" named in key does not exist"),
-            ));
-        }
-    }
-    if create.if_not_exists && db.catalog.lookup(ObjectKind::Table, &name)?.is_some() {
+    if create.if_not_exists && ws.lookup(ObjectKind::Table, &name)?.is_some() {
         return Ok(Created::AlreadyExists(format!(
             "relation \"{name}\" already exists, skipping"
         )));
     }
-    let schema = arrow_schema(&columns);
-    let def = TableDef {
+    let mut def = TableDef {
         name: name.clone(),
-        columns,
-        primary_key,
+        columns: Vec::new(),
+        primary_key: Vec::new(),
+        primary_key_name: None,
+        indexes: Vec::new(),
         sql: sql.to_string(),
     };
+    for col in &create.columns {
+        let (column, primary, unique) = column_def(&name, col)?;
+        if primary {
+            def.primary_key.push(column.name.clone());
+        }
+        if unique {
+            def.indexes.push(IndexDef {
+                name: format!("{name}_{}_key", column.name),
+                columns: vec![column.name.clone()],
+                unique: true,
+            });
+        }
+        if def.columns.iter().any(|c| c.name == column.name) {
+            return Err(UserError::new(
+                "42701",
+                format!("column \"{}\" specified more than once", column.name),
+            ));
+        }
+        def.columns.push(column);
+    }
+    for constraint in &create.constraints {
+        add_constraint(&mut def, constraint)?;
+    }
+    if def.primary_key.is_empty() {
+        def.primary_key_name = None;
+    }
+    let schema = arrow_schema(&def.columns);
     let created = store(
-        db,
+        ws,
         CatalogObject::Table(def),
         CreateMode {
             if_not_exists: create.if_not_exists,
@@ -288,20 +394,69 @@ pub fn create_table(db: &Database, create: &CreateTable, sql: &str) -> UserResul
         },
     )?;
     if let Created::Yes = created {
-        // Data left by a table of the same name dropped before a crash must
-        // not reappear.
-        db.tables.drop_table(&name)?;
-        db.tables.create_or_load(&name, schema)?;
+        ws.create_table_rows(&name, schema);
     }
     Ok(created)
 }
 
-/// Creates, if missing, a table a source writes to (e.g. its dead-letter
-/// table), so that it can be queried and dropped like any table.
-pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
-    if db.catalog.lookup(ObjectKind::Table, name)?.is_some() {
-        return Ok(());
+/// Adds a `PRIMARY KEY` or `UNIQUE` constraint to a definition (the rows
+/// are checked by the caller). Other constraints are refused.
+pub fn add_constraint(def: &mut TableDef, constraint: &TableConstraint) -> UserResult<()> {
+    let (name, columns, primary) = match constraint {
+        TableConstraint::PrimaryKey(pk) => (pk.name.as_ref(), key_columns(&pk.columns), true),
+        TableConstraint::Unique(u) => (u.name.as_ref(), key_columns(&u.columns), false),
+        other => {
+            return Err(UserError::unsupported(format!(
+                "constraint not supported by Eddy: {other}"
+            )));
+        }
+    };
+    add_key(def, name.map(crate::names::ident), columns, primary)
+}
+
+/// Adds a primary key or a unique key of `columns` to a definition.
+pub fn add_key(
+    def: &mut TableDef,
+    name: Option<String>,
+    columns: Vec<String>,
+    primary: bool,
+) -> UserResult<()> {
+    for key in &columns {
+        if !def.columns.iter().any(|c| &c.name == key) {
+            return Err(UserError::new(
+                "42703",
+                format!("column \"{key}\" named in key does not exist"),
+            ));
+        }
     }
+    if primary {
+        if !def.primary_key.is_empty() {
+            return Err(UserError::new(
+                "42P16",
+                format!(
+                    "multiple primary keys for table \"{}\" are not allowed",
+                    def.name
+                ),
+            ));
+        }
+        for c in &mut def.columns {
+            if columns.contains(&c.name) {
+                c.nullable = false;
+            }
+        }
+        def.primary_key = columns;
+        def.primary_key_name = name;
+    } else {
+        def.indexes.push(IndexDef {
+            name: name.unwrap_or_else(|| format!("{}_{}_key", def.name, columns.join("_"))),
+            columns,
+            unique: true,
+        });
+    }
+    Ok(())
+}
+
+fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
     let columns = schema
         .fields()
         .iter()
@@ -325,12 +480,24 @@ pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let def = TableDef {
+    Ok(TableDef {
         name: name.to_string(),
         columns,
         primary_key: Vec::new(),
+        primary_key_name: None,
+        indexes: Vec::new(),
         sql,
-    };
+    })
+}
+
+/// Creates, if missing, a table a streaming query writes to (its late
+/// rows), so that it can be queried and dropped like any table. Committed
+/// at once: the job that writes it is being built.
+pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
+    if db.catalog.lookup(ObjectKind::Table, name)?.is_some() {
+        return Ok(());
+    }
+    let def = side_table_def(name, schema)?;
     let schema = arrow_schema(&def.columns);
     if db.catalog.create(CatalogObject::Table(def), true)? {
         db.tables.create_or_load(name, schema)?;
@@ -338,9 +505,10 @@ pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -
     Ok(())
 }
 
-/// Drops objects; returns notices for `IF EXISTS` on missing ones.
-pub async fn drop_objects(
-    db: &Database,
+/// Drops objects; returns notices for `IF EXISTS` on missing ones. The
+/// commit stops dropped streaming queries and removes dropped tables' rows.
+pub fn drop_objects(
+    ws: &Workspace,
     kind: ObjectKind,
     names: &[String],
     if_exists: bool,
@@ -348,27 +516,17 @@ pub async fn drop_objects(
 ) -> UserResult<Vec<String>> {
     let mut notices = Vec::new();
     for name in names {
-        let dropped = db.catalog.drop_object(kind, name, if_exists, cascade)?;
+        let dropped = ws.drop_object(kind, name, if_exists, cascade)?;
         if dropped.is_empty() {
             notices.push(format!("{kind} \"{name}\" does not exist, skipping"));
-        }
-        for obj in dropped {
-            match obj.kind() {
-                ObjectKind::StreamingQuery => {
-                    db.stop_query(obj.name()).await;
-                    db.remove_checkpoints(obj.name())?;
-                }
-                ObjectKind::Table => db.tables.drop_table(obj.name())?,
-                _ => {}
-            }
         }
     }
     Ok(notices)
 }
 
-/// The rows of `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`.
-pub fn show_objects(db: &Database, kind: ObjectKind) -> UserResult<RecordBatch> {
-    let objects = db.catalog.list(kind)?;
+pub fn show_objects(ws: &Workspace, kind: ObjectKind) -> UserResult<RecordBatch> {
+    let db = ws.db();
+    let objects = ws.list(kind)?;
     let text = |values: Vec<Option<String>>| Arc::new(StringArray::from(values)) as ArrayRef;
     let int = |values: Vec<i64>| Arc::new(Int64Array::from(values)) as ArrayRef;
     let field = |name: &str, dt: DataType| Field::new(name, dt, true);
@@ -447,9 +605,8 @@ pub fn show_objects(db: &Database, kind: ObjectKind) -> UserResult<RecordBatch> 
             let rows = objects
                 .iter()
                 .map(|o| {
-                    db.tables
-                        .get(o.name())
-                        .map(|t| t.row_count() as i64)
+                    ws.table_rows(o.name())
+                        .map(|(_, b)| b.iter().map(|b| b.num_rows() as i64).sum())
                         .unwrap_or(0)
                 })
                 .collect();

@@ -13,7 +13,8 @@
 //!   [`extended`] prepares statements and decodes parameters.
 //! - [`session`]: per-connection settings, transaction state, statement
 //!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
-//!   DataFusion, [`settings`] for SET/SHOW/RESET.
+//!   DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`] for a
+//!   session's uncommitted changes, `dml` for UPDATE/DELETE/ALTER TABLE.
 //! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
@@ -30,6 +31,8 @@ pub mod query;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod transaction;
+mod dml;
 
 /// The PostgreSQL version Eddy reports to clients.
 pub const PG_SERVER_VERSION: &str = "16.6";

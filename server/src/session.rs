@@ -4,7 +4,14 @@
 //! Transactions follow PostgreSQL's state machine (idle → in block → failed):
 //! after an error inside `BEGIN … COMMIT`, every statement but `ROLLBACK`
 //! / `COMMIT` fails with 25P02, and `COMMIT` answers `ROLLBACK`. Statements
-//! take effect as they run; they are not yet held back until `COMMIT`.
+//! work in the session's [`Workspace`]: inside a block their changes
+//! (catalog and table rows) are seen by the session's later statements and
+//! by nobody else until `COMMIT` applies them; `ROLLBACK` forgets them.
+//! Outside a block each statement commits on success and leaves nothing
+//! on failure; between [`begin_script`](Session::begin_script) and
+//! [`end_script`](Session::end_script) (a multi-statement simple query)
+//! the statements outside a block commit together, as PostgreSQL's
+//! implicit transaction does.
 
 use std::sync::{Arc, RwLock};
 
@@ -24,7 +31,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     Expr, Insert, ObjectName, Reset, Set, Statement, TableObject, Value,
 };
-use eddy_catalog::{CatalogObject, ObjectKind, TableDef};
+use eddy_catalog::{ObjectKind, TableDef};
 use eddy_sql::{EddyStatement, ParsedStatement};
 
 use crate::database::Database;
@@ -32,6 +39,7 @@ use crate::ddl::{self, CreateMode, Created};
 use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::settings::{Settings, display_name};
+use crate::transaction::{Changes, PendingSchema, Workspace};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxState {
@@ -60,12 +68,30 @@ pub struct Session {
     pub notices: Vec<(&'static str, &'static str, String)>,
     /// Reported settings (ParameterStatus) changed by the last statement.
     pub reported: Vec<(String, String)>,
+    /// The uncommitted changes of the current transaction.
+    ws: Workspace,
+    /// Savepoints of the current block, oldest first.
+    savepoints: Vec<(String, Changes)>,
+    /// Inside a multi-statement simple query: statements outside a block
+    /// commit together at its end.
+    script: bool,
 }
 
 impl Session {
     pub fn new(db: Arc<Database>, settings: Settings, database_name: &str) -> Session {
         let settings = Arc::new(RwLock::new(settings));
         let ctx = crate::query::session_context(db.clone(), settings.clone(), database_name);
+        let ws = Workspace::new(db.clone());
+        // Queries see the transaction's own uncommitted tables and rows.
+        if let Some(catalog) = ctx.catalog(database_name)
+            && let Some(committed) = catalog.schema("public")
+        {
+            let pending = PendingSchema {
+                committed,
+                workspace: ws.clone(),
+            };
+            let _ = catalog.register_schema("public", Arc::new(pending));
+        }
         Session {
             db,
             settings,
@@ -73,7 +99,34 @@ impl Session {
             tx: TxState::Idle,
             notices: Vec::new(),
             reported: Vec::new(),
+            ws,
+            savepoints: Vec::new(),
+            script: false,
         }
+    }
+
+    /// The session's view of the database, uncommitted changes included
+    /// (for the catalog tables: `pg_class` inside a block should list the
+    /// block's tables).
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// Starts a multi-statement simple query: until
+    /// [`end_script`](Self::end_script), statements outside a transaction
+    /// block form one implicit transaction.
+    pub fn begin_script(&mut self) {
+        self.script = true;
+    }
+
+    /// Ends a multi-statement simple query: commits its implicit
+    /// transaction (an error already discarded it).
+    pub async fn end_script(&mut self) -> UserResult<()> {
+        self.script = false;
+        if self.tx == TxState::Idle {
+            self.ws.commit().await?;
+        }
+        Ok(())
     }
 
     fn notice(&mut self, severity: &'static str, code: &'static str, message: impl Into<String>) {
@@ -109,6 +162,14 @@ impl Session {
         if result.is_err() {
             self.note_error();
         }
+        if self.tx == TxState::Idle {
+            // Outside a block a statement (or a script) is a transaction.
+            match &result {
+                Ok(_) if !self.script => self.ws.commit().await?,
+                Ok(_) => {}
+                Err(_) => self.ws.discard(),
+            }
+        }
         result
     }
 
@@ -117,7 +178,6 @@ impl Session {
         parsed: &ParsedStatement,
         params: &[ScalarValue],
     ) -> UserResult<Outcome> {
-        let db = self.db.clone();
         let sql = parsed.text.as_str();
         match &parsed.stmt {
             EddyStatement::CreateSource {
@@ -129,7 +189,7 @@ impl Session {
                 options,
             } => {
                 let created = ddl::create_source(
-                    &db,
+                    &self.ws,
                     name.clone(),
                     columns.clone(),
                     watermark.clone(),
@@ -149,7 +209,7 @@ impl Session {
                 options,
             } => {
                 let created = ddl::create_sink(
-                    &db,
+                    &self.ws,
                     name.clone(),
                     options.clone(),
                     CreateMode {
@@ -171,7 +231,7 @@ impl Session {
                 ..
             } => {
                 let created = ddl::create_streaming_query(
-                    &db,
+                    &self.ws,
                     name.clone(),
                     options.clone(),
                     sink.clone(),
@@ -186,7 +246,7 @@ impl Session {
                 Ok(self.created(created, "CREATE STREAMING QUERY"))
             }
             EddyStatement::ShowObjects(kind) => {
-                let batch = ddl::show_objects(&db, *kind)?;
+                let batch = ddl::show_objects(&self.ws, *kind)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
             }
             EddyStatement::Drop {
@@ -195,7 +255,7 @@ impl Session {
                 if_exists,
                 cascade,
             } => {
-                for notice in ddl::drop_objects(&db, *kind, names, *if_exists, *cascade).await? {
+                for notice in ddl::drop_objects(&self.ws, *kind, names, *if_exists, *cascade)? {
                     self.notice("NOTICE", "00000", notice);
                 }
                 let tag = match kind {
@@ -235,16 +295,44 @@ impl Session {
             }
             Statement::Insert(insert) => self.insert(insert, params).await,
             Statement::CreateTable(create) => {
-                let created = ddl::create_table(&self.db, create, sql)?;
+                let created = ddl::create_table(&self.ws, create, sql)?;
                 Ok(self.created(created, "CREATE TABLE"))
             }
             Statement::Truncate(t) => {
                 for target in &t.table_names {
                     let name = names::object_name(&target.name)?;
                     let table = self.table_def(&name)?;
-                    self.db.tables.get(&table.name)?.replace(Vec::new())?;
+                    let (schema, _) = self.ws.table_rows(&table.name)?;
+                    self.ws.replace_rows(&table.name, schema, Vec::new());
                 }
                 Ok(Outcome::Command("TRUNCATE TABLE".into(), None))
+            }
+            Statement::Update(update) => {
+                crate::dml::update(&self.ctx, &self.ws, update, params).await
+            }
+            Statement::Delete(delete) => {
+                crate::dml::delete(&self.ctx, &self.ws, delete, params).await
+            }
+            Statement::AlterTable(alter) => {
+                crate::dml::alter_table(&self.ctx, &self.ws, alter).await
+            }
+            Statement::CreateIndex(create) => {
+                let notice = crate::dml::create_index(&self.ws, create)?;
+                if let Some(notice) = notice {
+                    self.notice("NOTICE", "00000", notice);
+                }
+                Ok(Outcome::Command("CREATE INDEX".into(), None))
+            }
+            Statement::Drop {
+                object_type: datafusion::sql::sqlparser::ast::ObjectType::Index,
+                names,
+                if_exists,
+                ..
+            } => {
+                for notice in crate::dml::drop_indexes(&self.ws, names, *if_exists)? {
+                    self.notice("NOTICE", "00000", notice);
+                }
+                Ok(Outcome::Command("DROP INDEX".into(), None))
             }
             Statement::StartTransaction { .. } => {
                 if self.tx != TxState::Idle {
@@ -266,15 +354,40 @@ impl Session {
                     }
                     TxState::InBlock => "COMMIT",
                 };
+                let failed = self.tx == TxState::Failed;
                 self.tx = TxState::Idle;
+                self.savepoints.clear();
+                if failed {
+                    self.ws.discard();
+                } else {
+                    self.ws.commit().await?;
+                }
                 Ok(Outcome::End(tag))
             }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self.rollback_to(name),
             Statement::Rollback { .. } => {
                 if self.tx == TxState::Idle {
                     self.notice("WARNING", "25P01", "there is no transaction in progress");
                 }
                 self.tx = TxState::Idle;
+                self.savepoints.clear();
+                self.ws.discard();
                 Ok(Outcome::End("ROLLBACK"))
+            }
+            Statement::Savepoint { name } => {
+                self.in_block("SAVEPOINT")?;
+                self.savepoints
+                    .push((names::ident(name), self.ws.snapshot()));
+                Ok(Outcome::Command("SAVEPOINT".into(), None))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.in_block("RELEASE SAVEPOINT")?;
+                let i = self.savepoint(name)?;
+                self.savepoints.truncate(i);
+                Ok(Outcome::Command("RELEASE".into(), None))
             }
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
@@ -320,17 +433,40 @@ impl Session {
     }
 
     pub(crate) fn table_def(&self, name: &str) -> UserResult<TableDef> {
-        match self.db.catalog.lookup(ObjectKind::Table, name)? {
-            Some(CatalogObject::Table(t)) => Ok(t),
-            Some(other) => Err(UserError::new(
-                "42809",
-                format!("\"{name}\" is a {}, not a table", other.kind()),
-            )),
-            None => Err(UserError::new(
-                "42P01",
-                format!("relation \"{name}\" does not exist"),
-            )),
+        crate::dml::table_def(&self.ws, name)
+    }
+
+    fn in_block(&self, what: &str) -> UserResult<()> {
+        if self.tx == TxState::Idle {
+            return Err(UserError::new(
+                "25P01",
+                format!("{what} can only be used in transaction blocks"),
+            ));
         }
+        Ok(())
+    }
+
+    /// The position of the newest savepoint of that name.
+    fn savepoint(&self, name: &datafusion::sql::sqlparser::ast::Ident) -> UserResult<usize> {
+        let name = names::ident(name);
+        self.savepoints
+            .iter()
+            .rposition(|(n, _)| *n == name)
+            .ok_or_else(|| UserError::new("3B001", format!("savepoint \"{name}\" does not exist")))
+    }
+
+    /// `ROLLBACK TO SAVEPOINT`: undoes what followed the savepoint, which
+    /// stays, and leaves the failed state.
+    fn rollback_to(
+        &mut self,
+        name: &datafusion::sql::sqlparser::ast::Ident,
+    ) -> UserResult<Outcome> {
+        self.in_block("ROLLBACK TO SAVEPOINT")?;
+        let i = self.savepoint(name)?;
+        self.savepoints.truncate(i + 1);
+        self.ws.restore(self.savepoints[i].1.clone());
+        self.tx = TxState::InBlock;
+        Ok(Outcome::Command("ROLLBACK".into(), None))
     }
 
     async fn insert(&mut self, insert: &Insert, params: &[ScalarValue]) -> UserResult<Outcome> {
@@ -379,8 +515,8 @@ impl Session {
         };
         let plan = self.plan(Statement::Query(source.clone()), params).await?;
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
-        let table = self.db.tables.get(&def.name)?;
-        let schema = table.schema();
+        let (schema, existing) = self.ws.table_rows(&def.name)?;
+        let mut next_serial = crate::dml::next_serials(&def, &existing)?;
         let mut out = Vec::with_capacity(batches.len());
         let mut rows = 0;
         let mut targets = targets;
@@ -403,9 +539,13 @@ impl Session {
                 ));
             }
             rows += batch.num_rows();
-            out.push(self.conform(&def, &schema, &targets, &batch).await?);
+            out.push(
+                self.conform(&def, &schema, &targets, &batch, &mut next_serial)
+                    .await?,
+            );
         }
-        table.append(&out)?;
+        crate::dml::check_unique(&def, &existing, &out)?;
+        self.ws.append_rows(&def.name, out)?;
         Ok(Outcome::Command("INSERT 0".into(), Some(rows)))
     }
 
@@ -417,6 +557,7 @@ impl Session {
         schema: &SchemaRef,
         targets: &[usize],
         batch: &RecordBatch,
+        next_serial: &mut [i64],
     ) -> UserResult<RecordBatch> {
         let n = batch.num_rows();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
@@ -426,6 +567,9 @@ impl Session {
                 Some(j) => cast_with_options(batch.column(j), field.data_type(), &STRICT_CAST)
                     .map_err(|e| cast_error(&col.name, col.data_type, &e))?,
                 None => match &col.default {
+                    Some(expr) if ddl::is_nextval(expr) => {
+                        crate::dml::serial_values(&mut next_serial[i], field.data_type(), n)?
+                    }
                     Some(expr) => self.default_value(expr, field.data_type(), n).await?,
                     None => new_null_array(field.data_type(), n),
                 },

@@ -38,6 +38,7 @@ mod protocol;
 mod restart;
 mod sessions;
 mod tables;
+mod transactions;
 mod triggers;
 mod windowed;
 

@@ -1,0 +1,757 @@
+//! Changing tables in place: `UPDATE`, `DELETE`, `ALTER TABLE`, `CREATE
+//! INDEX` / `DROP INDEX`, and the constraints every write must keep
+//! (`PRIMARY KEY` and `UNIQUE`: 23505; `NOT NULL`: 23502; `SERIAL`).
+//!
+//! Tables are small and held in memory, so a write computes the table's
+//! new contents with a DataFusion query over the rows the transaction sees
+//! and hands them to the [`Workspace`] as a replacement; the commit makes
+//! them durable. Unique keys are checked over the whole new contents.
+
+use std::collections::HashSet;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, new_empty_array};
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, concat};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete, Expr, FromTable,
+    ObjectName, RenameTableNameKind, TableFactor, TableWithJoins, Update,
+};
+use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, TableDef};
+use eddy_sql::types::arrow_schema;
+
+use crate::ddl;
+use crate::error::{UserError, UserResult};
+use crate::names;
+use crate::session::Outcome;
+use crate::transaction::{Workspace, not_a_table};
+
+const STRICT_CAST: CastOptions<'static> = CastOptions {
+    safe: false,
+    format_options: datafusion::arrow::util::display::FormatOptions::new(),
+};
+
+/// A table's definition as the transaction sees it.
+pub fn table_def(ws: &Workspace, name: &str) -> UserResult<TableDef> {
+    match ws.lookup(ObjectKind::Table, name)? {
+        Some(CatalogObject::Table(t)) => Ok(t),
+        other => Err(not_a_table(name, other.as_ref())),
+    }
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The target of UPDATE / DELETE: one plain table, maybe with an alias.
+fn target(table: &TableWithJoins) -> UserResult<(String, Option<String>)> {
+    match &table.relation {
+        TableFactor::Table { name, alias, .. } if table.joins.is_empty() => Ok((
+            names::object_name(name)?,
+            alias.as_ref().map(|a| names::ident(&a.name)),
+        )),
+        _ => Err(UserError::unsupported(
+            "UPDATE and DELETE work on one table, without joins",
+        )),
+    }
+}
+
+/// Runs a SELECT over the session's view, parameters bound.
+async fn select(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[ScalarValue],
+) -> UserResult<Vec<RecordBatch>> {
+    let mut plan = ctx.state().create_logical_plan(sql).await?;
+    if !params.is_empty() {
+        plan = plan.with_param_values(ParamValues::List(
+            params.iter().map(|p| p.clone().into()).collect(),
+        ))?;
+    }
+    Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
+}
+
+/// Every column of `batches` as one array each, of the table's types.
+fn columns_of(schema: &SchemaRef, batches: &[RecordBatch]) -> UserResult<Vec<ArrayRef>> {
+    (0..schema.fields().len())
+        .map(|i| {
+            let field = schema.field(i);
+            let arrays: Vec<ArrayRef> = batches
+                .iter()
+                .map(|b| cast_with_options(b.column(i), field.data_type(), &STRICT_CAST))
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    UserError::new(
+                        "22P02",
+                        format!("invalid value for column \"{}\": {e}", field.name()),
+                    )
+                })?;
+            if arrays.is_empty() {
+                return Ok(new_empty_array(field.data_type()));
+            }
+            let refs: Vec<&dyn datafusion::arrow::array::Array> =
+                arrays.iter().map(|a| a.as_ref()).collect();
+            Ok(concat(&refs)?)
+        })
+        .collect()
+}
+
+/// Checks NOT NULL and builds the table's single batch.
+fn table_batch(
+    def: &TableDef,
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> UserResult<Vec<RecordBatch>> {
+    for (col, array) in def.columns.iter().zip(&columns) {
+        if !col.nullable && array.null_count() > 0 {
+            return Err(not_null_violation(&def.name, &col.name));
+        }
+    }
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(if batch.num_rows() == 0 {
+        Vec::new()
+    } else {
+        vec![batch]
+    })
+}
+
+fn not_null_violation(table: &str, column: &str) -> UserError {
+    UserError::new(
+        "23502",
+        format!(
+            "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+        ),
+    )
+}
+
+pub async fn update(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    update: &Update,
+    params: &[ScalarValue],
+) -> UserResult<Outcome> {
+    if update.from.is_some() || update.returning.is_some() || update.limit.is_some() {
+        return Err(UserError::unsupported(
+            "UPDATE … FROM, RETURNING and LIMIT are not supported",
+        ));
+    }
+    let (name, alias) = target(&update.table)?;
+    let def = table_def(ws, &name)?;
+    let mut assigned: Vec<Option<&Expr>> = vec![None; def.columns.len()];
+    for a in &update.assignments {
+        let AssignmentTarget::ColumnName(column) = &a.target else {
+            return Err(UserError::unsupported(
+                "UPDATE … SET (a, b) = … is not supported",
+            ));
+        };
+        let column = column
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(names::ident)
+            .unwrap_or_default();
+        let i = def
+            .columns
+            .iter()
+            .position(|c| c.name == column)
+            .ok_or_else(|| {
+                UserError::new(
+                    "42703",
+                    format!("column \"{column}\" of relation \"{name}\" does not exist"),
+                )
+            })?;
+        assigned[i] = Some(&a.value);
+    }
+    let condition = match &update.selection {
+        Some(e) => format!("coalesce(({e}), false)"),
+        None => "true".to_string(),
+    };
+    let mut list: Vec<String> = def
+        .columns
+        .iter()
+        .zip(&assigned)
+        .map(|(col, value)| match value {
+            Some(v) => format!(
+                "CASE WHEN {condition} THEN {v} ELSE {c} END AS {c}",
+                c = quote(&col.name)
+            ),
+            None => quote(&col.name),
+        })
+        .collect();
+    list.push(format!("{condition} AS \"eddy hit\""));
+    let sql = format!(
+        "SELECT {} FROM {}{}",
+        list.join(", "),
+        quote(&name),
+        alias
+            .map(|a| format!(" AS {}", quote(&a)))
+            .unwrap_or_default()
+    );
+    let batches = select(ctx, &sql, params).await?;
+    let hits: usize = batches
+        .iter()
+        .map(|b| {
+            b.column(def.columns.len())
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .map_or(0, |h| h.true_count())
+        })
+        .sum();
+    let (schema, _) = ws.table_rows(&name)?;
+    let columns = columns_of(&schema, &batches)?;
+    let rows = table_batch(&def, &schema, columns)?;
+    check_unique(&def, &[], &rows)?;
+    ws.replace_rows(&name, schema, rows);
+    Ok(Outcome::Command("UPDATE".into(), Some(hits)))
+}
+
+pub async fn delete(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    delete: &Delete,
+    params: &[ScalarValue],
+) -> UserResult<Outcome> {
+    let from = match &delete.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [table] = from.as_slice() else {
+        return Err(UserError::unsupported("DELETE works on one table"));
+    };
+    if delete.using.is_some() || delete.returning.is_some() || delete.limit.is_some() {
+        return Err(UserError::unsupported(
+            "DELETE … USING, RETURNING and LIMIT are not supported",
+        ));
+    }
+    let (name, alias) = target(table)?;
+    let def = table_def(ws, &name)?;
+    let (schema, existing) = ws.table_rows(&name)?;
+    let before: usize = existing.iter().map(|b| b.num_rows()).sum();
+    let kept = match &delete.selection {
+        None => Vec::new(),
+        Some(e) => {
+            let sql = format!(
+                "SELECT * FROM {}{} WHERE NOT coalesce(({e}), false)",
+                quote(&name),
+                alias
+                    .map(|a| format!(" AS {}", quote(&a)))
+                    .unwrap_or_default()
+            );
+            let batches = select(ctx, &sql, params).await?;
+            table_batch(&def, &schema, columns_of(&schema, &batches)?)?
+        }
+    };
+    let after: usize = kept.iter().map(|b| b.num_rows()).sum();
+    ws.replace_rows(&name, schema, kept);
+    Ok(Outcome::Command("DELETE".into(), Some(before - after)))
+}
+
+/// The next values of the table's SERIAL columns (0 for other columns):
+/// one more than the largest value stored, so they survive a restart with
+/// the rows.
+pub fn next_serials(def: &TableDef, existing: &[RecordBatch]) -> UserResult<Vec<i64>> {
+    def.columns
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            if !col.default.as_deref().is_some_and(ddl::is_nextval) {
+                return Ok(0);
+            }
+            let mut max = 0i64;
+            for b in existing {
+                let values = cast(b.column(i), &DataType::Int64)?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("cast to Int64 gives Int64Array");
+                if let Some(m) = datafusion::arrow::compute::max(values) {
+                    max = max.max(m);
+                }
+            }
+            Ok(max + 1)
+        })
+        .collect()
+}
+
+/// `rows` values of a SERIAL column from `next` on.
+pub fn serial_values(next: &mut i64, data_type: &DataType, rows: usize) -> UserResult<ArrayRef> {
+    let values = Int64Array::from_iter_values(*next..*next + rows as i64);
+    *next += rows as i64;
+    Ok(cast_with_options(&values, data_type, &STRICT_CAST)?)
+}
+
+/// The table's unique keys: (constraint name, column positions).
+fn unique_keys(def: &TableDef) -> Vec<(String, Vec<usize>)> {
+    let positions = |cols: &[String]| -> Vec<usize> {
+        cols.iter()
+            .filter_map(|c| def.columns.iter().position(|d| &d.name == c))
+            .collect()
+    };
+    let mut keys = Vec::new();
+    if !def.primary_key.is_empty() {
+        let name = def
+            .primary_key_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name));
+        keys.push((name, positions(&def.primary_key)));
+    }
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        keys.push((index.name.clone(), positions(&index.columns)));
+    }
+    keys
+}
+
+/// Checks the primary key and unique indexes over `existing` and `added`
+/// together (23505 on a duplicate). Rows with a NULL in a unique key never
+/// conflict, as in PostgreSQL.
+pub fn check_unique(
+    def: &TableDef,
+    existing: &[RecordBatch],
+    added: &[RecordBatch],
+) -> UserResult<()> {
+    if added.iter().all(|b| b.num_rows() == 0) {
+        return Ok(());
+    }
+    for (constraint, key) in unique_keys(def) {
+        if key.is_empty() {
+            continue;
+        }
+        let fields = key
+            .iter()
+            .map(|&i| {
+                let dt = added
+                    .iter()
+                    .chain(existing)
+                    .next()
+                    .map(|b| b.column(i).data_type().clone())
+                    .unwrap_or(DataType::Null);
+                SortField::new(dt)
+            })
+            .collect();
+        let converter = RowConverter::new(fields)?;
+        let mut seen = HashSet::new();
+        for batch in existing.iter().chain(added) {
+            let arrays: Vec<ArrayRef> = key.iter().map(|&i| batch.column(i).clone()).collect();
+            let rows = converter.convert_columns(&arrays)?;
+            for (r, row) in rows.iter().enumerate() {
+                if arrays.iter().any(|a| a.is_null(r)) {
+                    continue;
+                }
+                if !seen.insert(row.as_ref().to_vec()) {
+                    return Err(duplicate_key(def, &constraint, &key, &arrays, r));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn duplicate_key(
+    def: &TableDef,
+    constraint: &str,
+    key: &[usize],
+    arrays: &[ArrayRef],
+    row: usize,
+) -> UserError {
+    let columns: Vec<&str> = key.iter().map(|&i| def.columns[i].name.as_str()).collect();
+    let values: Vec<String> = arrays
+        .iter()
+        .map(|a| {
+            ScalarValue::try_from_array(a, row)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    UserError::new(
+        "23505",
+        format!(
+            "duplicate key value violates unique constraint \"{constraint}\": Key ({})=({}) already exists.",
+            columns.join(", "),
+            values.join(", ")
+        ),
+    )
+}
+
+/// The CREATE TABLE text of a definition changed by ALTER TABLE.
+fn create_table_sql(def: &TableDef) -> String {
+    let mut parts: Vec<String> = def
+        .columns
+        .iter()
+        .map(|c| {
+            let mut s = format!("{} {}", quote(&c.name), c.data_type);
+            if !c.nullable {
+                s.push_str(" NOT NULL");
+            }
+            if let Some(d) = &c.default {
+                s.push_str(&format!(" DEFAULT {d}"));
+            }
+            s
+        })
+        .collect();
+    let list = |cols: &[String]| cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    if !def.primary_key.is_empty() {
+        let name = def
+            .primary_key_name
+            .as_ref()
+            .map(|n| format!("CONSTRAINT {} ", quote(n)))
+            .unwrap_or_default();
+        parts.push(format!("{name}PRIMARY KEY ({})", list(&def.primary_key)));
+    }
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        parts.push(format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            quote(&index.name),
+            list(&index.columns)
+        ));
+    }
+    format!("CREATE TABLE {} ({})", quote(&def.name), parts.join(", "))
+}
+
+/// A table being altered: its definition and its rows as columns.
+struct Altered {
+    def: TableDef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+}
+
+pub async fn alter_table(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    alter: &AlterTable,
+) -> UserResult<Outcome> {
+    let name = names::object_name(&alter.name)?;
+    let def = match ws.lookup(ObjectKind::Table, &name)? {
+        Some(CatalogObject::Table(t)) => t,
+        None if alter.if_exists => return Ok(Outcome::Command("ALTER TABLE".into(), None)),
+        other => return Err(not_a_table(&name, other.as_ref())),
+    };
+    let (schema, batches) = ws.table_rows(&name)?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let original_columns = def.columns.clone();
+    let mut t = Altered {
+        def,
+        columns: columns_of(&schema, &batches)?,
+        rows,
+    };
+    let mut new_name = None;
+    for op in &alter.operations {
+        match op {
+            AlterTableOperation::RenameTable { table_name } => {
+                let (RenameTableNameKind::To(n) | RenameTableNameKind::As(n)) = table_name;
+                new_name = Some(names::object_name(n)?);
+            }
+            other => alter_one(ctx, &mut t, other).await?,
+        }
+    }
+    let writers = writing_sinks(ws, &t.def.name)?;
+    if t.def.columns != original_columns && !writers.is_empty() {
+        // A running query's sink holds the table's storage as it is.
+        return Err(UserError::new(
+            "2BP01",
+            format!(
+                "cannot change the columns of table \"{}\" because other objects depend on it: {}",
+                t.def.name,
+                writers.join(", ")
+            ),
+        ));
+    }
+    let schema = arrow_schema(&t.def.columns);
+    let rows = table_batch(&t.def, &schema, t.columns)?;
+    check_unique(&t.def, &[], &rows)?;
+    let mut def = t.def;
+    if let Some(new_name) = new_name {
+        rename_table(ws, &mut def, &new_name)?;
+    }
+    def.sql = create_table_sql(&def);
+    let table = def.name.clone();
+    ws.put(CatalogObject::Table(def))?;
+    ws.replace_rows(&table, schema, rows);
+    Ok(Outcome::Command("ALTER TABLE".into(), None))
+}
+
+/// The sinks that write into a table, as `sink "name"`.
+fn writing_sinks(ws: &Workspace, table: &str) -> UserResult<Vec<String>> {
+    Ok(ws
+        .list(ObjectKind::Sink)?
+        .iter()
+        .filter(|s| {
+            s.dependencies()
+                .iter()
+                .any(|(k, n)| *k == ObjectKind::Table && n == table)
+        })
+        .map(|s| format!("sink \"{}\"", s.name()))
+        .collect())
+}
+
+fn rename_table(ws: &Workspace, def: &mut TableDef, new_name: &str) -> UserResult<()> {
+    if let Some(existing) = ws.lookup(ObjectKind::Table, new_name)? {
+        return Err(UserError::new(
+            "42P07",
+            format!(
+                "relation \"{new_name}\" already exists ({})",
+                existing.kind()
+            ),
+        ));
+    }
+    let dependents = writing_sinks(ws, &def.name)?;
+    if !dependents.is_empty() {
+        return Err(UserError::new(
+            "2BP01",
+            format!(
+                "cannot rename table \"{}\" because other objects depend on it: {}",
+                def.name,
+                dependents.join(", ")
+            ),
+        ));
+    }
+    ws.remove(ObjectKind::Table, &def.name);
+    def.name = new_name.to_string();
+    Ok(())
+}
+
+async fn alter_one(
+    ctx: &SessionContext,
+    t: &mut Altered,
+    op: &AlterTableOperation,
+) -> UserResult<()> {
+    let table = t.def.name.clone();
+    let position = |def: &TableDef, column: &str| def.columns.iter().position(|c| c.name == column);
+    match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } => {
+            let (column, primary, unique) = ddl::column_def(&table, column_def)?;
+            if position(&t.def, &column.name).is_some() {
+                if *if_not_exists {
+                    return Ok(());
+                }
+                return Err(UserError::new(
+                    "42701",
+                    format!(
+                        "column \"{}\" of relation \"{table}\" already exists",
+                        column.name
+                    ),
+                ));
+            }
+            let data_type = arrow_schema(std::slice::from_ref(&column))
+                .field(0)
+                .data_type()
+                .clone();
+            let values = match &column.default {
+                Some(d) if ddl::is_nextval(d) => serial_values(&mut 1, &data_type, t.rows)?,
+                Some(d) => {
+                    let batches = select(ctx, &format!("SELECT {d}"), &[]).await?;
+                    let value = batches
+                        .first()
+                        .filter(|b| b.num_rows() == 1)
+                        .map(|b| b.column(0).clone())
+                        .ok_or_else(|| UserError::internal(format!("DEFAULT {d} gave no value")))?;
+                    let scalar = ScalarValue::try_from_array(&cast(&value, &data_type)?, 0)?;
+                    scalar.to_array_of_size(t.rows)?
+                }
+                None => datafusion::arrow::array::new_null_array(&data_type, t.rows),
+            };
+            let name = column.name.clone();
+            t.def.columns.push(column);
+            t.columns.push(values);
+            if primary {
+                ddl::add_key(&mut t.def, None, vec![name.clone()], true)?;
+            }
+            if unique {
+                t.def.indexes.push(IndexDef {
+                    name: format!("{table}_{name}_key"),
+                    columns: vec![name],
+                    unique: true,
+                });
+            }
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => {
+            for column in column_names {
+                let column = names::ident(column);
+                let Some(i) = position(&t.def, &column) else {
+                    if *if_exists {
+                        continue;
+                    }
+                    return Err(UserError::new(
+                        "42703",
+                        format!("column \"{column}\" of relation \"{table}\" does not exist"),
+                    ));
+                };
+                t.def.columns.remove(i);
+                t.columns.remove(i);
+                if t.def.primary_key.contains(&column) {
+                    t.def.primary_key.clear();
+                    t.def.primary_key_name = None;
+                }
+                t.def.indexes.retain(|x| !x.columns.contains(&column));
+            }
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let (old, new) = (names::ident(old_column_name), names::ident(new_column_name));
+            let Some(i) = position(&t.def, &old) else {
+                return Err(UserError::new(
+                    "42703",
+                    format!("column \"{old}\" does not exist"),
+                ));
+            };
+            if position(&t.def, &new).is_some() {
+                return Err(UserError::new(
+                    "42701",
+                    format!("column \"{new}\" of relation \"{table}\" already exists"),
+                ));
+            }
+            t.def.columns[i].name = new.clone();
+            let rename = |cols: &mut Vec<String>| {
+                for c in cols.iter_mut().filter(|c| **c == old) {
+                    *c = new.clone();
+                }
+            };
+            rename(&mut t.def.primary_key);
+            for index in &mut t.def.indexes {
+                rename(&mut index.columns);
+            }
+        }
+        AlterTableOperation::AddConstraint { constraint, .. } => {
+            ddl::add_constraint(&mut t.def, constraint)?;
+        }
+        other => {
+            return Err(UserError::unsupported(format!(
+                "ALTER TABLE … {other} is not supported"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records an index; a unique one is enforced from now on. Returns a
+/// notice when `IF NOT EXISTS` skipped it.
+pub fn create_index(ws: &Workspace, create: &CreateIndex) -> UserResult<Option<String>> {
+    let table = names::object_name(&create.table_name)?;
+    let mut def = table_def(ws, &table)?;
+    let columns = ddl::key_columns(&create.columns);
+    for c in &columns {
+        if !def.columns.iter().any(|d| &d.name == c) {
+            return Err(UserError::new(
+                "42703",
+                format!("column \"{c}\" does not exist"),
+            ));
+        }
+    }
+    let name = match &create.name {
+        Some(n) => names::object_name(n)?,
+        None => format!("{table}_{}_idx", columns.join("_")),
+    };
+    if find_index(ws, &name)?.is_some() || ws.lookup(ObjectKind::Table, &name)?.is_some() {
+        if create.if_not_exists {
+            return Ok(Some(format!(
+                "relation \"{name}\" already exists, skipping"
+            )));
+        }
+        return Err(UserError::new(
+            "42P07",
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    def.indexes.push(IndexDef {
+        name,
+        columns,
+        unique: create.unique,
+    });
+    if create.unique {
+        let (_, rows) = ws.table_rows(&table)?;
+        check_unique(&def, &[], &rows)?;
+    }
+    ws.put(CatalogObject::Table(def))?;
+    Ok(None)
+}
+
+/// The table holding an index of that name.
+fn find_index(ws: &Workspace, name: &str) -> UserResult<Option<TableDef>> {
+    Ok(ws
+        .list(ObjectKind::Table)?
+        .into_iter()
+        .find_map(|o| match o {
+            CatalogObject::Table(t) if t.indexes.iter().any(|i| i.name == name) => Some(t),
+            _ => None,
+        }))
+}
+
+pub fn drop_indexes(
+    ws: &Workspace,
+    names: &[ObjectName],
+    if_exists: bool,
+) -> UserResult<Vec<String>> {
+    let mut notices = Vec::new();
+    for n in names {
+        let name = names::object_name(n)?;
+        match find_index(ws, &name)? {
+            Some(mut def) => {
+                def.indexes.retain(|i| i.name != name);
+                ws.put(CatalogObject::Table(def))?;
+            }
+            None if if_exists => notices.push(format!("index \"{name}\" does not exist, skipping")),
+            None => {
+                return Err(UserError::new(
+                    "42704",
+                    format!("index \"{name}\" does not exist"),
+                ));
+            }
+        }
+    }
+    Ok(notices)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use eddy_catalog::{ColumnDef, SqlType};
+
+    fn def() -> TableDef {
+        TableDef {
+            name: "t".into(),
+            columns: vec![ColumnDef {
+                name: "k".into(),
+                data_type: SqlType::Text,
+                nullable: true,
+                default: None,
+            }],
+            primary_key: vec![],
+            primary_key_name: None,
+            indexes: vec![IndexDef {
+                name: "t_k_key".into(),
+                columns: vec!["k".into()],
+                unique: true,
+            }],
+            sql: String::new(),
+        }
+    }
+
+    fn batch(values: Vec<Option<&str>>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(values))]).unwrap()
+    }
+
+    #[test]
+    fn unique_keys_refuse_duplicates_but_not_nulls() {
+        let existing = [batch(vec![Some("a"), None])];
+        assert!(check_unique(&def(), &existing, &[batch(vec![Some("b"), None])]).is_ok());
+        let err = check_unique(&def(), &existing, &[batch(vec![Some("a")])]).unwrap_err();
+        assert_eq!(err.sqlstate, "23505");
+        assert!(err.message.contains("\"t_k_key\""), "{}", err.message);
+    }
+}

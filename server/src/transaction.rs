@@ -1,0 +1,551 @@
+//! A session's transaction workspace: the catalog changes and table
+//! contents a transaction has made but not yet committed.
+//!
+//! Every statement works through a [`Workspace`], never on the shared
+//! catalog or table store directly. Reads see the committed state with the
+//! workspace laid over it, so the session's own later statements see what
+//! its earlier ones did; other sessions see nothing until [`commit`].
+//! Outside `BEGIN … COMMIT` the session commits after each statement, so a
+//! statement that fails half-way leaves nothing behind either.
+//!
+//! ```text
+//!  statement ──► Workspace { objects: name → Some(def) | None (dropped),
+//!                            tables:  name → rows (copy-on-write) }
+//!  COMMIT ──► 1. table rows, durably (appends, or rewrites)
+//!             2. catalog changes, one sled transaction
+//!             3. streaming queries: stop the dropped/replaced, start the new
+//!  ROLLBACK ──► the workspace is dropped
+//! ```
+//!
+//! A savepoint is a clone of the workspace: tables are vectors of
+//! reference-counted Arrow batches, so the copy is cheap.
+//!
+//! [`commit`]: Workspace::commit
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use eddy_catalog::{CatalogError, CatalogObject, ObjectKind};
+use eddy_sql::types::arrow_schema;
+
+use crate::database::Database;
+use crate::error::{UserError, UserResult};
+
+/// A catalog object's key: its namespace (relations or sinks) and name.
+type Key = (bool, String);
+
+fn key(kind: ObjectKind, name: &str) -> Key {
+    (kind.is_relation(), name.to_string())
+}
+
+/// The rows a transaction gave a table.
+#[derive(Clone)]
+pub struct PendingTable {
+    pub schema: SchemaRef,
+    /// Every row as this transaction sees it.
+    pub batches: Vec<RecordBatch>,
+    /// Rows appended since the committed contents, when nothing else
+    /// changed: committed as an append, so that rows a streaming query
+    /// adds meanwhile are kept.
+    appended: Vec<RecordBatch>,
+    /// The contents were rewritten (UPDATE, DELETE, TRUNCATE) or the table
+    /// is new or altered: committed as a replacement.
+    rewritten: bool,
+    /// The table's storage must be created anew (new table, new schema).
+    recreate: bool,
+}
+
+/// What a transaction has changed, not yet visible to others.
+#[derive(Clone, Default)]
+pub struct Changes {
+    objects: BTreeMap<Key, Option<CatalogObject>>,
+    tables: HashMap<String, PendingTable>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.tables.is_empty()
+    }
+}
+
+/// A session's view of the database: the committed state with its
+/// uncommitted changes over it. Cloning shares the same changes (the
+/// session's query schema holds one clone).
+#[derive(Clone)]
+pub struct Workspace {
+    db: Arc<Database>,
+    changes: Arc<Mutex<Changes>>,
+}
+
+impl Workspace {
+    pub fn new(db: Arc<Database>) -> Workspace {
+        Workspace {
+            db,
+            changes: Arc::new(Mutex::new(Changes::default())),
+        }
+    }
+
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Changes> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the changes so far (a savepoint, or the state before a
+    /// statement).
+    pub fn snapshot(&self) -> Changes {
+        self.lock().clone()
+    }
+
+    /// Goes back to a snapshot.
+    pub fn restore(&self, snapshot: Changes) {
+        *self.lock() = snapshot;
+    }
+
+    /// Forgets every change (ROLLBACK).
+    pub fn discard(&self) {
+        self.restore(Changes::default());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Looks an object up in the namespace of `kind`, as this transaction
+    /// sees it.
+    pub fn lookup(&self, kind: ObjectKind, name: &str) -> UserResult<Option<CatalogObject>> {
+        if let Some(pending) = self.lock().objects.get(&key(kind, name)) {
+            return Ok(pending.clone());
+        }
+        Ok(self.db.catalog.lookup(kind, name)?)
+    }
+
+    /// Looks up an object that must be of exactly `kind`.
+    pub fn get(&self, kind: ObjectKind, name: &str) -> UserResult<CatalogObject> {
+        match self.lookup(kind, name)? {
+            Some(obj) if obj.kind() == kind => Ok(obj),
+            Some(obj) => Err(CatalogError::WrongKind {
+                name: name.to_string(),
+                expected: kind,
+                actual: obj.kind(),
+            }
+            .into()),
+            None => Err(CatalogError::NotFound {
+                kind,
+                name: name.to_string(),
+            }
+            .into()),
+        }
+    }
+
+    /// All objects of `kind`, ordered by name.
+    pub fn list(&self, kind: ObjectKind) -> UserResult<Vec<CatalogObject>> {
+        let mut by_name: BTreeMap<String, CatalogObject> = self
+            .db
+            .catalog
+            .list(kind)?
+            .into_iter()
+            .map(|o| (o.name().to_string(), o))
+            .collect();
+        for ((is_relation, name), obj) in &self.lock().objects {
+            if *is_relation != kind.is_relation() {
+                continue;
+            }
+            by_name.remove(name);
+            if let Some(obj) = obj
+                && obj.kind() == kind
+            {
+                by_name.insert(name.clone(), obj.clone());
+            }
+        }
+        Ok(by_name.into_values().collect())
+    }
+
+    fn list_all(&self) -> UserResult<Vec<CatalogObject>> {
+        let mut out = Vec::new();
+        for kind in [
+            ObjectKind::Table,
+            ObjectKind::Source,
+            ObjectKind::Sink,
+            ObjectKind::StreamingQuery,
+        ] {
+            out.extend(self.list(kind)?);
+        }
+        Ok(out)
+    }
+
+    fn check_dependencies(&self, obj: &CatalogObject) -> UserResult<()> {
+        for (dep_kind, dep) in obj.dependencies() {
+            if self.lookup(dep_kind, &dep)?.is_none() {
+                return Err(CatalogError::MissingDependency {
+                    kind: obj.kind(),
+                    name: obj.name().to_string(),
+                    dep_kind,
+                    dep,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates an object. `Ok(false)` when one of that name exists and
+    /// `if_not_exists` is set.
+    pub fn create(&self, obj: CatalogObject, if_not_exists: bool) -> UserResult<bool> {
+        if let Some(existing) = self.lookup(obj.kind(), obj.name())? {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(CatalogError::AlreadyExists {
+                kind: existing.kind(),
+                name: obj.name().to_string(),
+            }
+            .into());
+        }
+        self.put(obj)?;
+        Ok(true)
+    }
+
+    /// Replaces an object of the same kind, or creates it.
+    pub fn create_or_replace(&self, obj: CatalogObject) -> UserResult<()> {
+        if let Some(existing) = self.lookup(obj.kind(), obj.name())?
+            && existing.kind() != obj.kind()
+        {
+            return Err(CatalogError::AlreadyExists {
+                kind: existing.kind(),
+                name: obj.name().to_string(),
+            }
+            .into());
+        }
+        self.put(obj)
+    }
+
+    /// Stores a definition (new, or a changed version of an existing one).
+    pub fn put(&self, obj: CatalogObject) -> UserResult<()> {
+        self.check_dependencies(&obj)?;
+        self.lock()
+            .objects
+            .insert(key(obj.kind(), obj.name()), Some(obj));
+        Ok(())
+    }
+
+    /// Removes a definition without dependency checks (a rename's old name).
+    pub fn remove(&self, kind: ObjectKind, name: &str) {
+        self.lock().objects.insert(key(kind, name), None);
+        if kind == ObjectKind::Table {
+            self.lock().tables.remove(name);
+        }
+    }
+
+    /// Drops an object of exactly `kind`, with the dependents when
+    /// `cascade`. Returns the dropped objects, dependents first; empty when
+    /// missing and `if_exists`.
+    pub fn drop_object(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> UserResult<Vec<CatalogObject>> {
+        let obj = match self.lookup(kind, name)? {
+            Some(obj) if obj.kind() == kind => obj,
+            None if if_exists => return Ok(Vec::new()),
+            _ => return Err(self.get(kind, name).err().expect("checked above")),
+        };
+        let all = self.list_all()?;
+        let mut order = Vec::new();
+        collect_drop_order(&all, obj, cascade, &mut order)?;
+        for obj in &order {
+            self.remove(obj.kind(), obj.name());
+        }
+        Ok(order)
+    }
+
+    /// The schema and rows of a table as this transaction sees them.
+    pub fn table_rows(&self, name: &str) -> UserResult<(SchemaRef, Vec<RecordBatch>)> {
+        if let Some(t) = self.lock().tables.get(name) {
+            return Ok((t.schema.clone(), t.batches.clone()));
+        }
+        let table = self.db.tables.get(name)?;
+        Ok((table.schema(), table.batches()))
+    }
+
+    /// Whether this transaction created, changed or dropped an object of
+    /// that name, or wrote rows of a table of that name.
+    pub fn is_pending(&self, name: &str) -> bool {
+        let changes = self.lock();
+        changes.objects.contains_key(&(true, name.to_string()))
+            || changes.objects.contains_key(&(false, name.to_string()))
+            || changes.tables.contains_key(name)
+    }
+
+    /// Whether a table's rows were changed by this transaction (its pending
+    /// rows then differ from the stored ones).
+    pub fn has_pending_rows(&self, name: &str) -> bool {
+        self.lock().tables.contains_key(name)
+    }
+
+    /// A new table's storage, empty (CREATE TABLE).
+    pub fn create_table_rows(&self, name: &str, schema: SchemaRef) {
+        self.lock().tables.insert(
+            name.to_string(),
+            PendingTable {
+                schema,
+                batches: Vec::new(),
+                appended: Vec::new(),
+                rewritten: true,
+                recreate: true,
+            },
+        );
+    }
+
+    /// Appends rows (INSERT).
+    pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
+        let (schema, mut all) = self.table_rows(name)?;
+        let mut changes = self.lock();
+        let pending = changes
+            .tables
+            .entry(name.to_string())
+            .or_insert_with(|| PendingTable {
+                schema,
+                batches: Vec::new(),
+                appended: Vec::new(),
+                rewritten: false,
+                recreate: false,
+            });
+        all.extend(batches.iter().cloned());
+        pending.batches = all;
+        if !pending.rewritten {
+            pending.appended.extend(batches);
+        }
+        Ok(())
+    }
+
+    /// Replaces all rows, possibly with a new schema (UPDATE, DELETE,
+    /// TRUNCATE, ALTER TABLE).
+    pub fn replace_rows(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) {
+        let mut changes = self.lock();
+        let recreate = changes.tables.get(name).is_some_and(|t| t.recreate)
+            || self
+                .db
+                .tables
+                .get(name)
+                .map_or(true, |t| t.schema().fields() != schema.fields());
+        changes.tables.insert(
+            name.to_string(),
+            PendingTable {
+                schema,
+                batches,
+                appended: Vec::new(),
+                rewritten: true,
+                recreate,
+            },
+        );
+    }
+
+    /// Makes the changes visible to everyone, in one step as far as the
+    /// disk allows: table rows first (durable), then the catalog in one
+    /// sled transaction, then streaming queries stopped and started. The
+    /// workspace is empty afterwards, whatever happens.
+    pub async fn commit(&self) -> UserResult<()> {
+        let changes = std::mem::take(&mut *self.lock());
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let db = &self.db;
+        let mut before = HashMap::new();
+        for (is_relation, name) in changes.objects.keys() {
+            let kind = if *is_relation {
+                ObjectKind::Table
+            } else {
+                ObjectKind::Sink
+            };
+            if let Some(obj) = db.catalog.lookup(kind, name)? {
+                before.insert((*is_relation, name.clone()), obj);
+            }
+        }
+        // 1. Rows. Tables dropped in this transaction are removed after the
+        // catalog no longer names them.
+        for (name, table) in &changes.tables {
+            let (Some(Some(CatalogObject::Table(_))) | None) =
+                changes.objects.get(&(true, name.clone()))
+            else {
+                continue;
+            };
+            if table.recreate {
+                db.tables.drop_table(name)?;
+                db.tables
+                    .create_or_load(name, table.schema.clone())?
+                    .replace(table.batches.clone())?;
+            } else if table.rewritten {
+                db.tables.get(name)?.replace(table.batches.clone())?;
+            } else {
+                db.tables.get(name)?.append(&table.appended)?;
+            }
+        }
+        // 2. The catalog.
+        let catalog_changes: Vec<(ObjectKind, String, Option<CatalogObject>)> = changes
+            .objects
+            .iter()
+            .map(|((is_relation, name), obj)| {
+                let kind = obj.as_ref().map_or(
+                    if *is_relation {
+                        ObjectKind::Table
+                    } else {
+                        ObjectKind::Sink
+                    },
+                    |o| o.kind(),
+                );
+                (kind, name.clone(), obj.clone())
+            })
+            .collect();
+        db.catalog.apply(&catalog_changes)?;
+        // 3. What the new catalog implies: dropped tables' storage, stopped
+        // and started streaming queries.
+        let mut to_start = Vec::new();
+        for (k, obj) in &changes.objects {
+            let old = before.get(k);
+            if let Some(CatalogObject::StreamingQuery(q)) = old {
+                db.stop_query(&q.name).await;
+                db.remove_checkpoints(&q.name)?;
+            }
+            if let Some(CatalogObject::Table(t)) = old
+                && !matches!(obj, Some(CatalogObject::Table(_)))
+            {
+                db.tables.drop_table(&t.name)?;
+            }
+            match obj {
+                Some(CatalogObject::StreamingQuery(q)) => {
+                    if old.is_none() {
+                        // Progress left by a dropped query of that name.
+                        db.remove_checkpoints(&q.name)?;
+                    }
+                    to_start.push(q.clone());
+                }
+                Some(CatalogObject::Table(t))
+                    if !changes.tables.contains_key(&t.name) && db.tables.get(&t.name).is_err() =>
+                {
+                    // A renamed table's storage under its new name.
+                    db.tables
+                        .create_or_load(&t.name, arrow_schema(&t.columns))?;
+                }
+                _ => {}
+            }
+        }
+        for def in to_start {
+            db.start_query(&def).await;
+        }
+        Ok(())
+    }
+}
+
+fn collect_drop_order(
+    all: &[CatalogObject],
+    obj: CatalogObject,
+    cascade: bool,
+    order: &mut Vec<CatalogObject>,
+) -> UserResult<()> {
+    let dependents: Vec<&CatalogObject> = all
+        .iter()
+        .filter(|o| {
+            o.dependencies()
+                .iter()
+                .any(|(k, n)| k.is_relation() == obj.kind().is_relation() && n == obj.name())
+        })
+        .collect();
+    if !dependents.is_empty() && !cascade {
+        return Err(CatalogError::HasDependents {
+            kind: obj.kind(),
+            name: obj.name().to_string(),
+            dependents: dependents
+                .iter()
+                .map(|d| (d.kind(), d.name().to_string()))
+                .collect(),
+        }
+        .into());
+    }
+    for dep in dependents {
+        if !order
+            .iter()
+            .any(|o| o.kind() == dep.kind() && o.name() == dep.name())
+        {
+            collect_drop_order(all, dep.clone(), cascade, order)?;
+        }
+    }
+    order.push(obj);
+    Ok(())
+}
+
+/// The error of a statement on a name that is not a table.
+pub fn not_a_table(name: &str, obj: Option<&CatalogObject>) -> UserError {
+    match obj {
+        Some(other) => UserError::new(
+            "42809",
+            format!("\"{name}\" is a {}, not a table", other.kind()),
+        ),
+        None => UserError::new("42P01", format!("relation \"{name}\" does not exist")),
+    }
+}
+
+/// The session's `public` schema: the committed schema (the query
+/// module's), with the workspace's tables laid over it, so that queries
+/// inside a transaction see its own uncommitted tables and rows.
+pub struct PendingSchema {
+    pub committed: Arc<dyn datafusion::catalog::SchemaProvider>,
+    pub workspace: Workspace,
+}
+
+impl std::fmt::Debug for PendingSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingSchema")
+    }
+}
+
+impl PendingSchema {
+    /// `Some(answer)` when the workspace decides; `None` to ask the
+    /// committed schema.
+    fn pending_table(&self, name: &str) -> Option<Option<Arc<dyn TableProvider>>> {
+        let changes = self.workspace.lock();
+        match changes.objects.get(&key(ObjectKind::Table, name)) {
+            Some(Some(CatalogObject::Table(_))) | None => {}
+            Some(_) => return Some(None),
+        }
+        let table = changes.tables.get(name)?;
+        let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).ok()?;
+        Some(Some(Arc::new(provider)))
+    }
+}
+
+use datafusion::catalog::MemTable;
+use datafusion::datasource::TableProvider;
+
+#[async_trait::async_trait]
+impl datafusion::catalog::SchemaProvider for PendingSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.workspace
+            .list(ObjectKind::Table)
+            .unwrap_or_default()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        match self.pending_table(name) {
+            Some(answer) => Ok(answer),
+            None => self.committed.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        match self.workspace.lookup(ObjectKind::Table, name) {
+            Ok(Some(CatalogObject::Table(_))) => true,
+            Ok(_) => false,
+            Err(_) => self.committed.table_exist(name),
+        }
+    }
+}
