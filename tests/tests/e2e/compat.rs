@@ -1,7 +1,9 @@
 //! The compatibility suite: real client programs (`tests/compat/`) against a
 //! running Eddy.
 //!
-//! Each test starts its own Eddy, runs one program with the server's address
+//! tokio-postgres is checked in process (every type in binary, declared and
+//! inferred parameter types, a portal read in pieces). For the others, each
+//! test starts its own Eddy, runs one program with the server's address
 //! in `EDDY_COMPAT_HOST` / `EDDY_COMPAT_PORT`, and fails with the program's
 //! output when it exits non-zero. The programs check what they read back
 //! themselves (every type, both formats where the driver lets one choose).
@@ -21,9 +23,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use eddy_tests::{query_i64, query_values};
 use tempfile::TempDir;
 use tokio::process::Command;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use crate::{TestEddy, shown_names, with_logs};
 
@@ -385,4 +389,252 @@ async fn dbmate_failing_migration_leaves_no_trace() -> Result<()> {
         &eddy,
         None,
     )
+}
+
+/// A value passed and read in binary exactly as given, whatever the type:
+/// for types tokio-postgres has no Rust type for here (numeric, interval,
+/// uuid, json, jsonb).
+#[derive(Debug, PartialEq)]
+struct RawBinary(Vec<u8>);
+
+impl ToSql for RawBinary {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for RawBinary {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBinary(raw.to_vec()))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+const CREATE_TYPES: &str = "CREATE TABLE compat_types (
+    id integer NOT NULL,
+    b boolean, i2 smallint, i4 integer, i8 bigint,
+    f4 real, f8 double precision, n numeric(12,4),
+    t text, v varchar(20), by bytea,
+    d date, ts timestamp, tstz timestamptz, iv interval,
+    u uuid, j json, jb jsonb)";
+
+/// 12345678.1234 as PostgreSQL's binary numeric: 3 base-10000 digits,
+/// weight 1, positive, 4 decimal digits.
+const NUMERIC: [u8; 14] = [0, 3, 0, 1, 0, 0, 0, 4, 0x04, 0xd2, 0x16, 0x2e, 0x04, 0xd2];
+
+/// 1 day 02:03:04.5: microseconds, days, months.
+fn interval_binary() -> Vec<u8> {
+    let mut v = 7_384_500_000i64.to_be_bytes().to_vec();
+    v.extend_from_slice(&1i32.to_be_bytes());
+    v.extend_from_slice(&0i32.to_be_bytes());
+    v
+}
+
+const UUID_TEXT: &str = "12345678-1234-5678-9abc-def012345678";
+const UUID_BINARY: [u8; 16] = [
+    0x12, 0x34, 0x56, 0x78, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78,
+];
+
+/// tokio-postgres: every parameter in binary, declared by the client with
+/// `prepare_typed` (one row) or inferred by the server (another row); every
+/// result in binary; a portal read two rows at a time (Execute with
+/// max_rows); an error then recovery.
+async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
+    let mut client = eddy.client().await?;
+    client.batch_execute(CREATE_TYPES).await?;
+    let ts = NaiveDate::from_ymd_opt(2024, 2, 29)
+        .and_then(|d| d.and_hms_micro_opt(12, 34, 56, 789_012))
+        .context("timestamp")?;
+    let tstz = ts.and_utc();
+    let insert = "INSERT INTO compat_types (id, b, i2, i4, i8, f4, f8, n, t, v, by, d, ts, tstz, \
+                  iv, u, j, jb) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                  $14, $15, $16, $17, $18)";
+    let declared = [
+        Type::INT4,
+        Type::BOOL,
+        Type::INT2,
+        Type::INT4,
+        Type::INT8,
+        Type::FLOAT4,
+        Type::FLOAT8,
+        Type::NUMERIC,
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BYTEA,
+        Type::DATE,
+        Type::TIMESTAMP,
+        Type::TIMESTAMPTZ,
+        Type::INTERVAL,
+        Type::UUID,
+        Type::JSON,
+        Type::JSONB,
+    ];
+    let typed = client.prepare_typed(insert, &declared).await?;
+    let (n, iv) = (RawBinary(NUMERIC.to_vec()), RawBinary(interval_binary()));
+    let by = vec![0u8, 1, 0xfe, 0xff];
+    let date = ts.date();
+    let (j, jb) = (r#"{"a": [1, 2]}"#, r#"{"b": true}"#);
+    let shared: [&(dyn ToSql + Sync); 14] = [
+        &true,
+        &-12345i16,
+        &2_000_000_000i32,
+        &9_000_000_000_000_000_000i64,
+        &1.5f32,
+        &-2.25e10f64,
+        &n,
+        &"hello, ☃",
+        &"varchar",
+        &by,
+        &date,
+        &ts,
+        &tstz,
+        &iv,
+    ];
+    let uuid = RawBinary(UUID_BINARY.to_vec());
+    let (json, jsonb) = (
+        RawBinary(j.as_bytes().to_vec()),
+        RawBinary([&[1u8], jb.as_bytes()].concat()),
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&1i32];
+    params.extend(shared);
+    params.extend([&uuid as &(dyn ToSql + Sync), &json, &jsonb]);
+    ensure!(client.execute(&typed, &params).await? == 1, "typed insert");
+
+    // The server infers the types; uuid, json and jsonb columns take text.
+    let inferred = client.prepare(insert).await?;
+    let inferred_types: Vec<Type> = inferred.params().to_vec();
+    let mut expected_types = declared.to_vec();
+    expected_types[9] = Type::TEXT;
+    expected_types[15..].fill(Type::TEXT);
+    ensure!(
+        inferred_types == expected_types,
+        "inferred parameter types: {inferred_types:?}"
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&2i32];
+    params.extend(shared);
+    params.extend([&UUID_TEXT as &(dyn ToSql + Sync), &j, &jb]);
+    ensure!(
+        client.execute(&inferred, &params).await? == 1,
+        "inferred insert"
+    );
+
+    let select = client
+        .prepare(
+            "SELECT b, i2, i4, i8, f4, f8, n, t, v, by, d, ts, tstz, iv, u, j, jb \
+             FROM compat_types WHERE id = $1",
+        )
+        .await?;
+    for id in [1i32, 2] {
+        let row = client.query_one(&select, &[&id]).await?;
+        let what = format!("row {id}");
+        ensure!(row.try_get::<_, bool>("b")?, "{what}: b");
+        ensure!(row.try_get::<_, i16>("i2")? == -12345, "{what}: i2");
+        ensure!(row.try_get::<_, i32>("i4")? == 2_000_000_000, "{what}: i4");
+        ensure!(
+            row.try_get::<_, i64>("i8")? == 9_000_000_000_000_000_000,
+            "{what}: i8"
+        );
+        ensure!(row.try_get::<_, f32>("f4")? == 1.5, "{what}: f4");
+        ensure!(row.try_get::<_, f64>("f8")? == -2.25e10, "{what}: f8");
+        ensure!(
+            row.try_get::<_, RawBinary>("n")? == n,
+            "{what}: n = {:?}",
+            row.try_get::<_, RawBinary>("n")?
+        );
+        ensure!(row.try_get::<_, String>("t")? == "hello, ☃", "{what}: t");
+        ensure!(row.try_get::<_, String>("v")? == "varchar", "{what}: v");
+        ensure!(row.try_get::<_, Vec<u8>>("by")? == by, "{what}: by");
+        ensure!(row.try_get::<_, NaiveDate>("d")? == date, "{what}: d");
+        ensure!(row.try_get::<_, NaiveDateTime>("ts")? == ts, "{what}: ts");
+        ensure!(
+            row.try_get::<_, DateTime<Utc>>("tstz")? == tstz,
+            "{what}: tstz"
+        );
+        ensure!(
+            row.try_get::<_, RawBinary>("iv")? == iv,
+            "{what}: iv = {:?}",
+            row.try_get::<_, RawBinary>("iv")?
+        );
+        ensure!(row.try_get::<_, String>("u")? == UUID_TEXT, "{what}: u");
+        ensure!(row.try_get::<_, String>("j")? == j, "{what}: j");
+        ensure!(row.try_get::<_, String>("jb")? == jb, "{what}: jb");
+    }
+
+    // Parameters decoded by the OIDs the client declares, narrower than the
+    // columns they meet.
+    let narrow = client
+        .prepare_typed(
+            "SELECT i4 + $1, i8 - $2 FROM compat_types WHERE id = $3",
+            &[Type::INT2, Type::INT4, Type::INT8],
+        )
+        .await?;
+    let row = client.query_one(&narrow, &[&1i16, &1i32, &1i64]).await?;
+    let (sum, difference): (i32, i64) = (row.try_get(0)?, row.try_get(1)?);
+    ensure!(
+        (sum, difference) == (2_000_000_001, 8_999_999_999_999_999_999),
+        "declared int2/int4/int8 parameters: {sum}, {difference}"
+    );
+
+    let tx = client.transaction().await?;
+    let portal = tx
+        .bind(
+            "SELECT id FROM compat_types WHERE id >= $1 ORDER BY id",
+            &[&1i32],
+        )
+        .await?;
+    let mut pieces = Vec::new();
+    for _ in 0..2 {
+        let rows = tx.query_portal(&portal, 1).await?;
+        pieces.push(
+            rows.iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<Vec<i32>, _>>()?,
+        );
+    }
+    let rest = tx.query_portal(&portal, 5).await?;
+    pieces.push(
+        rest.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?,
+    );
+    ensure!(
+        pieces == [vec![1], vec![2], vec![]],
+        "portal read in pieces: {pieces:?}"
+    );
+    tx.commit().await?;
+
+    let err = client
+        .query("SELECT * FROM no_such_table WHERE x = $1", &[&1i32])
+        .await
+        .err()
+        .context("query of a missing table succeeded")?;
+    let code = err.code().map(|c| c.code().to_owned());
+    ensure!(code.as_deref() == Some("42P01"), "error: {err:?}");
+    let row = client.query_one("SELECT $1::bigint * 2", &[&21i64]).await?;
+    ensure!(row.try_get::<_, i64>(0)? == 42, "recovered after the error");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_postgres_binary_every_type() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = tokio_postgres_checks(&eddy).await;
+    with_logs(result, &eddy, None)
 }
