@@ -254,6 +254,20 @@ fn raw_param(portal: &Portal<Prepared>, i: usize) -> Option<(&[u8], bool)> {
     Some((bytes, portal.parameter_format.is_binary(i)))
 }
 
+/// A numeric in text, as PostgreSQL reads it: plain (`-0.5`) or with an
+/// exponent (`1e3`, `2.5E-2`).
+fn decode_numeric_text(bytes: &[u8]) -> Result<rust_decimal::Decimal, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())?
+        .trim();
+    let parsed = if text.contains(['e', 'E']) {
+        rust_decimal::Decimal::from_scientific(text)
+    } else {
+        text.parse()
+    };
+    parsed.map_err(|_| format!("invalid input syntax for type numeric: \"{text}\""))
+}
+
 /// An interval parameter: binary is µs (i64), days (i32), months (i32).
 fn decode_interval(bytes: &[u8], binary: bool) -> Result<IntervalMonthDayNano, String> {
     let (months, days, micros) = if binary {
@@ -390,9 +404,14 @@ pub fn decode_params(
                     ScalarValue::Binary(portal.parameter::<Vec<u8>>(i, &t).map_err(|e| bad(i, e))?)
                 }
                 Type::NUMERIC => {
-                    let d = portal
-                        .parameter::<rust_decimal::Decimal>(i, &t)
-                        .map_err(|e| bad(i, e))?;
+                    let d = match raw_param(portal, i) {
+                        Some((text, false)) => Some(decode_numeric_text(text).map_err(|e| {
+                            UserError::new("22P02", format!("parameter ${}: {e}", i + 1))
+                        })?),
+                        _ => portal
+                            .parameter::<rust_decimal::Decimal>(i, &t)
+                            .map_err(|e| bad(i, e))?,
+                    };
                     match d {
                         None => ScalarValue::Decimal128(None, 38, 10),
                         Some(d) => {

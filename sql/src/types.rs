@@ -68,6 +68,51 @@ pub fn sql_type_from_ast(dt: &ast::DataType) -> Result<SqlType, SqlError> {
     })
 }
 
+/// Rewrites casts DataFusion cannot plan, or plans with another meaning, into
+/// PostgreSQL's: `::uuid`, `::json` and `::jsonb` become casts to text (how
+/// those columns are stored), and `'\x0001'::bytea` becomes the hex literal
+/// `X'0001'` (DataFusion's cast of a string to binary keeps the text's bytes;
+/// psycopg2 sends every `bytes` value this way). For the caller to apply
+/// before planning.
+pub fn rewrite_pg_casts(stmt: &mut ast::Statement) {
+    use std::ops::ControlFlow;
+    let _ = ast::visit_expressions_mut(stmt, |expr| {
+        if let ast::Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+        {
+            if stored_as_text(data_type) {
+                *data_type = ast::DataType::Text;
+            } else if matches!(data_type, ast::DataType::Bytea)
+                && let ast::Expr::Value(v) = inner.as_ref()
+                && let ast::Value::SingleQuotedString(s) = &v.value
+                && let Some(hex) = s.strip_prefix("\\x")
+                && hex.len() % 2 == 0
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                *expr = ast::Expr::Value(
+                    ast::Value::HexStringLiteral(hex.to_owned()).with_empty_span(),
+                );
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `uuid`, `json`, `jsonb`, however spelled: types Eddy stores as text.
+fn stored_as_text(dt: &ast::DataType) -> bool {
+    match dt {
+        ast::DataType::Uuid | ast::DataType::JSON | ast::DataType::JSONB => true,
+        ast::DataType::Custom(name, _) => name.0.last().is_some_and(|part| {
+            matches!(part, ObjectNamePart::Identifier(i)
+                if ["uuid", "json", "jsonb"].contains(&i.value.to_ascii_lowercase().as_str()))
+        }),
+        _ => false,
+    }
+}
+
 /// `FLOAT(p)`: PostgreSQL picks `real` up to 24 bits, `double` up to 53.
 fn float_type(info: &ExactNumberInfo) -> Result<SqlType, SqlError> {
     match info {
@@ -682,6 +727,28 @@ mod tests {
         assert_eq!(pg_type_name(SqlType::Numeric(10, 2)), "numeric(10,2)");
         assert_eq!(pg_type_name(SqlType::Text), "text");
         assert_eq!(pg_type_name(SqlType::Int), "integer");
+    }
+
+    #[test]
+    fn casts_rewritten_for_planning() {
+        let rewrite = |sql: &str| {
+            let mut stmt = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_statement())
+                .unwrap();
+            rewrite_pg_casts(&mut stmt);
+            stmt.to_string()
+        };
+        assert_eq!(
+            rewrite("SELECT '12345678-1234-5678-9abc-def012345678'::uuid, CAST(j AS jsonb)"),
+            "SELECT '12345678-1234-5678-9abc-def012345678'::TEXT, CAST(j AS TEXT)"
+        );
+        assert_eq!(
+            rewrite("INSERT INTO t VALUES ('\\x0001feff'::bytea, '{}'::json)"),
+            "INSERT INTO t VALUES (X'0001feff', '{}'::TEXT)"
+        );
+        // Not hex: left to the cast, as written.
+        assert_eq!(rewrite("SELECT 'abc'::bytea"), "SELECT 'abc'::BYTEA");
     }
 
     #[test]
