@@ -106,7 +106,8 @@ async fn prepare(
                     .map(|q| datafusion::sql::sqlparser::ast::Statement::Query(q.clone())),
                 _ => None,
             };
-            if let Some(plannable) = plannable {
+            if let Some(mut plannable) = plannable {
+                eddy_sql::types::rewrite_pg_casts(&mut plannable);
                 let plan = session.plan_unbound(&plannable).await?;
                 let inferred = plan.get_parameter_types().map_err(UserError::from)?;
                 for (name, dt) in inferred {
