@@ -127,12 +127,9 @@ fn not_null_violation(table: &str, column: &str) -> UserError {
     )
 }
 
-pub async fn update(
-    ctx: &SessionContext,
-    ws: &Workspace,
-    update: &Update,
-    params: &[ScalarValue],
-) -> UserResult<Outcome> {
+/// The SELECT computing an UPDATE's new table contents, with a last
+/// column telling which rows it changed.
+fn update_query(ws: &Workspace, update: &Update) -> UserResult<(TableDef, String)> {
     if update.from.is_some() || update.returning.is_some() || update.limit.is_some() {
         return Err(UserError::unsupported(
             "UPDATE … FROM, RETURNING and LIMIT are not supported",
@@ -190,6 +187,17 @@ pub async fn update(
             .map(|a| format!(" AS {}", quote(&a)))
             .unwrap_or_default()
     );
+    Ok((def, sql))
+}
+
+pub async fn update(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    update: &Update,
+    params: &[ScalarValue],
+) -> UserResult<Outcome> {
+    let (def, sql) = update_query(ws, update)?;
+    let name = def.name.clone();
     let batches = select(ctx, &sql, params).await?;
     let hits: usize = batches
         .iter()
@@ -208,12 +216,9 @@ pub async fn update(
     Ok(Outcome::Command("UPDATE".into(), Some(hits)))
 }
 
-pub async fn delete(
-    ctx: &SessionContext,
-    ws: &Workspace,
-    delete: &Delete,
-    params: &[ScalarValue],
-) -> UserResult<Outcome> {
+/// The table a DELETE removes from, and the SELECT of the rows it keeps
+/// (`None`: all rows go).
+fn delete_query(ws: &Workspace, delete: &Delete) -> UserResult<(TableDef, Option<String>)> {
     let from = match &delete.from {
         FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
     };
@@ -227,18 +232,31 @@ pub async fn delete(
     }
     let (name, alias) = target(table)?;
     let def = table_def(ws, &name)?;
+    let sql = delete.selection.as_ref().map(|e| {
+        format!(
+            "SELECT * FROM {}{} WHERE NOT coalesce(({e}), false)",
+            quote(&name),
+            alias
+                .map(|a| format!(" AS {}", quote(&a)))
+                .unwrap_or_default()
+        )
+    });
+    Ok((def, sql))
+}
+
+pub async fn delete(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    delete: &Delete,
+    params: &[ScalarValue],
+) -> UserResult<Outcome> {
+    let (def, sql) = delete_query(ws, delete)?;
+    let name = def.name.clone();
     let (schema, existing) = ws.table_rows(&name)?;
     let before: usize = existing.iter().map(|b| b.num_rows()).sum();
-    let kept = match &delete.selection {
+    let kept = match sql {
         None => Vec::new(),
-        Some(e) => {
-            let sql = format!(
-                "SELECT * FROM {}{} WHERE NOT coalesce(({e}), false)",
-                quote(&name),
-                alias
-                    .map(|a| format!(" AS {}", quote(&a)))
-                    .unwrap_or_default()
-            );
+        Some(sql) => {
             let batches = select(ctx, &sql, params).await?;
             table_batch(&def, &schema, columns_of(&schema, &batches)?)?
         }
@@ -246,6 +264,26 @@ pub async fn delete(
     let after: usize = kept.iter().map(|b| b.num_rows()).sum();
     ws.replace_rows(&name, schema, kept);
     Ok(Outcome::Command("DELETE".into(), Some(before - after)))
+}
+
+/// The types of the parameters (`$1`, …) of an UPDATE or DELETE, as far
+/// as the statement implies them (`None` for a statement of another kind).
+pub async fn parameter_types(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    stmt: &datafusion::sql::sqlparser::ast::Statement,
+) -> UserResult<Option<std::collections::HashMap<String, Option<DataType>>>> {
+    use datafusion::sql::sqlparser::ast::Statement;
+    let sql = match stmt {
+        Statement::Update(update) => Some(update_query(ws, update)?.1),
+        Statement::Delete(delete) => delete_query(ws, delete)?.1,
+        _ => return Ok(None),
+    };
+    let Some(sql) = sql else {
+        return Ok(Some(Default::default()));
+    };
+    let plan = ctx.state().create_logical_plan(&sql).await?;
+    Ok(Some(plan.get_parameter_types()?))
 }
 
 /// The next values of the table's SERIAL columns (0 for other columns):

@@ -436,6 +436,16 @@ impl Session {
         crate::dml::table_def(&self.ws, name)
     }
 
+    /// The types of an UPDATE's or DELETE's parameters (`$1` → type, as
+    /// far as the statement implies them), for Describe; `None` for other
+    /// statements.
+    pub async fn dml_parameter_types(
+        &self,
+        stmt: &Statement,
+    ) -> UserResult<Option<std::collections::HashMap<String, Option<DataType>>>> {
+        crate::dml::parameter_types(&self.ctx, &self.ws, stmt).await
+    }
+
     fn in_block(&self, what: &str) -> UserResult<()> {
         if self.tx == TxState::Idle {
             return Err(UserError::new(

@@ -22,7 +22,7 @@
 //!
 //! [`commit`]: Workspace::commit
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -62,6 +62,9 @@ pub struct PendingTable {
 pub struct Changes {
     objects: BTreeMap<Key, Option<CatalogObject>>,
     tables: HashMap<String, PendingTable>,
+    /// Names this transaction created where nothing existed: if another
+    /// session commits an object of that name first, this commit fails.
+    created: BTreeSet<Key>,
 }
 
 impl Changes {
@@ -206,7 +209,12 @@ impl Workspace {
             }
             .into());
         }
+        let k = key(obj.kind(), obj.name());
+        let committed = self.db.catalog.lookup(obj.kind(), obj.name())?.is_some();
         self.put(obj)?;
+        if !committed {
+            self.lock().created.insert(k);
+        }
         Ok(true)
     }
 
@@ -254,7 +262,21 @@ impl Workspace {
         let obj = match self.lookup(kind, name)? {
             Some(obj) if obj.kind() == kind => obj,
             None if if_exists => return Ok(Vec::new()),
-            _ => return Err(self.get(kind, name).err().expect("checked above")),
+            Some(other) => {
+                return Err(CatalogError::WrongKind {
+                    name: name.to_string(),
+                    expected: kind,
+                    actual: other.kind(),
+                }
+                .into());
+            }
+            None => {
+                return Err(CatalogError::NotFound {
+                    kind,
+                    name: name.to_string(),
+                }
+                .into());
+            }
         };
         let all = self.list_all()?;
         let mut order = Vec::new();
@@ -352,7 +374,14 @@ impl Workspace {
     /// sled transaction, then streaming queries stopped and started. The
     /// workspace is empty afterwards, whatever happens.
     pub async fn commit(&self) -> UserResult<()> {
-        let changes = std::mem::take(&mut *self.lock());
+        let mut changes = std::mem::take(&mut *self.lock());
+        // Created and dropped again: nothing to apply (and another
+        // session's object of that name must stay).
+        let created = std::mem::take(&mut changes.created);
+        changes
+            .objects
+            .retain(|k, obj| obj.is_some() || !created.contains(k));
+        changes.created = created;
         if changes.is_empty() {
             return Ok(());
         }
@@ -365,6 +394,15 @@ impl Workspace {
                 ObjectKind::Sink
             };
             if let Some(obj) = db.catalog.lookup(kind, name)? {
+                if changes.created.contains(&(*is_relation, name.clone())) {
+                    return Err(UserError::new(
+                        "40001",
+                        format!(
+                            "could not commit: {} \"{name}\" was created by another session meanwhile",
+                            obj.kind()
+                        ),
+                    ));
+                }
                 before.insert((*is_relation, name.clone()), obj);
             }
         }
@@ -547,5 +585,91 @@ impl datafusion::catalog::SchemaProvider for PendingSchema {
             Ok(_) => false,
             Err(_) => self.committed.table_exist(name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_catalog::{ColumnDef, SqlType, TableDef};
+
+    use super::*;
+
+    fn table(name: &str) -> CatalogObject {
+        CatalogObject::Table(TableDef {
+            name: name.into(),
+            columns: vec![ColumnDef {
+                name: "v".into(),
+                data_type: SqlType::BigInt,
+                nullable: true,
+                default: None,
+            }],
+            primary_key: vec![],
+            primary_key_name: None,
+            indexes: vec![],
+            sql: String::new(),
+        })
+    }
+
+    fn rows(values: &[i64]) -> RecordBatch {
+        let CatalogObject::Table(t) = table("x") else {
+            unreachable!()
+        };
+        RecordBatch::try_new(
+            arrow_schema(&t.columns),
+            vec![Arc::new(datafusion::arrow::array::Int64Array::from(
+                values.to_vec(),
+            ))],
+        )
+        .unwrap()
+    }
+
+    fn create(ws: &Workspace, name: &str) {
+        assert!(ws.create(table(name), false).unwrap());
+        let CatalogObject::Table(t) = table(name) else {
+            unreachable!()
+        };
+        ws.create_table_rows(name, arrow_schema(&t.columns));
+    }
+
+    #[tokio::test]
+    async fn changes_are_private_until_commit_and_savepoints_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), eddy_connectors::registry()).unwrap();
+        let ws = Workspace::new(db.clone());
+        let other = Workspace::new(db.clone());
+        create(&ws, "t");
+        ws.append_rows("t", vec![rows(&[1, 2])]).unwrap();
+        let savepoint = ws.snapshot();
+        ws.append_rows("t", vec![rows(&[3])]).unwrap();
+        create(&ws, "u");
+        assert!(other.lookup(ObjectKind::Table, "t").unwrap().is_none());
+        ws.restore(savepoint);
+        assert!(ws.lookup(ObjectKind::Table, "u").unwrap().is_none());
+        assert_eq!(ws.table_rows("t").unwrap().1[0].num_rows(), 2);
+        ws.commit().await.unwrap();
+        assert!(ws.is_empty());
+        assert_eq!(db.tables.get("t").unwrap().row_count(), 2);
+        assert!(other.lookup(ObjectKind::Table, "t").unwrap().is_some());
+
+        // Dropped in a block that rolls back: still there.
+        ws.drop_object(ObjectKind::Table, "t", false, false)
+            .unwrap();
+        assert!(ws.lookup(ObjectKind::Table, "t").unwrap().is_none());
+        ws.discard();
+        assert_eq!(db.tables.get("t").unwrap().row_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_name_created_meanwhile_by_another_session_fails_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), eddy_connectors::registry()).unwrap();
+        let (a, b) = (Workspace::new(db.clone()), Workspace::new(db.clone()));
+        create(&a, "t");
+        a.append_rows("t", vec![rows(&[1])]).unwrap();
+        create(&b, "t");
+        b.commit().await.unwrap();
+        let err = a.commit().await.unwrap_err();
+        assert_eq!(err.sqlstate, "40001");
+        assert_eq!(db.tables.get("t").unwrap().row_count(), 0);
     }
 }
