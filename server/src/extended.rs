@@ -3,6 +3,8 @@
 //! PostgreSQL infers them), result descriptions, and decoding bound
 //! parameters by their declared types in text or binary format.
 
+mod arrays;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -125,7 +127,7 @@ async fn prepare(
                     if let Some(dt) = dt
                         && param_types[idx] == Type::UNKNOWN
                     {
-                        param_types[idx] = pg_type(&dt);
+                        param_types[idx] = param_type(&dt);
                     }
                 }
                 if matches!(
@@ -235,17 +237,46 @@ fn infer_from_casts(stmt: &datafusion::sql::sqlparser::ast::Statement, types: &m
                 .parse::<usize>()
                 .ok()
                 .and_then(|i| i.checked_sub(1))
-            && let Ok(sql_type) = eddy_sql::types::sql_type_from_ast(data_type)
+            && let Some(declared) = cast_type(data_type)
         {
             if types.len() <= idx {
                 types.resize(idx + 1, Type::UNKNOWN);
             }
             if types[idx] == Type::UNKNOWN {
-                types[idx] = pg_type(&eddy_sql::types::arrow_type(sql_type));
+                types[idx] = declared;
             }
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// The parameter type `$n::data_type` declares: a scalar type Eddy stores,
+/// or a one-dimensional array of one.
+fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Type> {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as D};
+    let scalar = |dt: &D| {
+        eddy_sql::types::sql_type_from_ast(dt)
+            .ok()
+            .map(|t| pg_type(&eddy_sql::types::arrow_type(t)))
+    };
+    match data_type {
+        D::Array(
+            ArrayElemTypeDef::SquareBracket(element, _)
+            | ArrayElemTypeDef::AngleBracket(element)
+            | ArrayElemTypeDef::Parenthesis(element),
+        ) => arrays::array_of(&scalar(element)?),
+        other => scalar(other),
+    }
+}
+
+/// The PostgreSQL type of a parameter DataFusion inferred as `dt`.
+fn param_type(dt: &DataType) -> Type {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) => {
+            arrays::array_of(&pg_type(f.data_type())).unwrap_or(Type::TEXT)
+        }
+        _ => pg_type(dt),
+    }
 }
 
 /// Parameter `i`'s bytes and whether they are in binary format; `None` for
@@ -430,6 +461,8 @@ pub fn decode_params(
                             UserError::new("22007", format!("parameter ${}: {e}", i + 1))
                         })?,
                 ),
+                t if arrays::is_array(&t) => arrays::decode_array(&t, raw_param(portal, i))
+                    .map_err(|e| UserError::new("22P02", format!("parameter ${}: {e}", i + 1)))?,
                 _ => ScalarValue::Utf8(
                     raw_param(portal, i)
                         .map(|(bytes, binary)| decode_text(&t, bytes, binary))

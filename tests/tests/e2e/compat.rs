@@ -2,7 +2,7 @@
 //! running Eddy.
 //!
 //! tokio-postgres is checked in process (every type in binary, declared and
-//! inferred parameter types, a portal read in pieces). For the others, each
+//! inferred parameter types, array parameters, a portal read in pieces). For the others, each
 //! test starts its own Eddy, runs one program with the server's address
 //! in `EDDY_COMPAT_HOST` / `EDDY_COMPAT_PORT`, and fails with the program's
 //! output when it exits non-zero. The programs check what they read back
@@ -281,7 +281,7 @@ fn dbmate(eddy: &TestEddy, dir: &Path) -> Command {
         ))
         .arg("--migrations-dir")
         .arg(dir)
-        .args(["--no-dump-schema", "up"]);
+        .args(["--no-dump-schema", "migrate"]);
     command
 }
 
@@ -300,14 +300,14 @@ const MIGRATIONS: [&str; 2] = ["20240101000000", "20240102000000"];
 
 async fn migrations_twice(eddy: &TestEddy) -> Result<String> {
     let dir = compat_dir().join("dbmate/migrations");
-    let first = run(dbmate(eddy, &dir), "dbmate up").await?;
+    let first = run(dbmate(eddy, &dir), "dbmate migrate").await?;
     for version in MIGRATIONS {
         ensure!(
             first.contains(&format!("Applying: {version}")),
             "first run did not apply {version}:\n{first}"
         );
     }
-    let second = run(dbmate(eddy, &dir), "dbmate up (again)").await?;
+    let second = run(dbmate(eddy, &dir), "dbmate migrate (again)").await?;
     ensure!(
         !second.contains("Applying"),
         "second run applied something:\n{second}"
@@ -354,7 +354,11 @@ async fn failing_migration(eddy: &TestEddy) -> Result<String> {
             )?;
         }
     }
-    let failed = run(dbmate(eddy, dir.path()), "dbmate up (failing migration)").await;
+    let failed = run(
+        dbmate(eddy, dir.path()),
+        "dbmate migrate (failing migration)",
+    )
+    .await;
     let Err(failed) = failed else {
         bail!("dbmate succeeded with a failing migration");
     };
@@ -591,6 +595,24 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
         (sum, difference) == (2_000_000_001, 8_999_999_999_999_999_999),
         "declared int2/int4/int8 parameters: {sum}, {difference}"
     );
+
+    // Array parameters, binary (dbmate binds text[] in text format).
+    let names = vec!["public", "schema_migrations"];
+    let rows = client
+        .query("SELECT unnest($1::text[]) AS name", &[&names])
+        .await?;
+    let unnested: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    ensure!(unnested == names, "unnest($1::text[]): {unnested:?}");
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM compat_types WHERE id = ANY($1::int4[])",
+            &[&vec![2i32, 3]],
+        )
+        .await?;
+    ensure!(row.try_get::<_, i64>(0)? == 1, "= ANY($1::int4[])");
 
     let tx = client.transaction().await?;
     let portal = tx
