@@ -112,24 +112,7 @@ async fn prepare(
                 eddy_sql::types::rewrite_pg_casts(&mut plannable);
                 let plan = session.plan_unbound(&plannable).await?;
                 let inferred = plan.get_parameter_types().map_err(UserError::from)?;
-                for (name, dt) in inferred {
-                    let Some(idx) = name
-                        .trim_start_matches('$')
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| i.checked_sub(1))
-                    else {
-                        continue;
-                    };
-                    if param_types.len() <= idx {
-                        param_types.resize(idx + 1, Type::UNKNOWN);
-                    }
-                    if let Some(dt) = dt
-                        && param_types[idx] == Type::UNKNOWN
-                    {
-                        param_types[idx] = param_type(&dt);
-                    }
-                }
+                fill_inferred(&mut param_types, inferred);
                 if matches!(
                     stmt.as_ref(),
                     datafusion::sql::sqlparser::ast::Statement::Query(_)
@@ -139,9 +122,18 @@ async fn prepare(
             }
         }
         if let eddy_sql::EddyStatement::Standard(stmt) = &statement.stmt {
+            if let Some(inferred) = session.dml_parameter_types(stmt).await? {
+                fill_inferred(&mut param_types, inferred);
+            }
             infer_from_casts(stmt, &mut param_types);
-            if let datafusion::sql::sqlparser::ast::Statement::Insert(insert) = stmt.as_ref() {
-                infer_from_insert_target(session, insert, &mut param_types);
+            match stmt.as_ref() {
+                datafusion::sql::sqlparser::ast::Statement::Insert(insert) => {
+                    infer_from_insert_target(session, insert, &mut param_types)
+                }
+                datafusion::sql::sqlparser::ast::Statement::Update(update) => {
+                    infer_from_assignments(session, update, &mut param_types)
+                }
+                _ => {}
             }
         }
         if schema.is_none() && returns_rows(&statement.stmt) {
@@ -161,6 +153,27 @@ async fn prepare(
             param_types,
             schema,
         }))
+    }
+}
+
+/// Fills the parameter types the client left unknown with those DataFusion
+/// inferred (`$n` → type).
+fn fill_inferred(
+    param_types: &mut Vec<Type>,
+    inferred: impl IntoIterator<Item = (String, Option<DataType>)>,
+) {
+    for (name, dt) in inferred {
+        let Some(idx) = placeholder_index(&name) else {
+            continue;
+        };
+        if param_types.len() <= idx {
+            param_types.resize(idx + 1, Type::UNKNOWN);
+        }
+        if let Some(dt) = dt
+            && param_types[idx] == Type::UNKNOWN
+        {
+            param_types[idx] = param_type(&dt);
+        }
     }
 }
 
@@ -205,6 +218,47 @@ fn infer_from_insert_target(
                 if types[idx] == Type::UNKNOWN {
                     types[idx] = pg_type(&eddy_sql::types::arrow_type(column.data_type));
                 }
+            }
+        }
+    }
+}
+
+/// `UPDATE t SET a = $1`: a parameter assigned alone takes the type of its
+/// column.
+fn infer_from_assignments(
+    session: &Session,
+    update: &datafusion::sql::sqlparser::ast::Update,
+    types: &mut Vec<Type>,
+) {
+    use datafusion::sql::sqlparser::ast::{AssignmentTarget, Expr, TableFactor, Value};
+    let TableFactor::Table { name, .. } = &update.table.relation else {
+        return;
+    };
+    let Ok(def) = crate::names::object_name(name).and_then(|n| session.table_def(&n)) else {
+        return;
+    };
+    for assignment in &update.assignments {
+        let AssignmentTarget::ColumnName(target) = &assignment.target else {
+            continue;
+        };
+        let Some(column) = target
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(crate::names::ident)
+            .and_then(|name| def.columns.iter().find(|c| c.name == name))
+        else {
+            continue;
+        };
+        if let Expr::Value(v) = &assignment.value
+            && let Value::Placeholder(p) = &v.value
+            && let Some(idx) = placeholder_index(p)
+        {
+            if types.len() <= idx {
+                types.resize(idx + 1, Type::UNKNOWN);
+            }
+            if types[idx] == Type::UNKNOWN {
+                types[idx] = pg_type(&eddy_sql::types::arrow_type(column.data_type));
             }
         }
     }

@@ -2,7 +2,8 @@
 //! running Eddy.
 //!
 //! tokio-postgres is checked in process (every type in binary, declared and
-//! inferred parameter types, array parameters, a portal read in pieces). For the others, each
+//! inferred parameter types, array parameters, UPDATE and DELETE with
+//! parameters, a portal read in pieces). For the others, each
 //! test starts its own Eddy, runs one program with the server's address
 //! in `EDDY_COMPAT_HOST` / `EDDY_COMPAT_PORT`, and fails with the program's
 //! output when it exits non-zero. The programs check what they read back
@@ -641,6 +642,30 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
         "portal read in pieces: {pieces:?}"
     );
     tx.commit().await?;
+
+    // UPDATE and DELETE parameters take their types from the statement.
+    let updated = client
+        .execute(
+            "UPDATE compat_types SET t = $1, i8 = $2 WHERE id = $3",
+            &[&"updated", &7i64, &2i32],
+        )
+        .await?;
+    ensure!(updated == 1, "UPDATE with parameters: {updated} rows");
+    let row = client
+        .query_one("SELECT t, i8 FROM compat_types WHERE id = $1", &[&2i32])
+        .await?;
+    let (t, i8): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+    ensure!(
+        (t.as_str(), i8) == ("updated", 7),
+        "after UPDATE: {t}, {i8}"
+    );
+    let deleted = client
+        .execute(
+            "DELETE FROM compat_types WHERE id = $1 AND i8 = $2",
+            &[&2i32, &7i64],
+        )
+        .await?;
+    ensure!(deleted == 1, "DELETE with parameters: {deleted} rows");
 
     let err = client
         .query("SELECT * FROM no_such_table WHERE x = $1", &[&1i32])
