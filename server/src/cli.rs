@@ -3,10 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+use crate::auth::AuthMode;
 use crate::database::Database;
+use crate::server::ServerConfig;
+use crate::users::{BOOTSTRAP_USER, UserStore};
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +37,32 @@ enum Command {
         /// the Eddy table `clicks_per_page`) if it does not exist yet.
         #[arg(long)]
         demo: bool,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
+}
+
+/// Authentication, TLS and connection limits.
+#[derive(clap::Args)]
+struct SecurityArgs {
+    /// When clients must give a password: `auto` (when a user has a
+    /// password or when listening beyond loopback), `password`, `trust`.
+    #[arg(long, value_enum, default_value = "auto")]
+    auth: AuthMode,
+    /// A file whose first line is the password of the superuser `eddy`
+    /// (created if needed); the environment variable EDDY_PASSWORD does the
+    /// same.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// PEM certificate (chain) for TLS; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS; needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Sessions beyond this many are refused (FATAL 53300).
+    #[arg(long, default_value_t = 100)]
+    max_connections: usize,
 }
 
 /// Entry point of the `eddy` binary (also used by the end-to-end tests).
@@ -52,15 +81,75 @@ pub fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             demo,
+            security,
         } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(serve(listen, data_dir, demo)),
+            .block_on(serve(listen, data_dir, demo, security)),
     }
 }
 
-async fn serve(listen: SocketAddr, data_dir: PathBuf, demo: bool) -> anyhow::Result<()> {
+/// Sets the bootstrap password and checks that someone can log in: a
+/// server that requires passwords while nobody has one refuses to start
+/// rather than lock everyone out.
+fn server_config(
+    listen: SocketAddr,
+    data_dir: &std::path::Path,
+    args: SecurityArgs,
+) -> anyhow::Result<ServerConfig> {
+    let store = UserStore::at(data_dir);
+    let bootstrap = match (&args.password_file, std::env::var("EDDY_PASSWORD")) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --password-file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (None, Ok(password)) => Some(password),
+        (None, Err(_)) => None,
+    };
+    if let Some(password) = bootstrap {
+        anyhow::ensure!(!password.is_empty(), "the bootstrap password is empty");
+        store
+            .set_password(BOOTSTRAP_USER, &password)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(user = BOOTSTRAP_USER, "bootstrap password set");
+    }
+    let needs_passwords = match args.auth {
+        AuthMode::Trust => false,
+        AuthMode::Password => true,
+        AuthMode::Auto => !listen.ip().is_loopback(),
+    };
+    if needs_passwords && !store.has_passwords()? {
+        anyhow::bail!(
+            "eddy on {listen} requires passwords, but no user has one: set EDDY_PASSWORD or --password-file for the superuser \"{BOOTSTRAP_USER}\" (or pass --auth trust to accept every connection)"
+        );
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    anyhow::ensure!(
+        args.max_connections > 0,
+        "--max-connections must be at least 1"
+    );
+    Ok(ServerConfig {
+        tls,
+        auth: args.auth,
+        max_connections: args.max_connections,
+    })
+}
+
+async fn serve(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    demo: bool,
+    security: SecurityArgs,
+) -> anyhow::Result<()> {
     let db = Database::open(&data_dir, eddy_connectors::registry())?;
+    let config = server_config(listen, &data_dir, security)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     db.start_all_queries().await;
     if demo {
@@ -77,7 +166,7 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf, demo: bool) -> anyhow::Res
         wait_for_signal().await;
         let _ = tx.send(true);
     });
-    crate::server::serve(listener, db, rx).await
+    crate::server::serve(listener, db, config, rx).await
 }
 
 async fn wait_for_signal() {

@@ -1,15 +1,26 @@
-//! The pgwire front end: startup, the simple and the extended query
-//! protocol, each turned into calls on the connection's [`Session`].
+//! The pgwire front end: startup (with password authentication, see
+//! [`crate::auth`]), the simple and the extended query protocol, each turned
+//! into calls on the connection's [`Session`].
+//!
+//! Every statement runs under two guards: the connection's cancel key (a
+//! CancelRequest, Ctrl-C in psql) and the session's `statement_timeout`.
+//! Either drops the running statement and answers 57014; the session stays
+//! usable (a transaction block becomes failed, as in PostgreSQL). pgwire's
+//! own cancel support is not used, because it cannot mark the session.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::channel::oneshot;
 use futures::sink::{Sink, SinkExt};
 use futures::stream;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
 use pgwire::api::auth::{
-    StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
+    AuthDriver, AuthOutcome, DefaultServerParameterProvider, StartupHandler, protocol_negotiation,
+    save_startup_parameters_to_metadata,
 };
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
@@ -18,8 +29,9 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
+    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{NoticeResponse, ReadyForQuery, TransactionStatus};
@@ -27,41 +39,76 @@ use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus}
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
+use crate::auth::{Security, login_failed};
 use crate::database::Database;
 use crate::encode::{encode_rows, field_infos};
 use crate::error::UserError;
 use crate::extended::{EddyQueryParser, Prepared, decode_params};
+use crate::redact::redact_sql;
 use crate::session::{Outcome, Session};
 use crate::settings::Settings;
-use eddy_sql::parse_statements;
+use eddy_sql::{ParsedStatement, parse_statements};
 
 /// Builds the handlers for each connection.
 pub struct EddyHandlers {
     pub db: Arc<Database>,
+    pub security: Arc<Security>,
+    /// Cancel keys of the open sessions.
+    pub cancels: Arc<ConnectionManager>,
+    /// Process ids and cancel secrets, unique across connections.
+    pub keys: Arc<RandomPidSecretKeyGenerator>,
+}
+
+impl EddyHandlers {
+    pub fn new(db: Arc<Database>, security: Arc<Security>) -> EddyHandlers {
+        EddyHandlers {
+            db,
+            security,
+            cancels: Arc::new(ConnectionManager::new()),
+            keys: Arc::new(RandomPidSecretKeyGenerator::default()),
+        }
+    }
+
+    fn handler(&self) -> EddyHandler {
+        EddyHandler {
+            db: self.db.clone(),
+            security: self.security.clone(),
+            cancels: self.cancels.clone(),
+            keys: self.keys.clone(),
+        }
+    }
 }
 
 impl PgWireServerHandlers for EddyHandlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        Arc::new(EddyHandler {
-            db: self.db.clone(),
-        })
+        Arc::new(self.handler())
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        Arc::new(EddyHandler {
-            db: self.db.clone(),
-        })
+        Arc::new(self.handler())
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(EddyHandler {
-            db: self.db.clone(),
-        })
+        Arc::new(self.handler())
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.cancels.clone()))
     }
 }
 
 pub struct EddyHandler {
     db: Arc<Database>,
+    security: Arc<Security>,
+    cancels: Arc<ConnectionManager>,
+    keys: Arc<RandomPidSecretKeyGenerator>,
+}
+
+/// The connection's cancel key registration, under a type of Eddy's own so
+/// that pgwire does not race Eddy for the cancel signal.
+struct CancelKey {
+    handle: Arc<ConnectionHandle>,
+    _guard: ConnectionGuard,
 }
 
 type SharedSession = Mutex<Session>;
@@ -75,30 +122,60 @@ pub(crate) fn session<C: ClientInfo>(client: &C, db: &Arc<Database>) -> Arc<Shar
             .get("database")
             .cloned()
             .unwrap_or_else(|| "eddy".into());
-        let settings = Settings::with_startup(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let settings = Settings::with_startup(startup_settings(meta));
         Mutex::new(Session::new(db.clone(), settings, &database))
     })
 }
 
-#[async_trait]
-impl StartupHandler for EddyHandler {
-    async fn on_startup<C>(
+/// The startup parameters as settings, with those of the `options`
+/// parameter (`-c name=value`, `--name=value`, as PGOPTIONS sends them)
+/// added.
+fn startup_settings(meta: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = meta
+        .iter()
+        .filter(|(k, _)| k.as_str() != "options")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(options) = meta.get("options") {
+        let mut words = options.split_whitespace();
+        while let Some(word) = words.next() {
+            let assignment = match word {
+                "-c" => words.next(),
+                w => w.strip_prefix("-c").or_else(|| w.strip_prefix("--")),
+            };
+            if let Some((name, value)) = assignment.and_then(|a| a.split_once('=')) {
+                settings.push((name.replace('-', "_"), value.to_string()));
+            }
+        }
+    }
+    settings
+}
+
+impl EddyHandler {
+    /// AuthenticationOk, the ParameterStatus set, BackendKeyData and
+    /// ReadyForQuery; registers the cancel key.
+    async fn finish_startup<C>(
         &self,
         client: &mut C,
-        message: PgWireFrontendMessage,
+        final_message: Option<Authentication>,
     ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
-        let (pid, secret) = RandomPidSecretKeyGenerator::default().generate(client);
+        if let Some(message) = final_message {
+            client
+                .feed(PgWireBackendMessage::Authentication(message))
+                .await?;
+        }
+        let (pid, secret) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());
+        let (handle, guard) = self.cancels.register(pid, secret.clone());
+        client.session_extensions().insert(CancelKey {
+            handle,
+            _guard: guard,
+        });
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
             .await?;
@@ -154,6 +231,59 @@ impl StartupHandler for EddyHandler {
     }
 }
 
+#[async_trait]
+impl StartupHandler for EddyHandler {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let driver = AuthDriver::<_, ()>::new(DefaultServerParameterProvider::default());
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                let slot = self.security.admit()?;
+                client.session_extensions().insert(slot);
+                if !self.security.password_required(&self.db) {
+                    return self.finish_startup(client, None).await;
+                }
+                let user = client.metadata().get("user").cloned().unwrap_or_default();
+                let mechanism = self.security.scram().create();
+                match driver
+                    .begin_authentication(client, mechanism)
+                    .await
+                    .map_err(|e| login_failed(&user, e))?
+                {
+                    AuthOutcome::InProgress => Ok(()),
+                    AuthOutcome::Authenticated { final_message, .. } => {
+                        self.finish_startup(client, final_message).await
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(password) => {
+                match driver
+                    .advance_authentication(client, password)
+                    .await
+                    .map_err(|e| login_failed(&user, e))?
+                {
+                    AuthOutcome::InProgress => Ok(()),
+                    AuthOutcome::Authenticated { final_message, .. } => {
+                        self.finish_startup(client, final_message).await
+                    }
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 async fn send_notices<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
@@ -197,6 +327,92 @@ fn response(outcome: Outcome, format: &Format) -> Response {
     }
 }
 
+/// Fires when the client sends a CancelRequest for this connection while
+/// the statements of one query message run.
+struct CancelSignal(Option<oneshot::Receiver<()>>);
+
+impl CancelSignal {
+    async fn of<C: ClientInfo>(client: &C) -> CancelSignal {
+        match client.session_extensions().get::<CancelKey>() {
+            Some(key) => CancelSignal(Some(key.handle.start_query().await)),
+            None => CancelSignal(None),
+        }
+    }
+
+    /// Resolves on a cancel request; never if there is none.
+    async fn cancelled(&mut self) {
+        if let Some(rx) = &mut self.0 {
+            // A dropped sender (the next query's `start_query`) is no
+            // cancel.
+            let fired = rx.await.is_ok();
+            self.0 = None;
+            if fired {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Runs one statement, stopped by a cancel request or by the session's
+/// `statement_timeout` with 57014.
+async fn run_guarded(
+    session: &mut Session,
+    stmt: &ParsedStatement,
+    params: &[datafusion::common::ScalarValue],
+    cancel: &mut CancelSignal,
+) -> Result<Outcome, UserError> {
+    let timeout = session
+        .settings
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get("statement_timeout")
+        .ok()
+        .and_then(|t| parse_duration(&t))
+        .filter(|t| !t.is_zero());
+    let interrupted = {
+        let run = session.run(stmt, params);
+        tokio::pin!(run);
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = &mut run => return result,
+            _ = cancel.cancelled() => "canceling statement due to user request",
+            _ = deadline => "canceling statement due to statement timeout",
+        }
+    };
+    // The statement's future is dropped: whatever it ran is stopped, and a
+    // transaction block it was part of is failed, as after any error.
+    session.note_error();
+    Err(UserError::new("57014", interrupted))
+}
+
+/// A PostgreSQL duration setting: a number of milliseconds, or a number
+/// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let millis = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => number,
+        "us" => number / 1000.0,
+        "s" => number * 1000.0,
+        "min" => number * 60_000.0,
+        "h" => number * 3_600_000.0,
+        "d" => number * 86_400_000.0,
+        _ => return None,
+    };
+    (millis.is_finite() && millis >= 0.0)
+        .then(|| std::time::Duration::from_secs_f64(millis / 1000.0))
+}
+
 fn error_response(e: UserError) -> Response {
     Response::Error(Box::new(e.into_error_info()))
 }
@@ -212,6 +428,8 @@ impl SimpleQueryHandler for EddyHandler {
     {
         let session = session(client, &self.db);
         let mut session = session.lock().await;
+        let query = crate::users::rewrite_user_statements(query);
+        let query = query.as_ref();
         // PostgreSQL parses the whole string first: a syntax error anywhere
         // means nothing runs.
         let statements = match parse_statements(query) {
@@ -224,14 +442,15 @@ impl SimpleQueryHandler for EddyHandler {
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let mut cancel = CancelSignal::of(client).await;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
-            let result = session.run(stmt, &[]).await;
+            let result = run_guarded(&mut session, stmt, &[], &mut cancel).await;
             send_notices(client, &mut session).await?;
             match result {
                 Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
-                    tracing::debug!(error = %e, statement = %stmt.text, "statement failed");
+                    tracing::debug!(error = %e, statement = %redact_sql(&stmt.text), "statement failed");
                     responses.push(error_response(e));
                     break;
                 }
@@ -308,8 +527,9 @@ impl ExtendedQueryHandler for EddyHandler {
         };
         let session = session(client, &self.db);
         let mut session = session.lock().await;
+        let mut cancel = CancelSignal::of(client).await;
         let result = match decode_params(portal, &prepared.param_types) {
-            Ok(params) => session.run(stmt, &params).await,
+            Ok(params) => run_guarded(&mut session, stmt, &params, &mut cancel).await,
             Err(e) => {
                 session.note_error();
                 Err(e)

@@ -18,6 +18,7 @@
 //! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
+pub mod auth;
 pub mod cli;
 pub mod database;
 pub mod ddl;
@@ -28,10 +29,13 @@ pub mod extended;
 pub mod handler;
 mod names;
 pub mod query;
+pub mod redact;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod tls;
 pub mod transaction;
+pub mod users;
 mod dml;
 
 /// The PostgreSQL version Eddy reports to clients.

@@ -285,6 +285,9 @@ impl Session {
         sql: &str,
         params: &[ScalarValue],
     ) -> UserResult<Outcome> {
+        if let Some(result) = crate::users::execute_user_statement(&self.db, stmt) {
+            return result;
+        }
         match stmt {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(stmt.clone(), params).await?;

@@ -41,6 +41,8 @@ pub struct EddyServer {
     child: Option<Child>,
     /// Extra environment for the next starts (e.g. `EDDY_FAULT`).
     env: Vec<(String, String)>,
+    /// Extra `serve` arguments (e.g. `--tls-cert`).
+    args: Vec<String>,
 }
 
 impl EddyServer {
@@ -56,6 +58,17 @@ impl EddyServer {
         binary: impl Into<PathBuf>,
         data_dir: impl AsRef<Path>,
     ) -> Result<EddyServer> {
+        Self::start_with_options(binary, data_dir, Vec::new(), Vec::new()).await
+    }
+
+    /// Like [`EddyServer::start_with_binary`], with extra `serve` arguments
+    /// and environment, kept for restarts.
+    pub async fn start_with_options(
+        binary: impl Into<PathBuf>,
+        data_dir: impl AsRef<Path>,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<EddyServer> {
         let mut server = EddyServer {
             binary: binary.into(),
             data_dir: data_dir.as_ref().to_path_buf(),
@@ -64,7 +77,8 @@ impl EddyServer {
                 .tempdir()?,
             port: 0,
             child: None,
-            env: Vec::new(),
+            env,
+            args,
         };
         // Another process may take the free port between our probe and the
         // server's bind; a few attempts make that race harmless.
@@ -186,7 +200,8 @@ impl EddyServer {
         log_tail(&self.log_path(), 60)
     }
 
-    fn log_path(&self) -> PathBuf {
+    /// The server's log file (stdout and stderr, across restarts).
+    pub fn log_path(&self) -> PathBuf {
         self.scratch.path().join("eddy.log")
     }
 
@@ -208,6 +223,7 @@ impl EddyServer {
             .arg(&listen)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -239,8 +255,17 @@ impl EddyServer {
                 Duration::from_secs(5),
                 connect(self.addr(), "postgres", "postgres"),
             );
-            if let Ok(Ok(_client)) = attempt.await {
-                return Ok(());
+            match attempt.await {
+                Ok(Ok(_client)) => return Ok(()),
+                // Up, but requiring a password.
+                Ok(Err(e))
+                    if ["password authentication failed", "password missing"]
+                        .iter()
+                        .any(|m| format!("{e:#}").contains(m)) =>
+                {
+                    return Ok(());
+                }
+                _ => {}
             }
             if Instant::now() >= deadline {
                 self.kill()?;

@@ -36,6 +36,7 @@ mod modes;
 mod outages;
 mod protocol;
 mod restart;
+mod security;
 mod sessions;
 mod tables;
 mod transactions;
