@@ -1,6 +1,8 @@
 //! Arrow → PostgreSQL: result column types, and rows encoded in text or
 //! binary format as the client asked for each column.
 
+mod arrays;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,6 +35,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
+        DataType::List(f) => arrays::array_type(f.data_type()).unwrap_or(Type::TEXT),
         DataType::Null => Type::TEXT,
         _ => Type::TEXT,
     }
@@ -104,6 +107,8 @@ enum Column<'a> {
     Timestamp(Vec<Option<i64>>, bool),
     /// Timestamps in text format, rendered the way PostgreSQL does.
     TimestampText(Vec<Option<i64>>, bool),
+    /// Lists of scalars, as PostgreSQL arrays.
+    List(Vec<Option<arrays::PgArray>>),
     /// Intervals, converted once per batch.
     Interval(Vec<Option<PgInterval>>),
     /// Anything else, as text through Arrow's display formatting (such
@@ -193,6 +198,18 @@ impl<'a> Column<'a> {
                 }
             }
             DataType::Interval(_) | DataType::Duration(_) => Column::Interval(intervals(array)),
+            DataType::List(f) if arrays::array_type(f.data_type()).is_some() => {
+                let lists = array.as_list::<i32>();
+                Column::List(
+                    (0..lists.len())
+                        .map(|i| {
+                            lists
+                                .is_valid(i)
+                                .then(|| arrays::PgArray::encode(&lists.value(i), text))
+                        })
+                        .collect(),
+                )
+            }
             _ => match ArrayFormatter::try_new(array.as_ref(), &DISPLAY) {
                 Ok(f) => Column::Display(array, f),
                 Err(_) => Column::Null,
@@ -242,6 +259,7 @@ impl<'a> Column<'a> {
                 enc.encode_field(&v[row].map(|t| format_timestamp(t, *tz)))
             }
             Column::Interval(v) => enc.encode_field(&v[row]),
+            Column::List(v) => enc.encode_field(&v[row]),
             Column::Display(a, formatter) => {
                 enc.encode_field(&a.is_valid(row).then(|| formatter.value(row).to_string()))
             }

@@ -2,7 +2,7 @@
 //! running Eddy.
 //!
 //! tokio-postgres is checked in process (every type in binary, declared and
-//! inferred parameter types, array parameters, UPDATE and DELETE with
+//! inferred parameter types, array parameters and results, UPDATE and DELETE with
 //! parameters, a portal read in pieces). For the others, each
 //! test starts its own Eddy, runs one program with the server's address
 //! in `EDDY_COMPAT_HOST` / `EDDY_COMPAT_PORT`, and fails with the program's
@@ -642,6 +642,21 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
         "portal read in pieces: {pieces:?}"
     );
     tx.commit().await?;
+
+    // Lists come back as PostgreSQL arrays, in binary and in text.
+    let row = client
+        .query_one("SELECT make_array(1, 2), make_array('a', 'b c')", &[])
+        .await?;
+    let (ints, texts): (Vec<i64>, Vec<String>) = (row.try_get(0)?, row.try_get(1)?);
+    ensure!(
+        ints == [1, 2] && texts == ["a", "b c"],
+        "arrays: {ints:?} {texts:?}"
+    );
+    let shown = eddy_tests::query_values(&client, "SELECT make_array('a', 'b c')").await?;
+    ensure!(
+        shown == [[Some(r#"{a,"b c"}"#.to_owned())]],
+        "text array: {shown:?}"
+    );
 
     // UPDATE and DELETE parameters take their types from the statement.
     let updated = client
