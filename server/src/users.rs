@@ -162,6 +162,17 @@ impl UserStore {
             .and_then(Verifier::secret))
     }
 
+    /// Every user with whether it may log in and whether it has a
+    /// password, by name (for `pg_roles`, `pg_user`, psql's `\du`).
+    pub fn list(&self) -> std::io::Result<Vec<(String, bool, bool)>> {
+        Ok(self
+            .load()?
+            .users
+            .into_iter()
+            .map(|(name, u)| (name, u.login, u.scram_sha_256.is_some()))
+            .collect())
+    }
+
     /// Sets `user`'s password, creating the user if needed (the bootstrap
     /// superuser's password at start-up).
     pub fn set_password(&self, user: &str, password: &str) -> UserResult<()> {
@@ -416,7 +427,7 @@ pub fn rewrite_user_statements(sql: &str) -> Cow<'_, str> {
     let mut edits: Vec<(usize, &str, usize)> =
         user_words.iter().map(|&at| (at, "ROLE", 4)).collect();
     edits.extend(login_at.iter().map(|&at| (at, " LOGIN", 0)));
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|edit| std::cmp::Reverse(edit.0));
     for (at, text, len) in edits {
         if out.get(at..at + len).is_some() {
             out.replace_range(at..at + len, text);
@@ -547,5 +558,9 @@ mod tests {
         assert!(store.has_passwords().unwrap());
         assert!(store.scram_secret("eddy").unwrap().is_some());
         assert!(store.scram_secret("nobody").unwrap().is_none());
+        assert_eq!(
+            store.list().unwrap(),
+            vec![("eddy".to_string(), true, true)]
+        );
     }
 }
