@@ -8,6 +8,7 @@
 //! them durable. Unique keys are checked over the whole new contents.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, new_empty_array};
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, concat};
@@ -18,7 +19,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete, Expr, FromTable,
-    ObjectName, RenameTableNameKind, TableFactor, TableWithJoins, Update,
+    ObjectName, RenameTableNameKind, SelectItem, TableFactor, TableWithJoins, Update,
 };
 use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, TableDef};
 use eddy_sql::types::arrow_schema;
@@ -130,9 +131,9 @@ fn not_null_violation(table: &str, column: &str) -> UserError {
 /// The SELECT computing an UPDATE's new table contents, with a last
 /// column telling which rows it changed.
 fn update_query(ws: &Workspace, update: &Update) -> UserResult<(TableDef, String)> {
-    if update.from.is_some() || update.returning.is_some() || update.limit.is_some() {
+    if update.from.is_some() || update.limit.is_some() {
         return Err(UserError::unsupported(
-            "UPDATE … FROM, RETURNING and LIMIT are not supported",
+            "UPDATE … FROM and LIMIT are not supported",
         ));
     }
     let (name, alias) = target(&update.table)?;
@@ -199,25 +200,88 @@ pub async fn update(
     let (def, sql) = update_query(ws, update)?;
     let name = def.name.clone();
     let batches = select(ctx, &sql, params).await?;
-    let hits: usize = batches
-        .iter()
-        .map(|b| {
-            b.column(def.columns.len())
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .map_or(0, |h| h.true_count())
-        })
-        .sum();
+    let hit = hit_mask(&batches, def.columns.len())?;
     let (schema, _) = ws.table_rows(&name)?;
     let columns = columns_of(&schema, &batches)?;
     let rows = table_batch(&def, &schema, columns)?;
     check_unique(&def, &[], &rows)?;
-    ws.replace_rows(&name, schema, rows);
-    Ok(Outcome::Command("UPDATE".into(), Some(hits)))
+    let changed = filter_rows(&rows, &hit)?;
+    ws.replace_rows(&name, schema.clone(), rows);
+    match &update.returning {
+        Some(items) => returning(ctx, &name, schema, changed, items).await,
+        None => Ok(Outcome::Command("UPDATE".into(), Some(hit.true_count()))),
+    }
 }
 
-/// The table a DELETE removes from, and the SELECT of the rows it keeps
-/// (`None`: all rows go).
+/// The `"eddy hit"` column (at `index`) of a DML query's batches.
+fn hit_mask(batches: &[RecordBatch], index: usize) -> UserResult<BooleanArray> {
+    let arrays: Vec<&dyn datafusion::arrow::array::Array> =
+        batches.iter().map(|b| b.column(index).as_ref()).collect();
+    if arrays.is_empty() {
+        return Ok(BooleanArray::from(Vec::<bool>::new()));
+    }
+    let all = concat(&arrays)?;
+    all.as_any()
+        .downcast_ref::<BooleanArray>()
+        .cloned()
+        .ok_or_else(|| UserError::internal("the hit column is not boolean"))
+}
+
+/// The rows of a table's batches where `mask` holds.
+fn filter_rows(rows: &[RecordBatch], mask: &BooleanArray) -> UserResult<Vec<RecordBatch>> {
+    match rows {
+        [] => Ok(Vec::new()),
+        [one] => Ok(vec![datafusion::arrow::compute::filter_record_batch(
+            one, mask,
+        )?]),
+        _ => Err(UserError::internal("a table batch was expected")),
+    }
+}
+
+/// `RETURNING items` over the rows a statement inserted, changed or
+/// deleted (the table's columns, qualified by its name).
+pub async fn returning(
+    ctx: &SessionContext,
+    table: &str,
+    schema: SchemaRef,
+    rows: Vec<RecordBatch>,
+    items: &[SelectItem],
+) -> UserResult<Outcome> {
+    let df = if rows.is_empty() {
+        ctx.read_batch(RecordBatch::new_empty(schema))?
+    } else {
+        ctx.read_batches(rows)?
+    }
+    .alias(table)?;
+    let mut exprs = Vec::new();
+    for item in items {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => exprs.extend(
+                df.schema()
+                    .columns()
+                    .into_iter()
+                    .map(datafusion::prelude::Expr::Column),
+            ),
+            SelectItem::UnnamedExpr(e) => exprs.push(df.parse_sql_expr(&e.to_string())?),
+            SelectItem::ExprWithAlias { expr, alias } => exprs.push(
+                df.parse_sql_expr(&expr.to_string())?
+                    .alias(names::ident(alias)),
+            ),
+            other => {
+                return Err(UserError::unsupported(format!(
+                    "RETURNING {other} is not supported"
+                )));
+            }
+        }
+    }
+    let df = df.select(exprs)?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok(Outcome::Rows(schema, batches))
+}
+
+/// The table a DELETE removes from, and the SELECT of its rows with a
+/// last column telling which go (`None`: all rows go).
 fn delete_query(ws: &Workspace, delete: &Delete) -> UserResult<(TableDef, Option<String>)> {
     let from = match &delete.from {
         FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
@@ -225,16 +289,16 @@ fn delete_query(ws: &Workspace, delete: &Delete) -> UserResult<(TableDef, Option
     let [table] = from.as_slice() else {
         return Err(UserError::unsupported("DELETE works on one table"));
     };
-    if delete.using.is_some() || delete.returning.is_some() || delete.limit.is_some() {
+    if delete.using.is_some() || delete.limit.is_some() {
         return Err(UserError::unsupported(
-            "DELETE … USING, RETURNING and LIMIT are not supported",
+            "DELETE … USING and LIMIT are not supported",
         ));
     }
     let (name, alias) = target(table)?;
     let def = table_def(ws, &name)?;
     let sql = delete.selection.as_ref().map(|e| {
         format!(
-            "SELECT * FROM {}{} WHERE NOT coalesce(({e}), false)",
+            "SELECT *, coalesce(({e}), false) AS \"eddy hit\" FROM {}{}",
             quote(&name),
             alias
                 .map(|a| format!(" AS {}", quote(&a)))
@@ -253,17 +317,56 @@ pub async fn delete(
     let (def, sql) = delete_query(ws, delete)?;
     let name = def.name.clone();
     let (schema, existing) = ws.table_rows(&name)?;
-    let before: usize = existing.iter().map(|b| b.num_rows()).sum();
-    let kept = match sql {
-        None => Vec::new(),
+    let (kept, deleted) = match sql {
+        None => (Vec::new(), existing),
         Some(sql) => {
             let batches = select(ctx, &sql, params).await?;
-            table_batch(&def, &schema, columns_of(&schema, &batches)?)?
+            let hit = hit_mask(&batches, def.columns.len())?;
+            let rows = table_batch(&def, &schema, columns_of(&schema, &batches)?)?;
+            let keep = datafusion::arrow::compute::not(&hit)?;
+            (filter_rows(&rows, &keep)?, filter_rows(&rows, &hit)?)
         }
     };
-    let after: usize = kept.iter().map(|b| b.num_rows()).sum();
-    ws.replace_rows(&name, schema, kept);
-    Ok(Outcome::Command("DELETE".into(), Some(before - after)))
+    let count: usize = deleted.iter().map(|b| b.num_rows()).sum();
+    ws.replace_rows(&name, schema.clone(), kept);
+    match &delete.returning {
+        Some(items) => returning(ctx, &name, schema, deleted, items).await,
+        None => Ok(Outcome::Command("DELETE".into(), Some(count))),
+    }
+}
+
+/// The columns `RETURNING` gives an INSERT, UPDATE or DELETE (`None`
+/// without RETURNING), for Describe.
+pub async fn returning_schema(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    stmt: &datafusion::sql::sqlparser::ast::Statement,
+) -> UserResult<Option<SchemaRef>> {
+    use datafusion::sql::sqlparser::ast::{Statement, TableObject};
+    let (table, items) = match stmt {
+        Statement::Insert(insert) => match (&insert.table, &insert.returning) {
+            (TableObject::TableName(name), Some(items)) => (names::object_name(name)?, items),
+            _ => return Ok(None),
+        },
+        Statement::Update(update) => match &update.returning {
+            Some(items) => (target(&update.table)?.0, items),
+            None => return Ok(None),
+        },
+        Statement::Delete(delete) => match (&delete.from, &delete.returning) {
+            (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t), Some(items))
+                if t.len() == 1 =>
+            {
+                (target(&t[0])?.0, items)
+            }
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let def = table_def(ws, &table)?;
+    match returning(ctx, &table, arrow_schema(&def.columns), Vec::new(), items).await? {
+        Outcome::Rows(schema, _) => Ok(Some(schema)),
+        _ => Ok(None),
+    }
 }
 
 /// The types of the parameters (`$1`, …) of an UPDATE or DELETE, as far
@@ -752,8 +855,6 @@ pub fn drop_indexes(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use datafusion::arrow::array::StringArray;
     use datafusion::arrow::datatypes::{Field, Schema};

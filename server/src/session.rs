@@ -449,6 +449,12 @@ impl Session {
         crate::dml::parameter_types(&self.ctx, &self.ws, stmt).await
     }
 
+    /// The columns of an INSERT's, UPDATE's or DELETE's `RETURNING`, for
+    /// Describe; `None` without RETURNING.
+    pub async fn returning_schema(&self, stmt: &Statement) -> UserResult<Option<SchemaRef>> {
+        crate::dml::returning_schema(&self.ctx, &self.ws, stmt).await
+    }
+
     fn in_block(&self, what: &str) -> UserResult<()> {
         if self.tx == TxState::Idle {
             return Err(UserError::new(
@@ -489,9 +495,9 @@ impl Session {
             ));
         };
         let def = self.table_def(&names::object_name(target)?)?;
-        if insert.on.is_some() || insert.returning.is_some() {
+        if insert.on.is_some() {
             return Err(UserError::unsupported(
-                "INSERT … ON CONFLICT and RETURNING are not supported yet",
+                "INSERT … ON CONFLICT is not supported yet",
             ));
         }
         let Some(source) = &insert.source else {
@@ -558,7 +564,10 @@ impl Session {
             );
         }
         crate::dml::check_unique(&def, &existing, &out)?;
-        self.ws.append_rows(&def.name, out)?;
+        self.ws.append_rows(&def.name, out.clone())?;
+        if let Some(items) = &insert.returning {
+            return crate::dml::returning(&self.ctx, &def.name, schema, out, items).await;
+        }
         Ok(Outcome::Command("INSERT 0".into(), Some(rows)))
     }
 

@@ -253,6 +253,22 @@ async fn streaming_at_commit(eddy: &TestEddy) -> Result<()> {
     )
     .await?;
     ensure!(shown_names(&c, "SHOW STREAMING QUERIES").await? == ["committed"]);
+
+    // Replaced in a block that rolls back: the running query is untouched.
+    let replace = query("committed", "counts2_sink").replace(
+        "CREATE STREAMING QUERY",
+        "CREATE OR REPLACE STREAMING QUERY",
+    );
+    let before = crate::query_status(&c, "committed").await?;
+    execute(&c, &format!("BEGIN; {replace}; ROLLBACK")).await?;
+    let after = crate::query_status(&c, "committed").await?;
+    ensure!(
+        matches!((&before, &after), (Some(b), Some(a)) if a.status == "running" && a.epoch >= b.epoch),
+        "a rolled-back replace restarted the query: {before:?} → {after:?}"
+    );
+    // Replaced for real.
+    execute(&c, &format!("BEGIN; {replace}; COMMIT")).await?;
+    crate::wait_for_status(&c, "committed", "running", Duration::from_secs(20)).await?;
     Ok(())
 }
 
@@ -388,6 +404,25 @@ async fn alter_update_delete(eddy: &TestEddy) -> Result<()> {
     execute(&c, "DROP INDEX things_label").await?;
     execute(&c, "DROP INDEX IF EXISTS things_label").await?;
     execute(&c, "INSERT INTO things (id, label) VALUES (9, 'a')").await?;
+
+    // RETURNING (simple protocol): the inserted, changed and deleted rows.
+    ensure!(
+        rows(
+            &c,
+            "INSERT INTO things (id, label, n) VALUES (20, 'r', 1) RETURNING id, n * 10 AS tens"
+        )
+        .await?
+            == ["20|10"]
+    );
+    ensure!(
+        rows(
+            &c,
+            "UPDATE things SET n = n + 1 WHERE id = 20 RETURNING things.n"
+        )
+        .await?
+            == ["2"]
+    );
+    ensure!(rows(&c, "DELETE FROM things WHERE id = 20 RETURNING *").await? == ["20|r|2"]);
 
     let delete = c
         .prepare_typed("DELETE FROM things WHERE label = $1", &[Type::TEXT])
