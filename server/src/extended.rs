@@ -125,6 +125,9 @@ async fn prepare(
             if let Some(inferred) = session.dml_parameter_types(stmt).await? {
                 fill_inferred(&mut param_types, inferred);
             }
+            if schema.is_none() {
+                schema = session.returning_schema(stmt).await?;
+            }
             infer_from_casts(stmt, &mut param_types);
             match stmt.as_ref() {
                 datafusion::sql::sqlparser::ast::Statement::Insert(insert) => {

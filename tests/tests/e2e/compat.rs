@@ -681,6 +681,20 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
         )
         .await?;
     ensure!(deleted == 1, "DELETE with parameters: {deleted} rows");
+    let returned = client
+        .query(
+            "INSERT INTO compat_types (id, t) VALUES ($1, $2) RETURNING id, t",
+            &[&3i32, &"returned"],
+        )
+        .await?;
+    let returned: Vec<(i32, String)> = returned
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    ensure!(
+        returned == [(3, "returned".to_owned())],
+        "INSERT … RETURNING with parameters: {returned:?}"
+    );
 
     let err = client
         .query("SELECT * FROM no_such_table WHERE x = $1", &[&1i32])
