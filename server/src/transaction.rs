@@ -168,7 +168,9 @@ impl Workspace {
         Ok(by_name.into_values().collect())
     }
 
-    fn list_all(&self) -> UserResult<Vec<CatalogObject>> {
+    /// Every object as this transaction sees it, in the order of
+    /// [`Catalog::list_all`](eddy_catalog::Catalog::list_all).
+    pub fn list_all(&self) -> UserResult<Vec<CatalogObject>> {
         let mut out = Vec::new();
         for kind in [
             ObjectKind::Table,
