@@ -18,8 +18,9 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete, Expr, FromTable,
-    ObjectName, RenameTableNameKind, SelectItem, TableFactor, TableWithJoins, Update,
+    AlterColumnOperation, AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete,
+    Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem, TableFactor, TableWithJoins,
+    Update,
 };
 use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, TableDef};
 use eddy_sql::types::arrow_schema;
@@ -766,9 +767,66 @@ async fn alter_one(
         AlterTableOperation::AddConstraint { constraint, .. } => {
             ddl::add_constraint(&mut t.def, constraint)?;
         }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let column = names::ident(column_name);
+            let Some(i) = position(&t.def, &column) else {
+                return Err(UserError::new(
+                    "42703",
+                    format!("column \"{column}\" of relation \"{table}\" does not exist"),
+                ));
+            };
+            alter_column(t, i, op)?;
+        }
         other => {
             return Err(UserError::unsupported(format!(
                 "ALTER TABLE … {other} is not supported"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `ALTER COLUMN … SET/DROP NOT NULL | SET/DROP DEFAULT | TYPE`. The rows
+/// are checked against the new definition by the caller.
+fn alter_column(t: &mut Altered, i: usize, op: &AlterColumnOperation) -> UserResult<()> {
+    let column = &mut t.def.columns[i];
+    match op {
+        AlterColumnOperation::SetNotNull => column.nullable = false,
+        AlterColumnOperation::DropNotNull => {
+            if t.def.primary_key.contains(&column.name) {
+                return Err(UserError::new(
+                    "42P16",
+                    format!("column \"{}\" is in a primary key", column.name),
+                ));
+            }
+            column.nullable = true;
+        }
+        AlterColumnOperation::SetDefault { value } => column.default = Some(value.to_string()),
+        AlterColumnOperation::DropDefault => column.default = None,
+        AlterColumnOperation::SetDataType {
+            data_type,
+            using: None,
+            ..
+        } => {
+            column.data_type = eddy_sql::types::sql_type_from_ast(data_type)?;
+            let target = arrow_schema(std::slice::from_ref(column))
+                .field(0)
+                .data_type()
+                .clone();
+            t.columns[i] =
+                cast_with_options(&t.columns[i], &target, &STRICT_CAST).map_err(|e| {
+                    UserError::new(
+                        "22P02",
+                        format!(
+                            "column \"{}\" cannot be cast to {data_type}: {e}",
+                            column.name
+                        ),
+                    )
+                })?;
+        }
+        other => {
+            return Err(UserError::unsupported(format!(
+                "ALTER COLUMN … {other} is not supported"
             )));
         }
     }

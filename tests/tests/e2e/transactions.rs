@@ -379,6 +379,18 @@ async fn alter_update_delete(eddy: &TestEddy) -> Result<()> {
 
     execute(&c, "ALTER TABLE t ADD CONSTRAINT t_pk PRIMARY KEY (id)").await?;
     expect_code(&c, "INSERT INTO t (id, v) VALUES (1, 'again')", "23505").await?;
+    execute(
+        &c,
+        "ALTER TABLE t ALTER COLUMN n SET DEFAULT 9, ALTER COLUMN n SET NOT NULL",
+    )
+    .await?;
+    expect_code(&c, "ALTER TABLE t ALTER COLUMN note SET NOT NULL", "23502").await?;
+    execute(&c, "ALTER TABLE t ALTER COLUMN n TYPE BIGINT").await?;
+    execute(
+        &c,
+        "ALTER TABLE t ALTER COLUMN n DROP NOT NULL, ALTER COLUMN n DROP DEFAULT",
+    )
+    .await?;
     execute(&c, "ALTER TABLE t DROP COLUMN note").await?;
     execute(&c, "ALTER TABLE t RENAME COLUMN v TO label").await?;
     execute(&c, "ALTER TABLE t RENAME TO things").await?;
