@@ -27,6 +27,7 @@ pub mod encode;
 pub mod error;
 pub mod extended;
 pub mod handler;
+pub mod live;
 mod names;
 pub mod query;
 pub mod redact;
