@@ -19,6 +19,7 @@
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
 pub mod auth;
+pub mod advisory;
 pub mod cli;
 pub mod database;
 pub mod ddl;
@@ -29,6 +30,8 @@ pub mod extended;
 pub mod handler;
 pub mod live;
 mod names;
+pub mod pg_catalog;
+pub mod pg_compat;
 pub mod query;
 pub mod redact;
 pub mod server;

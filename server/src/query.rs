@@ -4,7 +4,9 @@
 //! (`public`) resolves names against the live catalog on every query, so a
 //! table created by another session is visible at once, and whose functions
 //! include the ones PostgreSQL clients call (`version()`,
-//! `current_setting()`, …).
+//! `current_setting()`, …). The catalog also holds `pg_catalog` and
+//! `information_schema` (see [`crate::pg_catalog`]); DataFusion's own
+//! information schema is off, so that names resolve as in PostgreSQL.
 
 use std::sync::{Arc, RwLock};
 
@@ -19,12 +21,17 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use eddy_catalog::{CatalogObject, ObjectKind};
 
+use crate::advisory::{self, SessionLocks};
 use crate::database::Database;
+use crate::pg_catalog::{self, CatalogContext, InformationSchema, PgCatalogSchema};
 use crate::settings::Settings;
 
 /// The default schema: Eddy's tables, looked up in the catalog each time.
+/// Names it does not hold fall through to `pg_catalog`, as PostgreSQL's
+/// search path (`pg_catalog, "$user", public`) makes `pg_class` resolve.
 pub struct EddySchema {
     db: Arc<Database>,
+    pg_catalog: Arc<PgCatalogSchema>,
 }
 
 impl std::fmt::Debug for EddySchema {
@@ -62,6 +69,7 @@ impl SchemaProvider for EddySchema {
             Ok(Some(CatalogObject::StreamingQuery(_))) => Err(DataFusionError::Plan(format!(
                 "\"{name}\" is a streaming query; query the table its sink writes into"
             ))),
+            Ok(_) if pg_catalog::is_catalog_table(name) => self.pg_catalog.table(name).await,
             Ok(_) => Ok(None),
             Err(e) => Err(DataFusionError::External(Box::new(e))),
         }
@@ -71,7 +79,7 @@ impl SchemaProvider for EddySchema {
         matches!(
             self.db.catalog.lookup(ObjectKind::Table, name),
             Ok(Some(CatalogObject::Table(_)))
-        )
+        ) || pg_catalog::is_catalog_table(name)
     }
 }
 
@@ -84,18 +92,54 @@ pub fn session_context(
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(database_name, "public")
         .with_create_default_catalog_and_schema(false)
-        .with_information_schema(true);
+        .with_information_schema(false)
+        .with_extension(SessionLocks::new());
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
     config.options_mut().execution.time_zone = Some("+00:00".into());
     let ctx = SessionContext::new_with_config(config);
+    let catalog_ctx = CatalogContext {
+        db: db.clone(),
+        settings: settings.clone(),
+        database_name: database_name.to_string(),
+    };
+    let pg_catalog = Arc::new(PgCatalogSchema {
+        ctx: catalog_ctx.clone(),
+    });
     let catalog = Arc::new(MemoryCatalogProvider::new());
-    catalog
-        .register_schema("public", Arc::new(EddySchema { db }))
-        .expect("a new catalog accepts a schema");
+    let schemas: [(&str, Arc<dyn SchemaProvider>); 3] = [
+        (
+            "public",
+            Arc::new(EddySchema {
+                db,
+                pg_catalog: pg_catalog.clone(),
+            }),
+        ),
+        ("pg_catalog", pg_catalog),
+        (
+            "information_schema",
+            Arc::new(InformationSchema {
+                ctx: catalog_ctx.clone(),
+            }),
+        ),
+    ];
+    for (name, schema) in schemas {
+        catalog
+            .register_schema(name, schema)
+            .expect("a new catalog accepts a schema");
+    }
     ctx.register_catalog(database_name, catalog);
     register_pg_functions(&ctx, settings, database_name);
+    pg_catalog::functions::register_all(&ctx, &catalog_ctx);
+    if let Some(locks) = session_locks(&ctx) {
+        advisory::register_functions(&ctx, &locks);
+    }
     ctx
+}
+
+/// The advisory locks of the session `ctx` belongs to.
+pub fn session_locks(ctx: &SessionContext) -> Option<Arc<SessionLocks>> {
+    ctx.state().config().get_extension::<SessionLocks>()
 }
 
 fn constant_udf(ctx: &SessionContext, name: &str, value: ScalarValue) {

@@ -416,6 +416,13 @@ impl Session {
     }
 
     async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> UserResult<LogicalPlan> {
+        let mut stmt = stmt;
+        crate::pg_compat::rewrite(&mut stmt);
+        if self.tx == TxState::Idle
+            && let Some(locks) = crate::query::session_locks(&self.ctx)
+        {
+            locks.release_transaction_locks();
+        }
         let plan = self
             .ctx
             .state()

@@ -20,6 +20,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
     ("lc_messages", "C"),
     ("lc_monetary", "C"),
     ("lc_numeric", "C"),
@@ -29,6 +31,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server_encoding", "UTF8"),
     ("server_version", crate::PG_SERVER_VERSION),
     ("server_version_num", crate::PG_SERVER_VERSION_NUM),
+    ("session_authorization", "eddy"),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
     ("timezone", "UTC"),
@@ -56,6 +59,9 @@ const READ_ONLY: &[&str] = &[
     "max_identifier_length",
     "in_hot_standby",
     "is_superuser",
+    "session_authorization",
+    "lc_collate",
+    "lc_ctype",
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +77,11 @@ impl Settings {
         let mut s = Settings::default();
         for (k, v) in params {
             let k = k.to_ascii_lowercase();
+            // The user the client logged in as (`current_user`).
+            if k == "user" {
+                s.values.insert("session_authorization".into(), v);
+                continue;
+            }
             if default_of(&k).is_some() && !READ_ONLY.contains(&k.as_str()) {
                 s.values.insert(k, v);
             }

@@ -19,6 +19,7 @@
 //! Tests return `anyhow::Result` and use `ensure!`, so that [`with_logs`] can
 //! attach the tail of the server logs to any failure.
 
+mod catalog;
 mod chained;
 mod compat;
 mod corruption;

@@ -1,0 +1,280 @@
+//! The relations of the live catalog as the system tables describe them,
+//! and a small builder of in-memory tables from rows of scalars (catalog
+//! tables are small; clarity beats speed here).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_empty_array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use eddy_catalog::CatalogObject;
+
+use super::{kind_key, relation_oid, types};
+use crate::database::{Database, parse_query};
+
+/// One column of a relation, in PostgreSQL's terms.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub type_oid: i64,
+    pub typmod: i32,
+    pub not_null: bool,
+    /// SQL text of the DEFAULT expression.
+    pub default: Option<String>,
+}
+
+/// A table, source or streaming query, or a table's primary-key index.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    pub oid: i64,
+    pub name: String,
+    /// `r`, `f`, `m` or `i`.
+    pub relkind: &'static str,
+    pub columns: Vec<Column>,
+    /// Column names of the primary key (tables only).
+    pub primary_key: Vec<String>,
+    /// The SELECT of a streaming query; the connector of a source.
+    pub definition: Option<String>,
+    /// Rows held (tables only).
+    pub rows: Option<i64>,
+}
+
+impl Relation {
+    pub fn pkey_name(&self) -> String {
+        format!("{}_pkey", self.name)
+    }
+
+    pub fn pkey_oid(&self) -> i64 {
+        relation_oid("index", &self.pkey_name())
+    }
+
+    pub fn constraint_oid(&self) -> i64 {
+        relation_oid("constraint", &self.pkey_name())
+    }
+
+    /// 1-based positions of the primary-key columns.
+    pub fn pkey_attnums(&self) -> Vec<i16> {
+        self.primary_key
+            .iter()
+            .filter_map(|k| self.columns.iter().position(|c| &c.name == k))
+            .map(|p| p as i16 + 1)
+            .collect()
+    }
+}
+
+/// Every relation of the catalog at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub relations: Vec<Relation>,
+}
+
+impl Snapshot {
+    pub async fn build(db: &Database) -> Snapshot {
+        let mut relations = Vec::new();
+        for obj in db.catalog.list_all().unwrap_or_default() {
+            let oid = relation_oid(kind_key(&obj), obj.name());
+            let relation = match &obj {
+                CatalogObject::Table(t) => Relation {
+                    oid,
+                    name: t.name.clone(),
+                    relkind: "r",
+                    columns: t.columns.iter().map(column_of).collect(),
+                    primary_key: t.primary_key.clone(),
+                    definition: None,
+                    rows: db
+                        .tables
+                        .get(&t.name)
+                        .ok()
+                        .map(|table| table.batches().iter().map(|b| b.num_rows() as i64).sum()),
+                },
+                CatalogObject::Source(s) => Relation {
+                    oid,
+                    name: s.name.clone(),
+                    relkind: "f",
+                    columns: s.columns.iter().map(column_of).collect(),
+                    primary_key: vec![],
+                    definition: Some(s.connector.clone()),
+                    rows: None,
+                },
+                CatalogObject::StreamingQuery(q) => Relation {
+                    oid,
+                    name: q.name.clone(),
+                    relkind: "m",
+                    columns: streaming_query_columns(db, &q.query).await,
+                    primary_key: vec![],
+                    definition: Some(q.query.clone()),
+                    rows: None,
+                },
+                CatalogObject::Sink(_) => continue,
+            };
+            relations.push(relation);
+        }
+        relations.sort_by(|a, b| a.name.cmp(&b.name));
+        Snapshot { relations }
+    }
+
+    pub fn by_oid(&self, oid: i64) -> Option<&Relation> {
+        self.relations
+            .iter()
+            .find(|r| r.oid == oid || (!r.primary_key.is_empty() && r.pkey_oid() == oid))
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Relation> {
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        let name = name.trim_matches('"');
+        self.relations.iter().find(|r| r.name == name)
+    }
+}
+
+fn column_of(c: &eddy_catalog::ColumnDef) -> Column {
+    let (type_oid, typmod) = types::of_sql_type(c.data_type);
+    Column {
+        name: c.name.clone(),
+        type_oid,
+        typmod,
+        not_null: !c.nullable,
+        default: c.default.clone(),
+    }
+}
+
+/// A streaming query's output columns: its SELECT planned as at CREATE.
+async fn streaming_query_columns(db: &Database, query: &str) -> Vec<Column> {
+    let Ok(query) = parse_query(query) else {
+        return vec![];
+    };
+    let Ok(planned) =
+        eddy_sql::streaming::plan_streaming_query(&query, &|name| db.relation_schema(name)).await
+    else {
+        return vec![];
+    };
+    planned
+        .plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let (type_oid, typmod) = types::of_arrow_type(f.data_type());
+            Column {
+                name: f.name().clone(),
+                type_oid,
+                typmod,
+                not_null: !f.is_nullable(),
+                default: None,
+            }
+        })
+        .collect()
+}
+
+/// The column types catalog tables use.
+#[derive(Debug, Clone, Copy)]
+pub enum Col {
+    /// OIDs are BIGINT in Eddy (PostgreSQL's `oid` is unsigned 32-bit).
+    Oid,
+    /// `name`, `"char"` and `text` are all text.
+    Text,
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    TextArray,
+    I16Array,
+    OidArray,
+    Timestamptz,
+}
+
+impl Col {
+    fn data_type(self) -> DataType {
+        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        match self {
+            Col::Oid | Col::I64 => DataType::Int64,
+            Col::Text => DataType::Utf8,
+            Col::Bool => DataType::Boolean,
+            Col::I16 => DataType::Int16,
+            Col::I32 => DataType::Int32,
+            Col::F32 => DataType::Float32,
+            Col::TextArray => list(DataType::Utf8),
+            Col::I16Array => list(DataType::Int16),
+            Col::OidArray => list(DataType::Int64),
+            Col::Timestamptz => DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                Some("+00:00".into()),
+            ),
+        }
+    }
+}
+
+/// A table of `columns` holding `rows`; `ScalarValue::Null` in a cell is a
+/// NULL of the column's type, and numbers are cast to the column's type.
+pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<MemTable> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, col)| Field::new(*name, col.data_type(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for (i, (_, col)) in columns.iter().enumerate() {
+        let data_type = col.data_type();
+        if rows.is_empty() {
+            arrays.push(new_empty_array(&data_type));
+            continue;
+        }
+        let cells = rows
+            .iter()
+            .map(|row| {
+                let cell = row.get(i).cloned().unwrap_or(ScalarValue::Null);
+                if cell.is_null() {
+                    ScalarValue::try_from(&data_type)
+                } else if cell.data_type() == data_type {
+                    Ok(cell)
+                } else {
+                    cell.cast_to(&data_type)
+                }
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        arrays.push(ScalarValue::iter_to_array(cells)?);
+    }
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    MemTable::try_new(schema, vec![vec![batch]])
+}
+
+/// Cell constructors.
+pub fn text(s: impl Into<String>) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.into()))
+}
+
+pub fn int(n: i64) -> ScalarValue {
+    ScalarValue::Int64(Some(n))
+}
+
+pub fn boolean(b: bool) -> ScalarValue {
+    ScalarValue::Boolean(Some(b))
+}
+
+pub fn null() -> ScalarValue {
+    ScalarValue::Null
+}
+
+pub fn int2_array(values: &[i16]) -> ScalarValue {
+    let values: Vec<ScalarValue> = values
+        .iter()
+        .map(|v| ScalarValue::Int16(Some(*v)))
+        .collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int16))
+}
+
+pub fn oid_array(values: &[i64]) -> ScalarValue {
+    let values: Vec<ScalarValue> = values
+        .iter()
+        .map(|v| ScalarValue::Int64(Some(*v)))
+        .collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int64))
+}
+
+pub fn text_array(values: &[&str]) -> ScalarValue {
+    let values: Vec<ScalarValue> = values.iter().map(|v| text(*v)).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Utf8))
+}

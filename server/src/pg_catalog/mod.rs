@@ -1,0 +1,204 @@
+//! `pg_catalog` and `information_schema`, built from the live catalog.
+//!
+//! Clients learn what a database holds by querying PostgreSQL's system
+//! catalogs: psql's `\d`, drivers' type look-ups, SQLAlchemy's reflection,
+//! BI tools' schema sync. Eddy answers those queries with DataFusion over
+//! in-memory tables that are rebuilt from the catalog each time a query
+//! names them ([`Snapshot`]), so they are never stale and hold no state.
+//!
+//! Eddy's relations map onto PostgreSQL's relation kinds:
+//!
+//! | Eddy | `relkind` | psql shows |
+//! |---|---|---|
+//! | table | `r` | table |
+//! | source | `f` | foreign table (its server is the connector) |
+//! | streaming query | `m` | materialized view (its columns are the SELECT's output) |
+//! | a table's primary key | `i` | index `<table>_pkey` |
+//!
+//! OIDs are stable: a relation's OID is a hash of its kind and name (see
+//! [`relation_oid`]), so the same object keeps its OID across sessions and
+//! restarts; type OIDs are PostgreSQL's. Sinks are not relations and do not
+//! appear.
+
+mod data;
+pub mod functions;
+mod information_schema;
+mod tables;
+pub mod types;
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{MemTable, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result as DfResult;
+use eddy_catalog::{CatalogObject, ObjectKind};
+
+use crate::database::Database;
+use crate::settings::Settings;
+
+pub use data::Snapshot;
+
+/// OIDs PostgreSQL gives its fixed objects.
+pub mod oids {
+    pub const BOOTSTRAP_SUPERUSER: i64 = 10;
+    pub const PG_CATALOG: i64 = 11;
+    pub const PUBLIC: i64 = 2200;
+    pub const INFORMATION_SCHEMA: i64 = 13_183;
+    pub const DATABASE: i64 = 16_384;
+    pub const HEAP_AM: i64 = 2;
+    pub const BTREE_AM: i64 = 403;
+    pub const PG_DEFAULT_TABLESPACE: i64 = 1663;
+    pub const DEFAULT_COLLATION: i64 = 100;
+    /// `pg_class` rows of the system catalogs themselves, for
+    /// `'pg_class'::regclass` and `classoid` columns.
+    pub const SYSTEM_RELATIONS: &[(&str, i64)] = &[
+        ("pg_type", 1247),
+        ("pg_attribute", 1249),
+        ("pg_proc", 1255),
+        ("pg_class", 1259),
+        ("pg_database", 1262),
+        ("pg_namespace", 2615),
+        ("pg_constraint", 2606),
+        ("pg_description", 2609),
+        ("pg_index", 2610),
+        ("pg_attrdef", 2604),
+        ("pg_am", 2601),
+        ("pg_authid", 1260),
+        ("pg_roles", 12_001),
+        ("pg_settings", 12_002),
+    ];
+}
+
+/// The OID of an Eddy relation: FNV-1a of `kind:name`, folded into
+/// PostgreSQL's range for user objects (≥ 16384, below 2³¹), so that it is
+/// the same in every session and after a restart.
+pub fn relation_oid(kind: &str, name: &str) -> i64 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in kind.bytes().chain([b':']).chain(name.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    16_385 + i64::from(hash % (0x7fff_ffff - 16_385))
+}
+
+/// What the catalog tables of one query are built from.
+#[derive(Clone)]
+pub struct CatalogContext {
+    pub db: Arc<Database>,
+    pub settings: Arc<RwLock<Settings>>,
+    pub database_name: String,
+}
+
+impl CatalogContext {
+    /// The user this session runs as (the owner of everything it sees).
+    pub fn user(&self) -> String {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get("session_authorization")
+            .unwrap_or_else(|_| "eddy".into())
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        Snapshot::build(&self.db).await
+    }
+}
+
+/// The `pg_catalog` schema. Its tables are also found without the schema
+/// prefix (see [`crate::query`]), as `search_path` makes them in PostgreSQL.
+pub struct PgCatalogSchema {
+    pub ctx: CatalogContext,
+}
+
+impl std::fmt::Debug for PgCatalogSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgCatalogSchema")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogSchema {
+    fn table_names(&self) -> Vec<String> {
+        tables::NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(tables::build(&self.ctx, name)
+            .await?
+            .map(|t| Arc::new(t) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        tables::NAMES.contains(&name)
+    }
+}
+
+/// The `information_schema` schema.
+pub struct InformationSchema {
+    pub ctx: CatalogContext,
+}
+
+impl std::fmt::Debug for InformationSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InformationSchema")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for InformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        information_schema::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(information_schema::build(&self.ctx, name)
+            .await?
+            .map(|t: MemTable| Arc::new(t) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        information_schema::NAMES.contains(&name)
+    }
+}
+
+/// Whether a bare name is a `pg_catalog` table (found through the
+/// search path when no Eddy relation has that name).
+pub fn is_catalog_table(name: &str) -> bool {
+    tables::NAMES.contains(&name)
+}
+
+/// The relation kinds of Eddy objects, in `relkind` letters.
+pub fn relkind(kind: ObjectKind) -> Option<&'static str> {
+    match kind {
+        ObjectKind::Table => Some("r"),
+        ObjectKind::Source => Some("f"),
+        ObjectKind::StreamingQuery => Some("m"),
+        ObjectKind::Sink => None,
+    }
+}
+
+pub(crate) fn kind_key(obj: &CatalogObject) -> &'static str {
+    match obj.kind() {
+        ObjectKind::Table => "table",
+        ObjectKind::Source => "source",
+        ObjectKind::StreamingQuery => "streaming_query",
+        ObjectKind::Sink => "sink",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relation_oids_are_stable_and_in_the_user_range() {
+        let a = relation_oid("table", "orders");
+        assert_eq!(a, relation_oid("table", "orders"));
+        assert_ne!(a, relation_oid("source", "orders"));
+        assert!((16_384..i64::from(i32::MAX)).contains(&a));
+    }
+}

@@ -1,0 +1,717 @@
+//! PostgreSQL dialect rewrites applied to a statement's AST before
+//! DataFusion plans it.
+//!
+//! Catalog queries from psql, drivers and BI tools use PostgreSQL syntax
+//! DataFusion does not plan: object-identifier casts (`x::regclass`,
+//! `'t'::regtype`, `::oid`), schema-qualified functions and types
+//! (`pg_catalog.format_type`, `::pg_catalog.text`), `OPERATOR(pg_catalog.~)`,
+//! `COLLATE pg_catalog.default` and `ARRAY(SELECT …)`. Each is rewritten into
+//! plain SQL over the functions [`crate::pg_catalog::functions`] registers:
+//!
+//! | PostgreSQL | rewritten to |
+//! |---|---|
+//! | `'name'::regclass` | `eddy_regclass_oid('name')` (the OID) |
+//! | `expr::regclass` | `eddy_regclass_name(expr)` (the name, as PostgreSQL prints it) |
+//! | `'int4'::regtype` / `expr::regtype` | `eddy_regtype_oid('int4')` / `format_type(expr, NULL)` |
+//! | `expr::regnamespace`, `::regrole`, `::regproc` | the name |
+//! | `::oid`, `::regoper`… | `CAST(… AS BIGINT)` (OIDs are BIGINT in Eddy) |
+//! | `pg_catalog.f(…)`, `::pg_catalog.t` | `f(…)`, `::t` |
+//! | `a OPERATOR(pg_catalog.~) b` | `a ~ b` |
+//! | `e COLLATE c` | `e` |
+//! | `ARRAY(SELECT x FROM …)` | `(SELECT array_agg(x) FROM …)` |
+//! | `generate_subscripts(a, 1)` | `unnest(range(1, array_length(a, 1) + 1))` |
+//!
+//! The rewrite is purely syntactic: it never looks at the catalog, so it
+//! runs once per statement, before binding parameters.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
+    visit_relations_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Table functions that may be written with a `pg_catalog.` prefix.
+const TABLE_FUNCTIONS: &[&str] = &[
+    "pg_get_keywords",
+    "generate_series",
+    "unnest",
+    "range",
+    "pg_show_all_settings",
+];
+
+/// Rewrites `stmt` in place (see the module documentation).
+pub fn rewrite(stmt: &mut Statement) {
+    let _ = visit_relations_mut(stmt, |name: &mut ObjectName| {
+        if name.0.len() == 2
+            && part_is(&name.0[0], "pg_catalog")
+            && name.0[1]
+                .as_ident()
+                .is_some_and(|i| TABLE_FUNCTIONS.contains(&i.value.to_lowercase().as_str()))
+        {
+            name.0.remove(0);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let Statement::Query(query) = stmt {
+        name_columns(query.body.as_mut());
+    }
+    let _ = visit_expressions_mut(stmt, |expr: &mut Expr| {
+        rewrite_expr(expr);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Names the columns of each SELECT of a (possibly UNION) query body.
+fn name_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => name_function_columns(&mut select.projection),
+        SetExpr::SetOperation { left, right, .. } => {
+            name_columns(left);
+            name_columns(right);
+        }
+        SetExpr::Query(q) => name_columns(q.body.as_mut()),
+        _ => {}
+    }
+}
+
+/// The name PostgreSQL gives an unaliased column computed by `expr`.
+fn column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Function(f) if f.over.is_none() => function_name(&f.name),
+        Expr::Identifier(i) => Some(i.value.to_lowercase()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_lowercase()),
+        Expr::Cast { expr, .. } => column_name(expr),
+        _ => None,
+    }
+}
+
+/// PostgreSQL names a column computed by a function call after the
+/// function (`SELECT current_schema()` gives a column `current_schema`);
+/// DataFusion after the whole call. Unaliased calls get the function's
+/// name, where that name is not taken by another column.
+fn name_function_columns(projection: &mut [SelectItem]) {
+    let name_of = |item: &SelectItem| -> Option<String> {
+        match item {
+            SelectItem::UnnamedExpr(expr) => column_name(expr),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+            _ => None,
+        }
+    };
+    let names: Vec<Option<String>> = projection.iter().map(name_of).collect();
+    for (item, name) in projection.iter_mut().zip(&names) {
+        let Some(name) = name else { continue };
+        if names.iter().filter(|n| n.as_ref() == Some(name)).count() != 1 {
+            continue;
+        }
+        if let SelectItem::UnnamedExpr(expr @ (Expr::Function(_) | Expr::Cast { .. })) = item {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::new(name.clone()),
+            };
+        }
+    }
+    // The same expression twice (`SELECT pubname, NULL, NULL`) is allowed
+    // in PostgreSQL (both named `?column?`), not in DataFusion.
+    let texts: Vec<Option<String>> = projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    for (i, item) in projection.iter_mut().enumerate() {
+        let Some(text) = &texts[i] else { continue };
+        if texts.iter().filter(|t| t.as_ref() == Some(text)).count() > 1
+            && let SelectItem::UnnamedExpr(expr) = item
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::with_quote('"', format!("?column?{}", i + 1)),
+            };
+        }
+    }
+}
+
+fn part_is(part: &ObjectNamePart, name: &str) -> bool {
+    part.as_ident()
+        .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
+}
+
+fn rewrite_expr(expr: &mut Expr) {
+    match expr {
+        Expr::Function(f) => rewrite_function(f),
+        Expr::Collate { expr: inner, .. } => *expr = (**inner).clone(),
+        Expr::BinaryOp { op, left, right } => {
+            if let BinaryOperator::PGCustomBinaryOperator(parts) = op
+                && let Some(mapped) = parts.last().and_then(|o| operator(o))
+            {
+                *op = mapped;
+            }
+            for side in [left, right] {
+                if let Some(array) = array_literal(side) {
+                    **side = array;
+                }
+            }
+        }
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            let inner = (**inner).clone();
+            if let Some(replacement) = rewrite_cast(&inner, data_type) {
+                *expr = replacement;
+            }
+        }
+        _ => {}
+    }
+    // `ARRAY(SELECT …)` is a function named `array` with a subquery.
+    if let Expr::Function(f) = expr
+        && function_name(&f.name).as_deref() == Some("array")
+        && let FunctionArguments::Subquery(query) = &f.args
+        && let Some(replacement) = array_subquery(query)
+    {
+        *expr = replacement;
+    }
+    if let Expr::Subquery(query) = expr
+        && lateral_table_function(query)
+    {
+        *expr = Expr::value(Value::Null);
+        return;
+    }
+    if let Expr::Subquery(query) = expr {
+        aggregate_scalar_subquery(query);
+        if let Some(outer) = hoist_outer_conditions(query) {
+            *expr = Expr::Case {
+                case_token: AttachedToken::empty(),
+                end_token: AttachedToken::empty(),
+                operand: None,
+                conditions: vec![CaseWhen {
+                    condition: outer,
+                    result: expr.clone(),
+                }],
+                else_result: None,
+            };
+        }
+    }
+}
+
+fn function_name(name: &ObjectName) -> Option<String> {
+    name.0.last()?.as_ident().map(|i| i.value.to_lowercase())
+}
+
+fn rewrite_function(f: &mut Function) {
+    if f.name.0.len() == 2
+        && (part_is(&f.name.0[0], "pg_catalog") || part_is(&f.name.0[0], "information_schema"))
+    {
+        f.name.0.remove(0);
+    }
+    if function_name(&f.name).as_deref() == Some("generate_subscripts")
+        && let FunctionArguments::List(list) = &f.args
+        && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first()
+    {
+        let length = call("array_length", vec![array.clone(), number("1")]);
+        let upper = Expr::BinaryOp {
+            left: Box::new(length),
+            op: BinaryOperator::Plus,
+            right: Box::new(number("1")),
+        };
+        *f = function("unnest", vec![call("range", vec![number("1"), upper])]);
+    }
+}
+
+fn number(n: &str) -> Expr {
+    Expr::value(Value::Number(n.into(), false))
+}
+
+fn function(name: &str, args: Vec<Expr>) -> Function {
+    Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(function(name, args))
+}
+
+/// `'{0}'` compared with an array column → `ARRAY[0]`.
+fn array_literal(expr: &Expr) -> Option<Expr> {
+    let Expr::Value(v) = expr else {
+        return None;
+    };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let items: Vec<&str> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let numeric = items.iter().all(|i| i.parse::<i64>().is_ok());
+    let elem = items
+        .into_iter()
+        .map(|i| {
+            if numeric {
+                number(i)
+            } else {
+                Expr::value(Value::SingleQuotedString(i.trim_matches('"').to_string()))
+            }
+        })
+        .collect();
+    Some(Expr::Array(datafusion::sql::sqlparser::ast::Array {
+        elem,
+        named: true,
+    }))
+}
+
+/// `OPERATOR(schema.op)` → the plain operator.
+fn operator(op: &str) -> Option<BinaryOperator> {
+    Some(match op {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "!~~*" => BinaryOperator::PGNotILikeMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "||" => BinaryOperator::StringConcat,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        _ => return None,
+    })
+}
+
+/// The lower-case name of a type, without a `pg_catalog.` prefix.
+fn type_name(data_type: &DataType) -> Option<String> {
+    match data_type {
+        DataType::Regclass => Some("regclass".into()),
+        DataType::Custom(name, _) => function_name(name),
+        _ => None,
+    }
+}
+
+fn is_string_literal(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)))
+}
+
+fn rewrite_cast(inner: &Expr, data_type: &mut DataType) -> Option<Expr> {
+    if let Some(name) = type_name(data_type) {
+        let literal = is_string_literal(inner);
+        let arg = || vec![inner.clone()];
+        match name.as_str() {
+            "regclass" if literal => return Some(call("eddy_regclass_oid", arg())),
+            "regclass" => return Some(call("eddy_regclass_name", arg())),
+            "regtype" if literal => return Some(call("eddy_regtype_oid", arg())),
+            "regtype" => {
+                return Some(call(
+                    "format_type",
+                    vec![inner.clone(), Expr::value(Value::Null)],
+                ));
+            }
+            "regnamespace" if literal => return Some(call("eddy_regnamespace_oid", arg())),
+            "regnamespace" => return Some(call("eddy_regnamespace_name", arg())),
+            "regrole" if literal => return Some(call("eddy_regrole_oid", arg())),
+            "regrole" => return Some(call("pg_get_userbyid", arg())),
+            "regproc" | "regprocedure" => {
+                *data_type = DataType::Text;
+                return None;
+            }
+            "oid" | "regoper" | "regoperator" | "regconfig" | "regdictionary" | "xid" | "cid"
+            | "tid" => {
+                *data_type = DataType::BigInt(None);
+                return None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(plain) = plain_type(data_type) {
+        *data_type = plain;
+    }
+    // `'orders'::regclass::text` is the name again.
+    if matches!(data_type, DataType::Text | DataType::Varchar(_))
+        && let Expr::Function(f) = inner
+        && function_name(&f.name).as_deref() == Some("eddy_regclass_oid")
+    {
+        return Some(call("eddy_regclass_name", vec![inner.clone()]));
+    }
+    None
+}
+
+/// PostgreSQL types DataFusion does not know, as the types that hold the
+/// same values; `pg_catalog.`-qualified types as their plain names.
+fn plain_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Array(elem) => {
+            use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+            let rewrite = |t: &DataType| plain_type(t).map(Box::new);
+            match elem {
+                ArrayElemTypeDef::SquareBracket(t, size) => Some(DataType::Array(
+                    ArrayElemTypeDef::SquareBracket(rewrite(t)?, *size),
+                )),
+                ArrayElemTypeDef::AngleBracket(t) => {
+                    Some(DataType::Array(ArrayElemTypeDef::AngleBracket(rewrite(t)?)))
+                }
+                ArrayElemTypeDef::Parenthesis(t) => {
+                    Some(DataType::Array(ArrayElemTypeDef::Parenthesis(rewrite(t)?)))
+                }
+                ArrayElemTypeDef::None => None,
+            }
+        }
+        DataType::Custom(name, modifiers) => {
+            let last = function_name(name)?;
+            let mapped = match last.as_str() {
+                "name" | "char" | "bpchar" | "citext" | "unknown" | "regproc" | "xml" => {
+                    return Some(DataType::Text);
+                }
+                "oid" | "regclass" | "regtype" | "xid" => return Some(DataType::BigInt(None)),
+                "int2vector" => return Some(smallint_array()),
+                "oidvector" => return Some(bigint_array()),
+                _ if name.0.len() > 1 => last,
+                _ => return None,
+            };
+            let text = if modifiers.is_empty() {
+                mapped
+            } else {
+                format!("{mapped}({})", modifiers.join(","))
+            };
+            Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .ok()?
+                .parse_data_type()
+                .ok()
+        }
+        DataType::Char(_) | DataType::Character(_) => Some(DataType::Text),
+        _ => None,
+    }
+}
+
+fn smallint_array() -> DataType {
+    use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+    DataType::Array(ArrayElemTypeDef::SquareBracket(
+        Box::new(DataType::SmallInt(None)),
+        None,
+    ))
+}
+
+fn bigint_array() -> DataType {
+    use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+    DataType::Array(ArrayElemTypeDef::SquareBracket(
+        Box::new(DataType::BigInt(None)),
+        None,
+    ))
+}
+
+/// Whether a subquery reads a table function of another column
+/// (`FROM generate_series(0, array_upper(pr.prattrs, 1))`): DataFusion
+/// cannot plan those; psql's `\d` uses them only over tables Eddy keeps
+/// empty (publications), so such a subquery is NULL.
+fn lateral_table_function(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    select.from.iter().any(|t| {
+        std::iter::once(&t.relation)
+            .chain(t.joins.iter().map(|j| &j.relation))
+            .any(|f| match f {
+                TableFactor::Table {
+                    args: Some(args), ..
+                } => args.args.iter().any(|a| {
+                    let mut columns = false;
+                    let _ = visit_expressions(a, |e: &Expr| {
+                        if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                            columns = true;
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                    columns
+                }),
+                _ => false,
+            })
+    })
+}
+
+/// Conditions of a scalar subquery's WHERE that only look at the outer
+/// query (`(SELECT … FROM d WHERE d.k = a.k AND a.atthasdef)`, as psql
+/// writes them) make DataFusion's decorrelation fail; they are taken out
+/// and returned, to become `CASE WHEN a.atthasdef THEN (SELECT …) END`.
+fn hoist_outer_conditions(query: &mut Query) -> Option<Expr> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let mut inner_names: Vec<String> = Vec::new();
+    for table in &select.from {
+        for factor in
+            std::iter::once(&table.relation).chain(table.joins.iter().map(|j| &j.relation))
+        {
+            if let TableFactor::Table { name, alias, .. } = factor {
+                inner_names.extend(function_name(name));
+                inner_names.extend(alias.as_ref().map(|a| a.name.value.to_lowercase()));
+            } else if let TableFactor::Derived { alias: Some(a), .. } = factor {
+                inner_names.push(a.name.value.to_lowercase());
+            }
+        }
+    }
+    let selection = select.selection.take()?;
+    let mut outer = Vec::new();
+    let mut inner = Vec::new();
+    let mut mixed = Vec::new();
+    for c in conjuncts(selection) {
+        match references(&c, &inner_names) {
+            (true, false) => outer.push(c),
+            (true, true)
+                if !matches!(
+                    c,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::Eq,
+                        ..
+                    }
+                ) =>
+            {
+                mixed.push(c)
+            }
+            _ => inner.push(c),
+        }
+    }
+    select.selection = inner.into_iter().reduce(and);
+    // DataFusion cannot decorrelate conditions other than equalities that
+    // mix inner and outer columns, wherever they are put. Catalog queries
+    // use them only as refinements that never hold in Eddy's catalog
+    // (psql: `a.attcollation <> t.typcollation`, where every attcollation
+    // is 0), so they are dropped.
+    drop(mixed);
+    outer.into_iter().reduce(and)
+}
+
+fn and(left: Expr, right: Expr) -> Expr {
+    Expr::BinaryOp {
+        left: Box::new(left),
+        op: BinaryOperator::And,
+        right: Box::new(right),
+    }
+}
+
+fn conjuncts(expr: Expr) -> Vec<Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(*left);
+            all.extend(conjuncts(*right));
+            all
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// Whether `expr` names columns of the outer query (qualified by names not
+/// in `inner`), and whether it names any of the subquery's own (or
+/// unqualified ones).
+fn references(expr: &Expr, inner: &[String]) -> (bool, bool) {
+    let mut outer_refs = false;
+    let mut inner_refs = false;
+    let _ = visit_expressions(expr, |e: &Expr| {
+        match e {
+            Expr::Identifier(_) => inner_refs = true,
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let qualifier = parts[parts.len() - 2].value.to_lowercase();
+                if inner.contains(&qualifier) {
+                    inner_refs = true;
+                } else {
+                    outer_refs = true;
+                }
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => inner_refs = true,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    (outer_refs, inner_refs)
+}
+
+const AGGREGATES: &[&str] = &[
+    "count",
+    "min",
+    "max",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "first_value",
+    "json_agg",
+];
+
+/// A correlated scalar subquery must be an aggregate for DataFusion:
+/// `(SELECT x FROM t WHERE t.k = o.k)` becomes
+/// `(SELECT first_value(x) FROM t WHERE t.k = o.k)`, the same value
+/// wherever PostgreSQL would not fail with "more than one row".
+fn aggregate_scalar_subquery(query: &mut Query) {
+    if query.limit_clause.is_some() {
+        return;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    if select.from.is_empty()
+        || !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        return;
+    }
+    let [item] = select.projection.as_mut_slice() else {
+        return;
+    };
+    let (inner, alias) = match item {
+        SelectItem::UnnamedExpr(inner) => (inner.clone(), None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+        _ => return,
+    };
+    let name = match &inner {
+        Expr::Function(f) => function_name(&f.name),
+        Expr::Identifier(i) => Some(i.value.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+        _ => None,
+    };
+    if name
+        .as_deref()
+        .is_some_and(|n| AGGREGATES.contains(&n) && matches!(inner, Expr::Function(_)))
+    {
+        return;
+    }
+    // Keeps the column name PostgreSQL gives the subquery.
+    let alias = alias.or_else(|| name.map(Ident::new));
+    let expr = call("first_value", vec![inner]);
+    *item = match alias {
+        Some(alias) => SelectItem::ExprWithAlias { expr, alias },
+        None => SelectItem::UnnamedExpr(expr),
+    };
+}
+
+/// `ARRAY(SELECT x FROM … ORDER BY …)` → `(SELECT array_agg(x) FROM …)`;
+/// psql's `ARRAY(SELECT … FROM pg_options_to_table(ftoptions))` →
+/// `eddy_options_array(ftoptions)`.
+fn array_subquery(query: &Query) -> Option<Expr> {
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    if let [from] = select.from.as_slice()
+        && from.joins.is_empty()
+        && let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = &from.relation
+        && function_name(name).as_deref() == Some("pg_options_to_table")
+        && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(options))] = args.args.as_slice()
+    {
+        return Some(call("eddy_options_array", vec![options.clone()]));
+    }
+    let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] =
+        select.projection.as_slice()
+    else {
+        return None;
+    };
+    let agg = call("array_agg", vec![item.clone()]);
+    select.projection = vec![SelectItem::UnnamedExpr(agg)];
+    query.order_by = None;
+    Some(Expr::Subquery(Box::new(query)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .pop()
+            .unwrap();
+        rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn object_identifier_casts() {
+        assert_eq!(
+            rewritten("SELECT c.oid::pg_catalog.regclass FROM t WHERE x = 'orders'::regclass"),
+            "SELECT eddy_regclass_name(c.oid) AS oid FROM t WHERE x = eddy_regclass_oid('orders')"
+        );
+        assert_eq!(
+            rewritten("SELECT 'orders'::regclass::text, 16384::oid, a::regtype"),
+            "SELECT eddy_regclass_name(eddy_regclass_oid('orders')), CAST(16384 AS BIGINT), format_type(a, NULL) AS a"
+        );
+    }
+
+    #[test]
+    fn qualified_names_operators_and_collations() {
+        assert_eq!(
+            rewritten(
+                "SELECT pg_catalog.format_type(a, b)::pg_catalog.text FROM c \
+                 WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default"
+            ),
+            "SELECT CAST(format_type(a, b) AS TEXT) AS format_type FROM c WHERE c.relname ~ '^(orders)$'"
+        );
+    }
+
+    #[test]
+    fn array_of_a_subquery() {
+        assert_eq!(
+            rewritten("SELECT array(SELECT rolname FROM pg_roles ORDER BY 1)"),
+            "SELECT (SELECT array_agg(rolname) FROM pg_roles) AS array"
+        );
+    }
+
+    #[test]
+    fn correlated_scalar_subqueries() {
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d \
+                 WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
+            ),
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS pg_get_expr \
+             FROM pg_attrdef AS d WHERE d.adrelid = a.attrelid) END FROM pg_attribute AS a"
+        );
+    }
+}

@@ -1,0 +1,391 @@
+//! PostgreSQL's catalogs as clients read them: the real `psql` binary's
+//! `\d` family, the reflection queries SQLAlchemy, pgjdbc and BI tools send
+//! (copied from `reference/wire-captures/drivers.log`), `information_schema`,
+//! and advisory locks held across two connections.
+//!
+//! One database holds a table with a primary key and a default (relkind
+//! `r`), a datagen source (`f`, "foreign table") and a streaming query
+//! (`m`, "materialized view", whose columns are its SELECT's output).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use eddy_tests::{execute, query_scalar, query_values};
+use tokio_postgres::Client;
+
+use crate::{TestEddy, with_logs};
+
+const SETUP: &[&str] = &[
+    "CREATE TABLE orders (id BIGINT PRIMARY KEY, amount NUMERIC(10,2) NOT NULL, \
+     note TEXT DEFAULT 'none', created_at TIMESTAMPTZ)",
+    "INSERT INTO orders VALUES (1, 9.50, 'first', '2026-01-01 00:00:00+00')",
+    "CREATE SOURCE clicks (user_id BIGINT, page VARCHAR, ts TIMESTAMP, \
+     WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+     WITH (connector = 'datagen', 'rows.per.second' = '1')",
+    "CREATE SINK nowhere WITH (connector = 'blackhole')",
+    "CREATE STREAMING QUERY page_counts WITH (output_mode = 'update') AS \
+     INSERT INTO nowhere SELECT page, count(*) AS views, max(ts) AS last_seen \
+     FROM clicks GROUP BY page",
+];
+
+async fn setup(eddy: &TestEddy) -> Result<Client> {
+    let client = eddy.client().await?;
+    for sql in SETUP {
+        execute(&client, sql).await?;
+    }
+    Ok(client)
+}
+
+/// Runs the real `psql` with `-c command` in unaligned mode and returns
+/// its standard output; fails with its standard error if it printed any.
+async fn psql(eddy: &TestEddy, command: &str) -> Result<String> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &eddy.port().to_string()])
+            .args(["-U", "eddy", "-d", "eddy", "-X", "-A", "-c", command])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .with_context(|| format!("psql -c '{command}' did not finish"))?
+    .context("running psql")?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    ensure!(
+        output.status.success() && stderr.trim().is_empty(),
+        "psql -c '{command}' failed: {stderr}\n{stdout}"
+    );
+    Ok(stdout)
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_describes_tables_sources_and_streaming_queries() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let _client = setup(&eddy).await?;
+
+        let list = psql(&eddy, r"\d").await?;
+        ensure!(
+            lines(&list)
+                == [
+                    "List of relations",
+                    "Schema|Name|Type|Owner",
+                    "public|clicks|foreign table|eddy",
+                    "public|orders|table|eddy",
+                    "public|page_counts|materialized view|eddy",
+                    "(3 rows)",
+                ],
+            "\\d:\n{list}"
+        );
+        let tables = psql(&eddy, r"\dt").await?;
+        ensure!(
+            lines(&tables)
+                == [
+                    "List of relations",
+                    "Schema|Name|Type|Owner",
+                    "public|orders|table|eddy",
+                    "(1 row)",
+                ],
+            "\\dt:\n{tables}"
+        );
+
+        let orders = psql(&eddy, r"\d orders").await?;
+        ensure!(
+            lines(&orders)
+                == [
+                    "Table \"public.orders\"",
+                    "Column|Type|Collation|Nullable|Default",
+                    "id|bigint||not null|",
+                    "amount|numeric(10,2)||not null|",
+                    "note|text|||'none'",
+                    "created_at|timestamp with time zone|||",
+                    "Indexes:",
+                    "    \"orders_pkey\" PRIMARY KEY, btree (id)",
+                ],
+            "\\d orders:\n{orders}"
+        );
+
+        let clicks = psql(&eddy, r"\d clicks").await?;
+        ensure!(
+            lines(&clicks).starts_with(&[
+                "Foreign table \"public.clicks\"",
+                "Column|Type|Collation|Nullable|Default|FDW options",
+                "user_id|bigint||||",
+                "page|text||||",
+                "ts|timestamp without time zone||||",
+            ]) && clicks.contains("Server: datagen"),
+            "\\d clicks:\n{clicks}"
+        );
+
+        let query = psql(&eddy, r"\d page_counts").await?;
+        ensure!(
+            lines(&query).starts_with(&[
+                "Materialized view \"public.page_counts\"",
+                "Column|Type|Collation|Nullable|Default",
+                "page|text|||",
+                "views|bigint||not null|",
+                "last_seen|timestamp without time zone|||",
+            ]),
+            "\\d page_counts:\n{query}"
+        );
+
+        let databases = psql(&eddy, r"\l").await?;
+        ensure!(
+            databases.contains("eddy|eddy|UTF8|C|C||libc|"),
+            "\\l:\n{databases}"
+        );
+        let schemas = psql(&eddy, r"\dn").await?;
+        ensure!(
+            lines(&schemas) == ["List of schemas", "Name|Owner", "public|eddy", "(1 row)"],
+            "\\dn:\n{schemas}"
+        );
+        let roles = psql(&eddy, r"\du").await?;
+        ensure!(roles.contains("eddy|Superuser"), "\\du:\n{roles}");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
+
+/// Queries psql's tab completion sends (psql 15, `tab-complete.c`).
+const TAB_COMPLETION: &[&str] = &[
+    "SELECT pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c \
+     WHERE c.relkind IN ('r', 'p') AND substring(pg_catalog.quote_ident(c.relname),1,3)='ord' \
+     AND pg_catalog.pg_table_is_visible(c.oid) AND c.relnamespace <> (SELECT oid FROM \
+     pg_catalog.pg_namespace WHERE nspname = 'pg_catalog') LIMIT 1000",
+    "SELECT pg_catalog.quote_ident(attname) FROM pg_catalog.pg_attribute a, pg_catalog.pg_class c \
+     WHERE c.oid = a.attrelid AND a.attnum > 0 AND NOT a.attisdropped \
+     AND substring(pg_catalog.quote_ident(attname),1,0)='' \
+     AND (pg_catalog.quote_ident(relname)='orders' OR '\"' || relname || '\"'='orders') \
+     AND pg_catalog.pg_table_is_visible(c.oid) LIMIT 1000",
+    "SELECT pg_catalog.quote_ident(nspname) || '.' FROM pg_catalog.pg_namespace \
+     WHERE substring(pg_catalog.quote_ident(nspname) || '.',1,0) = '' LIMIT 1000",
+    "SELECT pg_catalog.quote_ident(datname) FROM pg_catalog.pg_database \
+     WHERE substring(pg_catalog.quote_ident(datname),1,0)='' LIMIT 1000",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_and_bi_tools_read_the_catalog() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = setup(&eddy).await?;
+        for sql in TAB_COMPLETION {
+            query_values(&client, sql).await?;
+        }
+        let tables = query_values(&client, TAB_COMPLETION[0]).await?;
+        ensure!(tables == [[Some("orders".to_string())]], "{tables:?}");
+
+        // SQLAlchemy: inspect(engine).get_table_names().
+        let names = query_values(
+            &client,
+            "SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class JOIN pg_catalog.pg_namespace \
+             ON pg_catalog.pg_namespace.oid = pg_catalog.pg_class.relnamespace \
+             WHERE pg_catalog.pg_class.relkind = ANY (ARRAY['r', 'p']) \
+             AND pg_catalog.pg_class.relpersistence != 't' \
+             AND pg_catalog.pg_table_is_visible(pg_catalog.pg_class.oid) \
+             AND pg_catalog.pg_namespace.nspname != 'pg_catalog'",
+        )
+        .await?;
+        ensure!(names == [[Some("orders".to_string())]], "{names:?}");
+
+        // get_columns.
+        let columns = query_values(&client, SQLALCHEMY_COLUMNS).await?;
+        let summary: Vec<(String, String, String)> = columns
+            .iter()
+            .map(|r| {
+                (
+                    r[0].clone().unwrap_or_default(),
+                    r[1].clone().unwrap_or_default(),
+                    r[3].clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        ensure!(
+            summary
+                == [
+                    ("id".into(), "bigint".into(), "t".into()),
+                    ("amount".into(), "numeric(10,2)".into(), "t".into()),
+                    ("note".into(), "text".into(), "f".into()),
+                    ("created_at".into(), "timestamp with time zone".into(), "f".into()),
+                ],
+            "{columns:?}"
+        );
+        ensure!(columns[2][2].as_deref() == Some("'none'"), "{columns:?}");
+
+        // get_pk_constraint.
+        let oid = query_scalar(&client, "SELECT 'orders'::regclass::oid").await?;
+        let pk = query_values(&client, &SQLALCHEMY_PK.replace("16384", &oid)).await?;
+        ensure!(
+            pk.len() == 1
+                && pk[0][1].as_deref() == Some("{id}")
+                && pk[0][2].as_deref() == Some("orders_pkey"),
+            "{pk:?}"
+        );
+
+        // information_schema.
+        let info = query_values(
+            &client,
+            "SELECT table_name, table_type FROM information_schema.tables \
+             WHERE table_schema = 'public' ORDER BY table_name",
+        )
+        .await?;
+        ensure!(
+            info == [
+                [Some("clicks".into()), Some("FOREIGN".into())],
+                [Some("orders".into()), Some("BASE TABLE".into())],
+                [Some("page_counts".into()), Some("VIEW".into())],
+            ],
+            "{info:?}"
+        );
+        let cols = query_values(
+            &client,
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_name = 'page_counts' ORDER BY ordinal_position",
+        )
+        .await?;
+        ensure!(
+            cols.iter().map(|r| r[0].clone().unwrap_or_default()).collect::<Vec<_>>()
+                == ["page", "views", "last_seen"],
+            "{cols:?}"
+        );
+        let schemata = query_values(
+            &client,
+            "SELECT schema_name FROM information_schema.schemata ORDER BY 1",
+        )
+        .await?;
+        ensure!(schemata.len() == 3, "{schemata:?}");
+        let key = query_values(
+            &client,
+            "SELECT kcu.column_name FROM information_schema.table_constraints tc \
+             JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
+             WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_name = 'orders'",
+        )
+        .await?;
+        ensure!(key == [[Some("id".to_string())]], "{key:?}");
+
+        // What BI tools and drivers send at connect and schema sync.
+        let scalar = |sql: &'static str| {
+            let client = &client;
+            async move { query_scalar(client, sql).await }
+        };
+        ensure!(scalar("SHOW TRANSACTION ISOLATION LEVEL").await? == "read committed");
+        ensure!(scalar("SELECT current_setting('server_version_num')").await? == "160006");
+        ensure!(scalar("SELECT version()").await?.starts_with("PostgreSQL 16"));
+        ensure!(scalar("select pg_catalog.version()").await?.starts_with("PostgreSQL 16"));
+        ensure!(scalar("select current_schema()").await? == "public");
+        ensure!(scalar("SELECT current_database()").await? == "eddy");
+        ensure!(scalar("SELECT current_user").await? == "eddy");
+        ensure!(
+            scalar("SELECT array_to_string(current_schemas(true), ',')").await?
+                == "pg_catalog,public"
+        );
+        ensure!(scalar("SELECT set_config('application_name', 'bi', false)").await? == "bi");
+        ensure!(scalar("SHOW application_name").await? == "bi");
+        ensure!(scalar("SELECT count(*) FROM pg_catalog.pg_get_keywords()").await?.parse::<i64>()? > 100);
+        ensure!(
+            scalar("SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'orders'").await?
+                == "1"
+        );
+        ensure!(scalar("SELECT extname FROM pg_extension").await? == "plpgsql");
+        ensure!(
+            scalar("SELECT setting FROM pg_settings WHERE name = 'server_version_num'").await?
+                == "160006"
+        );
+        ensure!(scalar("SELECT format_type(1043, 36)").await? == "character varying(32)");
+        ensure!(scalar("SELECT 'int4'::regtype::oid").await? == "23");
+        ensure!(scalar("SELECT to_regtype('text')").await? == "25");
+        ensure!(
+            scalar("SELECT typname FROM pg_type t JOIN pg_namespace ns ON typnamespace = ns.oid WHERE typname = 'int8'").await?
+                == "int8"
+        );
+        ensure!(scalar("SELECT quote_ident('Order')").await? == "\"Order\"");
+        ensure!(
+            scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'p'").await?
+                == "PRIMARY KEY (id)"
+        );
+        ensure!(scalar("SELECT has_table_privilege('orders', 'SELECT')").await? == "t");
+        ensure!(scalar("SELECT pg_encoding_to_char(6)").await? == "UTF8");
+        let oid_again = query_scalar(&client, "SELECT oid FROM pg_class WHERE relname = 'orders'").await?;
+        ensure!(oid_again == oid, "OIDs are stable: {oid} vs {oid_again}");
+        ensure!(
+            scalar("SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c WHERE c.relname = 'orders'").await?
+                == "orders"
+        );
+
+        // The extended protocol (pgjdbc, asyncpg) plans the same queries.
+        let rows = client
+            .query(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                &[&"public", &"orders"],
+            )
+            .await?;
+        ensure!(rows.len() == 1);
+        let rows = client
+            .query("select true from pg_database where datname = $1", &[&"eddy"])
+            .await?;
+        ensure!(rows.len() == 1);
+
+        let explain = query_values(&client, "EXPLAIN SELECT id FROM orders WHERE id = 1").await?;
+        ensure!(!explain.is_empty(), "EXPLAIN gave no plan");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
+
+const SQLALCHEMY_COLUMNS: &str = "SELECT pg_catalog.pg_attribute.attname AS name, pg_catalog.format_type(pg_catalog.pg_attribute.atttypid, pg_catalog.pg_attribute.atttypmod) AS format_type, CASE WHEN pg_catalog.pg_attribute.atthasdef THEN (SELECT pg_catalog.pg_get_expr(pg_catalog.pg_attrdef.adbin, pg_catalog.pg_attrdef.adrelid) AS pg_get_expr_1 FROM pg_catalog.pg_attrdef WHERE pg_catalog.pg_attribute.atthasdef AND pg_catalog.pg_attrdef.adrelid = pg_catalog.pg_attribute.attrelid AND pg_catalog.pg_attrdef.adnum = pg_catalog.pg_attribute.attnum) ELSE NULL END AS \"default\", pg_catalog.pg_attribute.attnotnull AS not_null, pg_catalog.pg_class.relname AS table_name, pg_catalog.pg_description.description AS comment, pg_catalog.pg_attribute.attgenerated AS generated, CASE WHEN (pg_catalog.pg_attribute.attidentity != '') THEN (SELECT json_build_object('always', pg_catalog.pg_attribute.attidentity = 'a', 'start', pg_catalog.pg_sequence.seqstart, 'increment', pg_catalog.pg_sequence.seqincrement, 'minvalue', pg_catalog.pg_sequence.seqmin, 'maxvalue', pg_catalog.pg_sequence.seqmax, 'cache', pg_catalog.pg_sequence.seqcache, 'cycle', pg_catalog.pg_sequence.seqcycle) AS json_build_object_1 FROM pg_catalog.pg_sequence WHERE pg_catalog.pg_attribute.attidentity != '' AND pg_catalog.pg_sequence.seqrelid = CAST(CAST(pg_catalog.pg_get_serial_sequence(CAST(CAST(pg_catalog.pg_attribute.attrelid AS REGCLASS) AS TEXT), pg_catalog.pg_attribute.attname) AS REGCLASS) AS OID)) ELSE NULL END AS identity_options, CASE WHEN (pg_catalog.pg_attribute.attcollation != 0 AND (SELECT pg_catalog.pg_type.typcollation FROM pg_catalog.pg_type WHERE pg_catalog.pg_type.oid = pg_catalog.pg_attribute.atttypid) != pg_catalog.pg_attribute.attcollation) THEN (SELECT json_build_object('name', pg_catalog.pg_collation.collname, 'schema', CASE WHEN pg_catalog.pg_collation_is_visible(pg_catalog.pg_collation.oid) THEN NULL ELSE pg_catalog.pg_namespace.nspname END) AS json_build_object_9 FROM pg_catalog.pg_collation JOIN pg_catalog.pg_namespace ON pg_catalog.pg_namespace.oid = pg_catalog.pg_collation.collnamespace WHERE pg_catalog.pg_collation.oid = pg_catalog.pg_attribute.attcollation) ELSE NULL END AS collation FROM pg_catalog.pg_class LEFT OUTER JOIN pg_catalog.pg_attribute ON pg_catalog.pg_class.oid = pg_catalog.pg_attribute.attrelid AND pg_catalog.pg_attribute.attnum > 0 AND NOT pg_catalog.pg_attribute.attisdropped LEFT OUTER JOIN pg_catalog.pg_description ON pg_catalog.pg_description.objoid = pg_catalog.pg_attribute.attrelid AND pg_catalog.pg_description.objsubid = pg_catalog.pg_attribute.attnum JOIN pg_catalog.pg_namespace ON pg_catalog.pg_namespace.oid = pg_catalog.pg_class.relnamespace WHERE pg_catalog.pg_class.relkind = ANY (ARRAY['r', 'p', 'f', 'v', 'm']) AND pg_catalog.pg_table_is_visible(pg_catalog.pg_class.oid) AND pg_catalog.pg_namespace.nspname != 'pg_catalog' AND pg_catalog.pg_class.relname IN ('orders') ORDER BY pg_catalog.pg_class.relname, pg_catalog.pg_attribute.attnum";
+
+const SQLALCHEMY_PK: &str = "SELECT attr.conrelid, array_agg(CAST(attr.attname AS TEXT) ORDER BY attr.ord) AS cols, attr.conname, min(attr.description) AS description, min(attr.indnkeyatts) AS indnkeyatts, bool_and(attr.indnullsnotdistinct) AS indnullsnotdistinct FROM (SELECT con.conrelid AS conrelid, con.conname AS conname, con.description AS description, con.ord AS ord, con.indnkeyatts AS indnkeyatts, con.indnullsnotdistinct AS indnullsnotdistinct, pg_catalog.pg_attribute.attname AS attname FROM pg_catalog.pg_attribute JOIN (SELECT pg_catalog.pg_constraint.conrelid AS conrelid, pg_catalog.pg_constraint.conname AS conname, unnest(pg_catalog.pg_index.indkey) AS attnum, generate_subscripts(pg_catalog.pg_index.indkey, 1) AS ord, pg_catalog.pg_index.indnkeyatts AS indnkeyatts, pg_catalog.pg_index.indnullsnotdistinct AS indnullsnotdistinct, pg_catalog.pg_description.description AS description FROM pg_catalog.pg_constraint JOIN pg_catalog.pg_index ON pg_catalog.pg_constraint.conindid = pg_catalog.pg_index.indexrelid LEFT OUTER JOIN pg_catalog.pg_description ON pg_catalog.pg_description.objoid = pg_catalog.pg_constraint.oid AND pg_catalog.pg_description.classoid = CAST('pg_catalog.pg_constraint' AS REGCLASS) WHERE pg_catalog.pg_constraint.contype = 'p' AND pg_catalog.pg_constraint.conrelid IN (16384)) AS con ON pg_catalog.pg_attribute.attnum = con.attnum AND pg_catalog.pg_attribute.attrelid = con.conrelid WHERE con.conrelid IN (16384)) AS attr GROUP BY attr.conrelid, attr.conname ORDER BY attr.conrelid, attr.conname";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advisory_locks_block_other_sessions_until_released() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let first = eddy.client().await?;
+        let second = eddy.client().await?;
+        query_values(&first, "SELECT pg_advisory_lock(42)").await?;
+        ensure!(query_scalar(&second, "SELECT pg_try_advisory_lock(42)").await? == "f");
+        ensure!(query_scalar(&first, "SELECT pg_try_advisory_lock(43)").await? == "t");
+
+        // The second session waits for the first to unlock.
+        let started = Instant::now();
+        let waiter = tokio::spawn(async move {
+            query_values(&second, "SELECT pg_advisory_lock(42)").await?;
+            anyhow::Ok((started.elapsed(), second))
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        ensure!(!waiter.is_finished(), "pg_advisory_lock did not wait");
+        ensure!(query_scalar(&first, "SELECT pg_advisory_unlock(42)").await? == "t");
+        let (waited, second) = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .context("the waiting session never got the lock")???;
+        ensure!(
+            waited >= Duration::from_millis(700),
+            "waited only {waited:?}"
+        );
+        ensure!(query_scalar(&first, "SELECT pg_try_advisory_lock(42)").await? == "f");
+
+        // Locks of a session that disconnects are released.
+        drop(second);
+        let third = eddy.client().await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if query_scalar(&third, "SELECT pg_try_advisory_lock(42)").await? == "t" {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "a closed session kept its lock");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(query_scalar(&first, "SELECT pg_advisory_unlock(42)").await? == "f");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
