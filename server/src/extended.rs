@@ -84,7 +84,8 @@ async fn prepare(
     types: &[Option<Type>],
 ) -> Result<Option<Prepared>, UserError> {
     {
-        let mut statements = parse_statements(sql)?;
+        let sql = crate::users::rewrite_user_statements(sql);
+        let mut statements = parse_statements(&sql)?;
         if statements.len() > 1 {
             return Err(UserError::new(
                 "42601",

@@ -27,13 +27,15 @@ use pgwire::api::results::{
     DescribePortalResponse, DescribeStatementResponse, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    DEFAULT_NAME, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::response::{NoticeResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
@@ -456,6 +458,13 @@ impl SimpleQueryHandler for EddyHandler {
         }
         let mut cancel = CancelSignal::of(client).await;
         let mut responses = Vec::with_capacity(statements.len());
+        // As in PostgreSQL, the statements of one query string outside a
+        // transaction block form one implicit transaction: a failure
+        // discards what the earlier ones did.
+        let script = statements.len() > 1;
+        if script {
+            session.begin_script();
+        }
         for stmt in &statements {
             let result = run_guarded(&mut session, stmt, &[], &mut cancel).await;
             send_notices(client, &mut session).await?;
@@ -467,6 +476,9 @@ impl SimpleQueryHandler for EddyHandler {
                     break;
                 }
             }
+        }
+        if script && let Err(e) = session.end_script().await {
+            responses.push(error_response(e));
         }
         Ok(responses)
     }
@@ -481,6 +493,37 @@ impl ExtendedQueryHandler for EddyHandler {
         Arc::new(EddyQueryParser {
             db: self.db.clone(),
         })
+    }
+
+    /// As pgwire's, except that a statement with parameters and no result
+    /// columns (an INSERT with `$1`) is described with ParameterDescription
+    /// and NoData, not an empty RowDescription, which pgjdbc rejects.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let described = self.do_describe_statement(client, &stmt).await?;
+                if described.fields.is_empty() {
+                    let oids = described.parameters.iter().map(|t| t.oid()).collect();
+                    client
+                        .send(PgWireBackendMessage::ParameterDescription(
+                            ParameterDescription::new(oids),
+                        ))
+                        .await?;
+                    client
+                        .send(PgWireBackendMessage::NoData(NoData::new()))
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        self._on_describe(client, message).await
     }
 
     async fn do_describe_statement<C>(

@@ -288,6 +288,10 @@ impl Session {
         if let Some(result) = crate::users::execute_user_statement(&self.db, stmt) {
             return result;
         }
+        // `::uuid`, `::json(b)` and `'\x…'::bytea` as the planner can take them.
+        let mut rewritten = stmt.clone();
+        eddy_sql::types::rewrite_pg_casts(&mut rewritten);
+        let stmt = &rewritten;
         match stmt {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(stmt.clone(), params).await?;
@@ -301,6 +305,13 @@ impl Session {
                 let created = ddl::create_table(&self.ws, create, sql)?;
                 Ok(self.created(created, "CREATE TABLE"))
             }
+            // Prepared statements live in the protocol layer, which drops
+            // them on Close; psycopg 3 sends these after ROLLBACK or DDL.
+            Statement::Deallocate { .. } => Ok(Outcome::Command("DEALLOCATE".into(), None)),
+            Statement::Discard { object_type } => Ok(Outcome::Command(
+                format!("DISCARD {}", object_type.to_string().to_uppercase()),
+                None,
+            )),
             Statement::Truncate(t) => {
                 for target in &t.table_names {
                     let name = names::object_name(&target.name)?;

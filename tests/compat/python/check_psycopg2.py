@@ -24,18 +24,6 @@ def main():
     conn.commit()
     cur.execute(select_sql("compat_types"), [1])
     row = list(cur.fetchone())
-    # EXPECTED FAILURE: psycopg2 sends bytea as '\x0001feff'::bytea, and
-    # Eddy's cast of a string to bytea keeps the text's bytes instead of
-    # decoding PostgreSQL's hex format. Checked as it is, so that the fix is
-    # noticed: then drop this block.
-    by = COLUMNS.index("by")
-    escaped = b"\\x" + VALUES["by"].hex().encode()
-    if bytes(row[by]) != escaped:
-        fail("'\\x…'::bytea literals work now: remove the expected failure from "
-             f"check_psycopg2.py (read back {bytes(row[by])!r})")
-    print("expected failure: bytea literal '\\x…'::bytea stored as its text "
-          "(until the planner applies eddy_sql::types::rewrite_pg_casts)")
-    row[by] = VALUES["by"]
     check_row("row read back", row)
 
     cur.execute("SELECT i8 - %s, v FROM compat_types WHERE t = %s", [1, VALUES["t"]])

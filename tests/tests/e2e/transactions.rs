@@ -570,3 +570,34 @@ async fn migration_tools(eddy: &TestEddy) -> Result<()> {
     ensure!(rows(&c, "SELECT version_num FROM alembic_version").await? == ["def456"]);
     Ok(())
 }
+
+/// Several statements in one query string without BEGIN are one implicit
+/// transaction, as in PostgreSQL: a failure discards what the earlier ones
+/// did; without a failure, all of it stays.
+#[tokio::test]
+async fn a_failing_query_string_is_undone_whole() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = eddy.client().await?;
+        expect_code(
+            &client,
+            "CREATE TABLE half (x BIGINT); INSERT INTO half VALUES (1); SELECT * FROM missing",
+            "42P01",
+        )
+        .await?;
+        expect_code(&client, "SELECT * FROM half", "42P01").await?;
+        execute(
+            &client,
+            "CREATE TABLE whole (x BIGINT); INSERT INTO whole VALUES (1), (2)",
+        )
+        .await?;
+        ensure!(rows(&client, "SELECT x FROM whole ORDER BY x").await? == ["1", "2"]);
+        // Inside a block the string does not commit: ROLLBACK undoes it.
+        execute(&client, "BEGIN; INSERT INTO whole VALUES (3); ROLLBACK").await?;
+        ensure!(counts(&client, "SELECT count(*) FROM whole").await? == [1]);
+        ensure!(rows(&client, "SELECT count(*) FROM whole").await? == ["2"]);
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
