@@ -209,7 +209,9 @@ pub async fn update(
     let changed = filter_rows(&rows, &hit)?;
     ws.replace_rows(&name, schema.clone(), rows);
     match &update.returning {
-        Some(items) => returning(ctx, &name, schema, changed, items).await,
+        Some(items) => returning(ctx, &name, schema, changed, items)
+            .await
+            .map(|o| o.tagged("UPDATE")),
         None => Ok(Outcome::Command("UPDATE".into(), Some(hit.true_count()))),
     }
 }
@@ -331,7 +333,9 @@ pub async fn delete(
     let count: usize = deleted.iter().map(|b| b.num_rows()).sum();
     ws.replace_rows(&name, schema.clone(), kept);
     match &delete.returning {
-        Some(items) => returning(ctx, &name, schema, deleted, items).await,
+        Some(items) => returning(ctx, &name, schema, deleted, items)
+            .await
+            .map(|o| o.tagged("DELETE")),
         None => Ok(Outcome::Command("DELETE".into(), Some(count))),
     }
 }

@@ -317,6 +317,13 @@ fn response(outcome: Outcome, format: &Format) -> Response {
             let rows = encode_rows(&fields, &batches);
             Response::Query(QueryResponse::new(fields, stream::iter(rows)))
         }
+        Outcome::TaggedRows(tag, schema, batches) => {
+            let fields = Arc::new(field_infos(&schema, format));
+            let rows = encode_rows(&fields, &batches);
+            let mut response = QueryResponse::new(fields, stream::iter(rows));
+            response.set_command_tag(tag);
+            Response::Query(response)
+        }
         Outcome::Command(tag, rows) => {
             let mut t = Tag::new(&tag);
             if let Some(rows) = rows {

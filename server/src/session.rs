@@ -51,11 +51,24 @@ pub enum TxState {
 /// The result of one statement.
 pub enum Outcome {
     Rows(SchemaRef, Vec<RecordBatch>),
+    /// Rows of `INSERT`/`UPDATE`/`DELETE … RETURNING`, answered with the
+    /// statement's tag (`INSERT 0 n`, `UPDATE n`, `DELETE n`).
+    TaggedRows(&'static str, SchemaRef, Vec<RecordBatch>),
     Command(String, Option<usize>),
     Begin,
     /// `COMMIT` or `ROLLBACK`; the tag to answer with.
     End(&'static str),
     Empty,
+}
+
+impl Outcome {
+    /// Rows answered with `tag` and their count instead of `SELECT n`.
+    pub fn tagged(self, tag: &'static str) -> Outcome {
+        match self {
+            Outcome::Rows(schema, batches) => Outcome::TaggedRows(tag, schema, batches),
+            other => other,
+        }
+    }
 }
 
 pub struct Session {
@@ -584,7 +597,9 @@ impl Session {
         crate::dml::check_unique(&def, &existing, &out)?;
         self.ws.append_rows(&def.name, out.clone())?;
         if let Some(items) = &insert.returning {
-            return crate::dml::returning(&self.ctx, &def.name, schema, out, items).await;
+            return crate::dml::returning(&self.ctx, &def.name, schema, out, items)
+                .await
+                .map(|o| o.tagged("INSERT 0"));
         }
         Ok(Outcome::Command("INSERT 0".into(), Some(rows)))
     }

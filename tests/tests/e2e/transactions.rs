@@ -601,3 +601,35 @@ async fn a_failing_query_string_is_undone_whole() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// `… RETURNING` answers with its statement's tag, as drivers count rows
+/// from it (`INSERT 0 n`, `UPDATE n`, `DELETE n`).
+#[tokio::test]
+async fn returning_answers_with_the_statement_tag() -> Result<()> {
+    use eddy_tests::wire::{BackendMessage, WireClient};
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let mut wire = WireClient::connect_default(eddy.addr()).await?;
+        wire.simple_query("CREATE TABLE tagged (id BIGSERIAL PRIMARY KEY, v TEXT)")
+            .await?;
+        let mut tags = Vec::new();
+        for sql in [
+            "INSERT INTO tagged (v) VALUES ('a'), ('b') RETURNING id",
+            "UPDATE tagged SET v = 'c' WHERE v = 'a' RETURNING id, v",
+            "DELETE FROM tagged RETURNING id",
+        ] {
+            for m in wire.simple_query(sql).await? {
+                if let BackendMessage::CommandComplete(tag) = m {
+                    tags.push(tag);
+                }
+            }
+        }
+        ensure!(
+            tags == ["INSERT 0 2", "UPDATE 1", "DELETE 2"],
+            "tags: {tags:?}"
+        );
+        wire.close().await
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
