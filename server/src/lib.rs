@@ -15,11 +15,15 @@
 //!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
 //!   DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`] for a
 //!   session's uncommitted changes, `dml` for UPDATE/DELETE/ALTER TABLE.
+//! - [`pg_catalog`]: `pg_catalog` and `information_schema` built from the
+//!   live catalog, and the functions clients call; [`pg_compat`] rewrites
+//!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
+//!   [`advisory`] holds `pg_advisory_lock` and friends.
 //! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
-pub mod auth;
 pub mod advisory;
+pub mod auth;
 pub mod cli;
 pub mod database;
 pub mod ddl;

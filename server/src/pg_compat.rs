@@ -216,7 +216,13 @@ fn rewrite_function(f: &mut Function) {
         && let FunctionArguments::List(list) = &f.args
         && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first()
     {
-        let length = call("array_length", vec![array.clone(), number("1")]);
+        let length = Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: Box::new(call("array_length", vec![array.clone(), number("1")])),
+            data_type: DataType::BigInt(None),
+            array: false,
+            format: None,
+        };
         let upper = Expr::BinaryOp {
             left: Box::new(length),
             op: BinaryOperator::Plus,

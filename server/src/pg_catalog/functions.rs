@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, new_empty_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemTable, TableFunctionImpl};
 use datafusion::common::ScalarValue;
@@ -103,6 +103,9 @@ impl ScalarUDFImpl for RowUdf {
                 .map(|a| ScalarValue::try_from_array(a, row))
                 .collect::<DfResult<Vec<_>>>()?;
             out.push(typed((self.f)(&values)?)?);
+        }
+        if out.is_empty() {
+            return Ok(ColumnarValue::Array(new_empty_array(&self.returns)));
         }
         Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
     }
@@ -495,7 +498,34 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
             Ok(super::data::text_array(&shown))
         },
     );
+    register(
+        ctx,
+        "json_build_object",
+        &[0, 2, 4, 6, 8, 10, 12, 14, 16],
+        DataType::Utf8,
+        |args| {
+            let mut object = serde_json::Map::new();
+            for pair in args.chunks(2) {
+                let key = as_text(&pair[0]).unwrap_or_default();
+                object.insert(key, json_value(&pair[1]));
+            }
+            Ok(utf8(Some(serde_json::Value::Object(object).to_string())))
+        },
+    );
     ctx.register_udtf("pg_get_keywords", Arc::new(Keywords));
+}
+
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    if v.is_null() {
+        return serde_json::Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => serde_json::Value::Bool(*b),
+        other => match as_i64(other) {
+            Some(n) if !matches!(other, ScalarValue::Utf8(_)) => serde_json::Value::from(n),
+            _ => serde_json::Value::String(as_text(other).unwrap_or_default()),
+        },
+    }
 }
 
 fn quoted_list(names: &[String]) -> String {
