@@ -686,7 +686,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT 'orders'::regclass::text, 16384::oid, a::regtype"),
-            "SELECT eddy_regclass_name(eddy_regclass_oid('orders')), CAST(16384 AS BIGINT), format_type(a, NULL) AS a"
+            "SELECT eddy_regclass_name(eddy_regclass_oid('orders')), 16384::BIGINT, format_type(a, NULL) AS a"
         );
     }
 
@@ -697,7 +697,7 @@ mod tests {
                 "SELECT pg_catalog.format_type(a, b)::pg_catalog.text FROM c \
                  WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default"
             ),
-            "SELECT CAST(format_type(a, b) AS TEXT) AS format_type FROM c WHERE c.relname ~ '^(orders)$'"
+            "SELECT format_type(a, b)::TEXT AS format_type FROM c WHERE c.relname ~ '^(orders)$'"
         );
     }
 
@@ -717,7 +717,7 @@ mod tests {
                  WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
             ),
             "SELECT CASE WHEN a.atthasdef THEN (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS pg_get_expr \
-             FROM pg_attrdef AS d WHERE d.adrelid = a.attrelid) END FROM pg_attribute AS a"
+             FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"
         );
     }
 }
