@@ -208,8 +208,9 @@ async fn pg8000() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_core_and_reflection() -> Result<()> {
-    let reason = "pg_catalog lands (the dialect calls pg_catalog.version() at connect; \
-                  reflection reads pg_class, pg_attribute, pg_constraint)";
+    let reason = "get_columns plans: its reflection query's correlated scalar subqueries \
+                  (default, identity, collation) are not decorrelated together by DataFusion \
+                  (get_table_names and get_pk_constraint work)";
     python_client("check_sqlalchemy.py", Expect::Fails(reason)).await
 }
 
@@ -265,7 +266,8 @@ async fn pgjdbc_binary() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_pgobject() -> Result<()> {
-    let reason = "pg_type lands (pgjdbc looks up interval, json and jsonb there)";
+    let reason = "pgjdbc's type lookup plans: it calls generate_series(1, \
+                  array_upper(current_schemas(false), 1)), a non-literal bound";
     pgjdbc("pgobject", Expect::Fails(reason)).await
 }
 
@@ -332,9 +334,8 @@ async fn dbmate_migrations_run_twice() -> Result<()> {
     }
     let eddy = TestEddy::start().await?;
     let result = migrations_twice(&eddy).await;
-    let reason = "pg_catalog lands (dbmate calls quote_ident() before migrating)";
     with_logs(
-        expected("dbmate, twice", Expect::Fails(reason), result),
+        expected("dbmate, twice", Expect::Passes, result),
         &eddy,
         None,
     )
@@ -385,10 +386,8 @@ async fn dbmate_failing_migration_leaves_no_trace() -> Result<()> {
     }
     let eddy = TestEddy::start().await?;
     let result = failing_migration(&eddy).await;
-    let reason = "pg_catalog (quote_ident) and transactional DDL land (the failed \
-                  migration's CREATE TABLE must be rolled back)";
     with_logs(
-        expected("dbmate, failing migration", Expect::Fails(reason), result),
+        expected("dbmate, failing migration", Expect::Passes, result),
         &eddy,
         None,
     )
