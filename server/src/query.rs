@@ -88,6 +88,7 @@ pub fn session_context(
     db: Arc<Database>,
     settings: Arc<RwLock<Settings>>,
     database_name: &str,
+    workspace: crate::transaction::Workspace,
 ) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(database_name, "public")
@@ -102,6 +103,7 @@ pub fn session_context(
         db: db.clone(),
         settings: settings.clone(),
         database_name: database_name.to_string(),
+        workspace,
     };
     let pg_catalog = Arc::new(PgCatalogSchema {
         ctx: catalog_ctx.clone(),

@@ -93,8 +93,9 @@ pub struct Session {
 impl Session {
     pub fn new(db: Arc<Database>, settings: Settings, database_name: &str) -> Session {
         let settings = Arc::new(RwLock::new(settings));
-        let ctx = crate::query::session_context(db.clone(), settings.clone(), database_name);
         let ws = Workspace::new(db.clone());
+        let ctx =
+            crate::query::session_context(db.clone(), settings.clone(), database_name, ws.clone());
         // Queries see the transaction's own uncommitted tables and rows.
         if let Some(catalog) = ctx.catalog(database_name)
             && let Some(committed) = catalog.schema("public")
@@ -384,6 +385,7 @@ impl Session {
                 let failed = self.tx == TxState::Failed;
                 self.tx = TxState::Idle;
                 self.savepoints.clear();
+                self.release_transaction_locks();
                 if failed {
                     self.ws.discard();
                 } else {
@@ -401,6 +403,7 @@ impl Session {
                 }
                 self.tx = TxState::Idle;
                 self.savepoints.clear();
+                self.release_transaction_locks();
                 self.ws.discard();
                 Ok(Outcome::End("ROLLBACK"))
             }
@@ -439,13 +442,19 @@ impl Session {
         }
     }
 
+    /// Ends `pg_advisory_xact_lock`s: at COMMIT and ROLLBACK, and after a
+    /// statement outside a block (its implicit transaction).
+    fn release_transaction_locks(&self) {
+        if let Some(locks) = crate::query::session_locks(&self.ctx) {
+            locks.release_transaction_locks();
+        }
+    }
+
     async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> UserResult<LogicalPlan> {
         let mut stmt = stmt;
         crate::pg_compat::rewrite(&mut stmt);
-        if self.tx == TxState::Idle
-            && let Some(locks) = crate::query::session_locks(&self.ctx)
-        {
-            locks.release_transaction_locks();
+        if self.tx == TxState::Idle {
+            self.release_transaction_locks();
         }
         let plan = self
             .ctx

@@ -13,6 +13,7 @@ use eddy_catalog::CatalogObject;
 
 use super::{kind_key, relation_oid, types};
 use crate::database::{Database, parse_query};
+use crate::transaction::Workspace;
 
 /// One column of a relation, in PostgreSQL's terms.
 #[derive(Debug, Clone)]
@@ -71,9 +72,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub async fn build(db: &Database) -> Snapshot {
+    pub async fn build(db: &Database, workspace: &Workspace) -> Snapshot {
         let mut relations = Vec::new();
-        for obj in db.catalog.list_all().unwrap_or_default() {
+        for obj in workspace.list_all().unwrap_or_default() {
             let oid = relation_oid(kind_key(&obj), obj.name());
             let relation = match &obj {
                 CatalogObject::Table(t) => Relation {
@@ -83,11 +84,10 @@ impl Snapshot {
                     columns: t.columns.iter().map(column_of).collect(),
                     primary_key: t.primary_key.clone(),
                     definition: None,
-                    rows: db
-                        .tables
-                        .get(&t.name)
+                    rows: workspace
+                        .table_rows(&t.name)
                         .ok()
-                        .map(|table| table.batches().iter().map(|b| b.num_rows() as i64).sum()),
+                        .map(|(_, batches)| batches.iter().map(|b| b.num_rows() as i64).sum()),
                 },
                 CatalogObject::Source(s) => Relation {
                     oid,

@@ -88,6 +88,10 @@ pub struct CatalogContext {
     pub db: Arc<Database>,
     pub settings: Arc<RwLock<Settings>>,
     pub database_name: String,
+    /// The session's view: inside a transaction block, its uncommitted
+    /// objects are listed too (Alembic looks for its table in `pg_class`
+    /// within its block).
+    pub workspace: crate::transaction::Workspace,
 }
 
 impl CatalogContext {
@@ -101,7 +105,7 @@ impl CatalogContext {
     }
 
     pub async fn snapshot(&self) -> Snapshot {
-        Snapshot::build(&self.db).await
+        Snapshot::build(&self.db, &self.workspace).await
     }
 }
 

@@ -633,3 +633,33 @@ async fn returning_answers_with_the_statement_tag() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// Inside a block, `pg_class` and `information_schema.tables` list the
+/// block's own uncommitted tables (Alembic looks for `alembic_version`
+/// there before creating it); other sessions see them only after COMMIT.
+#[tokio::test]
+async fn catalogs_show_a_blocks_own_tables() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = eddy.client().await?;
+        let other = eddy.client().await?;
+        let in_pg_class =
+            "SELECT relname FROM pg_catalog.pg_class WHERE relname = 'alembic_version'";
+        let in_tables =
+            "SELECT table_name FROM information_schema.tables WHERE table_name = 'alembic_version'";
+        execute(
+            &client,
+            "BEGIN; CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, \
+             CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
+        )
+        .await?;
+        ensure!(rows(&client, in_pg_class).await? == ["alembic_version"]);
+        ensure!(rows(&client, in_tables).await? == ["alembic_version"]);
+        ensure!(rows(&other, in_pg_class).await?.is_empty());
+        execute(&client, "ROLLBACK").await?;
+        ensure!(rows(&client, in_pg_class).await?.is_empty());
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
