@@ -87,8 +87,8 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "pg_constraint" => pg_constraint(&snapshot),
         "pg_type" => pg_type(),
         "pg_database" => pg_database(&ctx.database_name),
-        "pg_roles" | "pg_authid" => pg_roles(&user),
-        "pg_user" => pg_user(&user),
+        "pg_roles" | "pg_authid" => pg_roles(&roles(ctx)),
+        "pg_user" => pg_user(&roles(ctx)),
         "pg_auth_members" => empty(&[
             ("oid", Oid),
             ("roleid", Oid),
@@ -775,7 +775,38 @@ fn pg_database(name: &str) -> DfResult<MemTable> {
 }
 
 /// The roles: the bootstrap superuser (OID 10) is the session's user.
-fn pg_roles(user: &str) -> DfResult<MemTable> {
+/// A role of `pg_roles`: oid, name, can log in.
+struct Role {
+    oid: i64,
+    name: String,
+    login: bool,
+}
+
+/// The session's user (the bootstrap superuser, oid 10) and the users
+/// created with `CREATE USER`; passwords are never shown (`********`).
+fn roles(ctx: &CatalogContext) -> Vec<Role> {
+    let user = ctx.user();
+    let mut roles = vec![Role {
+        oid: oids::BOOTSTRAP_SUPERUSER,
+        name: user.clone(),
+        login: true,
+    }];
+    let stored = crate::users::UserStore::at(&ctx.db.data_dir)
+        .list()
+        .unwrap_or_default();
+    for (name, login, _) in stored {
+        if name != user {
+            roles.push(Role {
+                oid: super::relation_oid("role", &name),
+                name,
+                login,
+            });
+        }
+    }
+    roles
+}
+
+fn pg_roles(roles: &[Role]) -> DfResult<MemTable> {
     table(
         &[
             ("oid", Oid),
@@ -792,25 +823,30 @@ fn pg_roles(user: &str) -> DfResult<MemTable> {
             ("rolbypassrls", Bool),
             ("rolconfig", TextArray),
         ],
-        vec![vec![
-            int(oids::BOOTSTRAP_SUPERUSER),
-            text(user),
-            boolean(true),
-            boolean(true),
-            boolean(true),
-            boolean(true),
-            boolean(true),
-            boolean(false),
-            int(-1),
-            text("********"),
-            null(),
-            boolean(true),
-            null(),
-        ]],
+        roles
+            .iter()
+            .map(|r| {
+                vec![
+                    int(r.oid),
+                    text(&r.name),
+                    boolean(true),
+                    boolean(true),
+                    boolean(true),
+                    boolean(true),
+                    boolean(r.login),
+                    boolean(false),
+                    int(-1),
+                    text("********"),
+                    null(),
+                    boolean(true),
+                    null(),
+                ]
+            })
+            .collect(),
     )
 }
 
-fn pg_user(user: &str) -> DfResult<MemTable> {
+fn pg_user(roles: &[Role]) -> DfResult<MemTable> {
     table(
         &[
             ("usename", Text),
@@ -823,17 +859,23 @@ fn pg_user(user: &str) -> DfResult<MemTable> {
             ("valuntil", Timestamptz),
             ("useconfig", TextArray),
         ],
-        vec![vec![
-            text(user),
-            int(oids::BOOTSTRAP_SUPERUSER),
-            boolean(true),
-            boolean(true),
-            boolean(false),
-            boolean(true),
-            text("********"),
-            null(),
-            null(),
-        ]],
+        roles
+            .iter()
+            .filter(|r| r.login)
+            .map(|r| {
+                vec![
+                    text(&r.name),
+                    int(r.oid),
+                    boolean(true),
+                    boolean(true),
+                    boolean(false),
+                    boolean(true),
+                    text("********"),
+                    null(),
+                    null(),
+                ]
+            })
+            .collect(),
     )
 }
 

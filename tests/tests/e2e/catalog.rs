@@ -370,3 +370,37 @@ async fn advisory_locks_block_other_sessions_until_released() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// `pg_roles` and `pg_user` (what `\du` reads) list the users created with
+/// `CREATE USER`, never their passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_list_created_users_without_passwords() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = eddy.client().await?;
+        execute(
+            &client,
+            "CREATE USER alice WITH PASSWORD 'wonderland-secret'; CREATE ROLE reporting",
+        )
+        .await?;
+        let roles = query_values(
+            &client,
+            "SELECT rolname, rolcanlogin, rolpassword FROM pg_catalog.pg_roles ORDER BY rolname",
+        )
+        .await?;
+        let shown = format!("{roles:?}");
+        ensure!(shown.contains("alice"), "pg_roles: {shown}");
+        ensure!(shown.contains("reporting"), "pg_roles: {shown}");
+        ensure!(!shown.contains("wonderland"), "a password shown: {shown}");
+        let logins =
+            query_values(&client, "SELECT usename FROM pg_catalog.pg_user ORDER BY 1").await?;
+        let logins: Vec<_> = logins.into_iter().filter_map(|r| r[0].clone()).collect();
+        ensure!(
+            logins.contains(&"alice".to_string()) && !logins.contains(&"reporting".to_string()),
+            "pg_user lists the roles that can log in: {logins:?}"
+        );
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
