@@ -19,6 +19,10 @@
 //!   live catalog, and the functions clients call; [`pg_compat`] rewrites
 //!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
 //!   [`advisory`] holds `pg_advisory_lock` and friends.
+//! - [`auth`]: SCRAM-SHA-256 login, with [`users`] (CREATE/ALTER/DROP
+//!   USER, verifiers in `users.json`); [`tls`]: `--tls-cert/--tls-key`;
+//!   [`redact`]: secrets masked wherever definitions are shown or logged.
+//! - [`live`]: simple-protocol answers flushed row by row as they come.
 //! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
