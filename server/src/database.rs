@@ -80,7 +80,17 @@ impl Database {
     /// transaction that created it commits). A query that cannot start is
     /// shown as failed, with the reason.
     pub async fn start_query(&self, def: &StreamingQueryDef) {
-        match self.prepare_job(def).await {
+        let prepared = match self.prepare_job(def).await {
+            // The sink's target is created or checked before the statement
+            // that started the query returns (a sink that is down is
+            // retried by the running query).
+            Ok(mut job) => match job.open_sink().await {
+                Err(e) if !e.is_retryable() => Err(UserError::from(e)),
+                _ => Ok(job),
+            },
+            Err(e) => Err(e),
+        };
+        match prepared {
             Ok(job) => self.run_job(job),
             Err(e) => {
                 tracing::error!(query = %def.name, error = %e, "cannot start streaming query");

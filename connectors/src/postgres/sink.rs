@@ -103,9 +103,7 @@ impl PostgresSink {
         let columns = match target::table_columns(client, table).await? {
             Some(columns) => columns,
             None if config.create_table => {
-                client
-                    .batch_execute(&target::create_table_sql(table, schema, key)?)
-                    .await?;
+                create_if_absent(client, &target::create_table_sql(table, schema, key)?).await?;
                 target::table_columns(client, table).await?.ok_or_else(|| {
                     EngineError::Internal(format!("table {table} missing after CREATE TABLE"))
                 })?
@@ -130,7 +128,7 @@ impl PostgresSink {
             config.batch_size,
         );
         if let Some(sql) = writer.setup_sql() {
-            client.batch_execute(sql).await?;
+            create_if_absent(client, sql).await?;
         }
         Ok(writer)
     }
@@ -197,6 +195,37 @@ impl Sink for PostgresSink {
                 Ok(0)
             }
             Err(f) => Err(self.fail(f)),
+        }
+    }
+}
+
+/// Runs `CREATE … IF NOT EXISTS` statements. Sessions running them at the
+/// same moment (sinks of queries started together) can all pass
+/// PostgreSQL's existence check, and the losers fail with a duplicate
+/// error although the object now exists: run the statements again, which
+/// then find it.
+async fn create_if_absent(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    use tokio_postgres::error::SqlState;
+    let mut attempts = 0;
+    loop {
+        match client.batch_execute(sql).await {
+            Err(e)
+                if attempts < 3
+                    && e.code().is_some_and(|c| {
+                        [
+                            SqlState::UNIQUE_VIOLATION,
+                            SqlState::DUPLICATE_TABLE,
+                            SqlState::DUPLICATE_OBJECT,
+                        ]
+                        .contains(c)
+                    }) =>
+            {
+                attempts += 1;
+            }
+            other => return other,
         }
     }
 }
