@@ -32,6 +32,7 @@ pub mod cli;
 pub mod database;
 pub mod ddl;
 pub mod demo;
+mod dml;
 pub mod encode;
 pub mod error;
 pub mod extended;
@@ -48,7 +49,6 @@ pub mod settings;
 pub mod tls;
 pub mod transaction;
 pub mod users;
-mod dml;
 
 /// The PostgreSQL version Eddy reports to clients.
 pub const PG_SERVER_VERSION: &str = "16.6";
