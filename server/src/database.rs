@@ -71,15 +71,16 @@ impl Database {
         };
         for obj in defs {
             if let CatalogObject::StreamingQuery(def) = obj {
-                self.start_query(&def).await;
+                // A query that cannot start is shown as failed.
+                let _ = self.start_query(&def).await;
             }
         }
     }
 
     /// Starts a stored streaming query (at server start, or when the
     /// transaction that created it commits). A query that cannot start is
-    /// shown as failed, with the reason.
-    pub async fn start_query(&self, def: &StreamingQueryDef) {
+    /// shown as failed, with the reason, which is also returned.
+    pub async fn start_query(&self, def: &StreamingQueryDef) -> Result<(), String> {
         let prepared = match self.prepare_job(def).await {
             // The sink's target is created or checked before the statement
             // that started the query returns (a sink that is down is
@@ -91,12 +92,15 @@ impl Database {
             Err(e) => Err(e),
         };
         match prepared {
-            Ok(job) => self.run_job(job),
+            Ok(job) => {
+                self.run_job(job);
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!(query = %def.name, error = %e, "cannot start streaming query");
                 let progress = QueryProgress {
                     status: QueryStatus::Failed,
-                    error: Some(e.message),
+                    error: Some(e.message.clone()),
                     ..QueryProgress::default()
                 };
                 self.queries().insert(
@@ -106,6 +110,7 @@ impl Database {
                         job: None,
                     },
                 );
+                Err(e.message)
             }
         }
     }

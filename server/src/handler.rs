@@ -484,8 +484,11 @@ impl SimpleQueryHandler for EddyHandler {
                 }
             }
         }
-        if script && let Err(e) = session.end_script().await {
-            responses.push(error_response(e));
+        if script {
+            if let Err(e) = session.end_script().await {
+                responses.push(error_response(e));
+            }
+            send_notices(client, &mut session).await?;
         }
         Ok(responses)
     }

@@ -138,9 +138,18 @@ impl Session {
     pub async fn end_script(&mut self) -> UserResult<()> {
         self.script = false;
         if self.tx == TxState::Idle {
-            self.ws.commit().await?;
+            let warnings = self.ws.commit().await?;
+            self.warn_not_started(warnings);
         }
         Ok(())
+    }
+
+    /// Streaming queries a commit created but could not start: the client
+    /// hears why at once, not only from SHOW STREAMING QUERIES.
+    fn warn_not_started(&mut self, reasons: Vec<String>) {
+        for reason in reasons {
+            self.notice("WARNING", "01000", reason);
+        }
     }
 
     fn notice(&mut self, severity: &'static str, code: &'static str, message: impl Into<String>) {
@@ -179,7 +188,10 @@ impl Session {
         if self.tx == TxState::Idle {
             // Outside a block a statement (or a script) is a transaction.
             match &result {
-                Ok(_) if !self.script => self.ws.commit().await?,
+                Ok(_) if !self.script => {
+                    let warnings = self.ws.commit().await?;
+                    self.warn_not_started(warnings);
+                }
                 Ok(_) => {}
                 Err(_) => self.ws.discard(),
             }
@@ -389,7 +401,8 @@ impl Session {
                 if failed {
                     self.ws.discard();
                 } else {
-                    self.ws.commit().await?;
+                    let warnings = self.ws.commit().await?;
+                    self.warn_not_started(warnings);
                 }
                 Ok(Outcome::End(tag))
             }

@@ -374,8 +374,10 @@ impl Workspace {
     /// Makes the changes visible to everyone, in one step as far as the
     /// disk allows: table rows first (durable), then the catalog in one
     /// sled transaction, then streaming queries stopped and started. The
-    /// workspace is empty afterwards, whatever happens.
-    pub async fn commit(&self) -> UserResult<()> {
+    /// workspace is empty afterwards, whatever happens. Returns, for each
+    /// streaming query that could not start, why (the changes stay
+    /// committed; the query shows as failed).
+    pub async fn commit(&self) -> UserResult<Vec<String>> {
         let mut changes = std::mem::take(&mut *self.lock());
         // Created and dropped again: nothing to apply (and another
         // session's object of that name must stay).
@@ -385,7 +387,7 @@ impl Workspace {
             .retain(|k, obj| obj.is_some() || !created.contains(k));
         changes.created = created;
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let db = &self.db;
         let mut before = HashMap::new();
@@ -476,10 +478,16 @@ impl Workspace {
                 _ => {}
             }
         }
+        let mut not_started = Vec::new();
         for def in to_start {
-            db.start_query(&def).await;
+            if let Err(why) = db.start_query(&def).await {
+                not_started.push(format!(
+                    "streaming query \"{}\" was created but cannot start: {why}",
+                    def.name
+                ));
+            }
         }
-        Ok(())
+        Ok(not_started)
     }
 }
 

@@ -663,3 +663,48 @@ async fn catalogs_show_a_blocks_own_tables() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// A streaming query created together with its sink in one script is
+/// started at the script's end; if its sink cannot take its output, the
+/// client is warned then (the objects stay; the query shows as failed).
+#[tokio::test]
+async fn a_query_that_cannot_start_at_commit_is_reported() -> Result<()> {
+    use eddy_tests::wire::{BackendMessage, WireClient};
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let mut wire = WireClient::connect_default(eddy.addr()).await?;
+        let messages = wire
+            .simple_query(
+                "CREATE TABLE narrow (a BIGINT);
+                 CREATE SINK narrow_sink WITH (connector = 'table', table = 'narrow');
+                 CREATE SOURCE pairs (x BIGINT, y VARCHAR) WITH (connector = 'datagen');
+                 CREATE STREAMING QUERY wide AS INSERT INTO narrow_sink SELECT x, y FROM pairs",
+            )
+            .await?;
+        let warnings: Vec<String> = messages
+            .iter()
+            .filter_map(|m| match m {
+                BackendMessage::NoticeResponse(n) if n.severity == "WARNING" => {
+                    Some(n.message.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        ensure!(
+            warnings
+                .iter()
+                .any(|w| w.contains("\"wide\"") && w.contains("cannot start")),
+            "warnings: {warnings:?}; messages: {messages:?}"
+        );
+        wire.close().await?;
+        let client = eddy.client().await?;
+        let status = crate::query_status(&client, "wide").await?;
+        ensure!(
+            status.as_ref().is_some_and(|s| s.status == "failed"),
+            "status: {status:?}"
+        );
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
