@@ -28,6 +28,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::arrays::{cast_each, null_as_false};
 use crate::state::OperatorState;
 use crate::watermark::EventTime;
 use crate::{EngineError, Result};
@@ -100,7 +101,8 @@ impl IntervalJoin {
             .iter()
             .map(|e| e.evaluate(batch)?.into_array(n))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
-        let keys = cast_keys(keys, types)?;
+        // Both sides' keys compare in one type.
+        let keys = cast_each(keys, types)?;
         let encoded = converter.convert_columns(&keys)?;
         let valid = |i: usize| keys.iter().all(|k| !k.is_null(i));
 
@@ -129,7 +131,7 @@ impl IntervalJoin {
         let mask = mask
             .as_boolean_opt()
             .ok_or_else(|| EngineError::Plan("join condition is not boolean".into()))?;
-        let out = filter_record_batch(&pairs, &crate::window::null_as_false(mask))?;
+        let out = filter_record_batch(&pairs, &null_as_false(mask))?;
 
         let b = this.batches.len();
         for i in 0..n {
@@ -243,7 +245,8 @@ impl SideState {
             .iter()
             .map(|e| e.evaluate(&rows)?.into_array(n))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
-        let keys = cast_keys(keys, types)?;
+        // Both sides' keys compare in one type.
+        let keys = cast_each(keys, types)?;
         let encoded = converter.convert_columns(&keys)?;
         for i in 0..n {
             if keys.iter().all(|k| !k.is_null(i)) {
@@ -256,21 +259,6 @@ impl SideState {
         self.batches.push(rows);
         Ok(())
     }
-}
-
-/// Casts key arrays to the converter's types (both sides' keys compare in
-/// one type).
-fn cast_keys(keys: Vec<ArrayRef>, types: &[DataType]) -> Result<Vec<ArrayRef>> {
-    keys.into_iter()
-        .zip(types)
-        .map(|(k, t)| {
-            Ok(if k.data_type() == t {
-                k
-            } else {
-                datafusion::arrow::compute::cast(&k, t)?
-            })
-        })
-        .collect()
 }
 
 /// Builds the candidate pairs: rows `mine` of `batch` with rows `theirs`
@@ -308,17 +296,7 @@ fn pair_batch(
     } else {
         [their_columns, my_columns].concat()
     };
-    let columns = columns
-        .into_iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c)
-            } else {
-                datafusion::arrow::compute::cast(&c, f.data_type()).map_err(EngineError::from)
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let columns = cast_each(columns, schema.fields().iter().map(|f| f.data_type()))?;
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         columns,

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::arrays::{cast_each, null_as_false};
 use crate::table_store::StoredTable;
 use crate::{EngineError, Lookup, Result};
 
@@ -83,12 +84,9 @@ impl LookupJoin {
         let keys = self
             .stream_keys
             .iter()
-            .zip(&self.key_types)
-            .map(|(e, t)| {
-                let a = e.evaluate(batch)?.into_array(n)?;
-                Ok(if a.data_type() == t { a } else { cast(&a, t)? })
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+            .map(|e| e.evaluate(batch)?.into_array(n))
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        let keys = cast_each(keys, &self.key_types)?;
         let rows = self.converter.convert_columns(&keys)?;
         let has_null = |i: usize| keys.iter().any(|k| k.is_null(i));
 
@@ -114,15 +112,13 @@ impl LookupJoin {
         };
 
         // Index the answer by key.
-        let table_key_columns = self
-            .table_keys
-            .iter()
-            .zip(&self.key_types)
-            .map(|(&i, t)| {
-                let a = table.column(i).clone();
-                Ok(if a.data_type() == t { a } else { cast(&a, t)? })
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        let table_key_columns = cast_each(
+            self.table_keys
+                .iter()
+                .map(|&i| table.column(i).clone())
+                .collect(),
+            &self.key_types,
+        )?;
         let table_rows = self.converter.convert_columns(&table_key_columns)?;
         let mut matches: HashMap<&[u8], Vec<u32>> = HashMap::new();
         for j in 0..table.num_rows() {
@@ -154,7 +150,7 @@ impl LookupJoin {
             let mask = mask
                 .as_boolean_opt()
                 .ok_or_else(|| EngineError::Plan("join condition is not boolean".into()))?;
-            let mask = crate::window::null_as_false(mask);
+            let mask = null_as_false(mask);
             pairs = filter_record_batch(&pairs, &mask)?;
             let mut kept_left = Vec::new();
             for (k, &l) in left.iter().enumerate() {
@@ -203,17 +199,10 @@ impl LookupJoin {
         } else {
             [table_cols, stream_cols].concat()
         };
-        let columns = columns
-            .into_iter()
-            .zip(self.output_schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    cast(&c, f.data_type()).map_err(EngineError::from)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = cast_each(
+            columns,
+            self.output_schema.fields().iter().map(|f| f.data_type()),
+        )?;
         Ok(RecordBatch::try_new_with_options(
             self.output_schema.clone(),
             columns,

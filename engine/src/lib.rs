@@ -24,6 +24,7 @@
 //! - [`table_store`]: durable storage of Eddy tables.
 
 pub mod aggregate;
+mod arrays;
 pub mod checkpoint;
 pub mod connector;
 pub mod dedup;

@@ -277,17 +277,10 @@ impl SessionAggregate {
             acc.update_batch(&args, &group_ids, filter, sessions.len())?;
             columns.push(acc.evaluate(EmitTo::All)?);
         }
-        let columns = columns
-            .into_iter()
-            .zip(self.output_schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    datafusion::arrow::compute::cast(&c, f.data_type()).map_err(EngineError::from)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = crate::arrays::cast_each(
+            columns,
+            self.output_schema.fields().iter().map(|f| f.data_type()),
+        )?;
         Ok(Some(RecordBatch::try_new(
             self.output_schema.clone(),
             columns,

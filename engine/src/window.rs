@@ -241,15 +241,6 @@ fn split_late(
     Ok((kept, late_rows, late))
 }
 
-/// A filter mask with NULL read as false.
-pub(crate) fn null_as_false(mask: &BooleanArray) -> BooleanArray {
-    if mask.null_count() == 0 {
-        mask.clone()
-    } else {
-        datafusion::arrow::compute::prep_null_mask_filter(mask)
-    }
-}
-
 /// Drops rows whose event time is at or before the watermark (or NULL): the
 /// late rule of a deduplication without a window.
 pub fn drop_behind_watermark(

@@ -6,8 +6,6 @@ use super::*;
 /// What a built subtree tells the node above it.
 pub(super) struct Built {
     pub(super) node: Node,
-    /// The subtree reads a stream (else it is the table side of a join).
-    pub(super) stream: bool,
     /// The subtree contains an aggregation.
     pub(super) aggregated: bool,
     /// The window its `window_*` / `session_*` columns carry: the window
@@ -163,7 +161,6 @@ impl Builder<'_> {
                 window,
                 late_behind_watermark: None,
             }),
-            stream: true,
             aggregated: false,
             window: window_kind,
         };
@@ -199,11 +196,6 @@ impl Builder<'_> {
         mode: Option<OutputMode>,
     ) -> Result<Built> {
         let child = self.build(&agg.input, None)?;
-        if !child.stream {
-            return Err(EngineError::Plan(
-                "an aggregation in a streaming query must read a stream".into(),
-            ));
-        }
         let input_schema = agg.input.schema();
         let n_groups = agg.group_expr.len();
         let fields = agg.schema.fields();
@@ -264,7 +256,6 @@ impl Builder<'_> {
                     agg: Box::new(session),
                     id,
                 },
-                stream: true,
                 aggregated: true,
                 window: Some(None),
             });
@@ -344,7 +335,6 @@ impl Builder<'_> {
                 agg: Box::new(aggregate),
                 id,
             },
-            stream: true,
             aggregated: true,
             window: window.map(|_| None),
         })

@@ -293,7 +293,6 @@ impl Builder<'_> {
                 join: Box::new(interval_join),
                 id,
             },
-            stream: true,
             aggregated: false,
             window: None,
         })
