@@ -55,6 +55,12 @@ pub enum SqlType {
     Timestamp,
     TimestampTz,
     Interval,
+    /// Stored as its canonical text (`a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`).
+    Uuid,
+    /// Stored as the text given, checked to be JSON.
+    Json,
+    /// Stored as PostgreSQL prints it: keys sorted, duplicates removed.
+    Jsonb,
 }
 
 impl fmt::Display for SqlType {
@@ -73,6 +79,9 @@ impl fmt::Display for SqlType {
             SqlType::Timestamp => f.write_str("timestamp without time zone"),
             SqlType::TimestampTz => f.write_str("timestamp with time zone"),
             SqlType::Interval => f.write_str("interval"),
+            SqlType::Uuid => f.write_str("uuid"),
+            SqlType::Json => f.write_str("json"),
+            SqlType::Jsonb => f.write_str("jsonb"),
         }
     }
 }
@@ -210,5 +219,29 @@ impl CatalogObject {
                 .unwrap_or_default(),
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_keep_their_stored_names() {
+        // Catalogs written before uuid/json/jsonb existed hold only the
+        // older names; both must keep loading.
+        let old: ColumnDef =
+            serde_json::from_str(r#"{"name":"u","data_type":"text","nullable":true}"#).unwrap();
+        assert_eq!(old.data_type, SqlType::Text);
+        for (t, stored) in [
+            (SqlType::Uuid, "\"uuid\""),
+            (SqlType::Json, "\"json\""),
+            (SqlType::Jsonb, "\"jsonb\""),
+            (SqlType::Numeric(10, 2), "{\"numeric\":[10,2]}"),
+        ] {
+            assert_eq!(serde_json::to_string(&t).unwrap(), stored);
+            assert_eq!(serde_json::from_str::<SqlType>(stored).unwrap(), t);
+        }
+        assert_eq!(SqlType::Jsonb.to_string(), "jsonb");
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, new_empty_array};
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, concat};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ParamValues, ScalarValue};
@@ -22,7 +22,8 @@ use datafusion::sql::sqlparser::ast::{
     Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem, TableFactor, TableWithJoins,
     Update,
 };
-use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, TableDef};
+use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, SqlType, TableDef};
+use eddy_sql::text_types::TextType;
 use eddy_sql::types::arrow_schema;
 
 use crate::ddl;
@@ -76,21 +77,38 @@ async fn select(
     Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
 }
 
+/// A column's values as stored: for `uuid`, `json` and `jsonb` checked
+/// and made canonical (22P02 for a value that is not one); others as they
+/// are. Every write into a table passes its cast values through this.
+pub fn canonical_text(t: SqlType, array: ArrayRef) -> UserResult<ArrayRef> {
+    match TextType::of_sql_type(t) {
+        Some(text_type) => Ok(text_type.canonical_array(&array)?),
+        None => Ok(array),
+    }
+}
+
 /// Every column of `batches` as one array each, of the table's types.
 fn columns_of(schema: &SchemaRef, batches: &[RecordBatch]) -> UserResult<Vec<ArrayRef>> {
     (0..schema.fields().len())
         .map(|i| {
             let field = schema.field(i);
+            let text_type = TextType::of_field(field);
             let arrays: Vec<ArrayRef> = batches
                 .iter()
-                .map(|b| cast_with_options(b.column(i), field.data_type(), &STRICT_CAST))
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    UserError::new(
-                        "22P02",
-                        format!("invalid value for column \"{}\": {e}", field.name()),
-                    )
-                })?;
+                .map(|b| {
+                    let array = cast_with_options(b.column(i), field.data_type(), &STRICT_CAST)
+                        .map_err(|e| {
+                            UserError::new(
+                                "22P02",
+                                format!("invalid value for column \"{}\": {e}", field.name()),
+                            )
+                        })?;
+                    match text_type {
+                        Some(t) => Ok(t.canonical_array(&array)?),
+                        None => Ok(array),
+                    }
+                })
+                .collect::<UserResult<_>>()?;
             if arrays.is_empty() {
                 return Ok(new_empty_array(field.data_type()));
             }
@@ -380,7 +398,7 @@ pub async fn parameter_types(
     ctx: &SessionContext,
     ws: &Workspace,
     stmt: &datafusion::sql::sqlparser::ast::Statement,
-) -> UserResult<Option<std::collections::HashMap<String, Option<DataType>>>> {
+) -> UserResult<Option<std::collections::HashMap<String, Option<FieldRef>>>> {
     use datafusion::sql::sqlparser::ast::Statement;
     let sql = match stmt {
         Statement::Update(update) => Some(update_query(ws, update)?.1),
@@ -391,7 +409,7 @@ pub async fn parameter_types(
         return Ok(Some(Default::default()));
     };
     let plan = ctx.state().create_logical_plan(&sql).await?;
-    Ok(Some(plan.get_parameter_types()?))
+    Ok(Some(plan.get_parameter_fields()?))
 }
 
 /// The next values of the table's SERIAL columns (0 for other columns):
@@ -696,8 +714,8 @@ async fn alter_one(
                         .filter(|b| b.num_rows() == 1)
                         .map(|b| b.column(0).clone())
                         .ok_or_else(|| UserError::internal(format!("DEFAULT {d} gave no value")))?;
-                    let scalar = ScalarValue::try_from_array(&cast(&value, &data_type)?, 0)?;
-                    scalar.to_array_of_size(t.rows)?
+                    let value = canonical_text(column.data_type, cast(&value, &data_type)?)?;
+                    ScalarValue::try_from_array(&value, 0)?.to_array_of_size(t.rows)?
                 }
                 None => datafusion::arrow::array::new_null_array(&data_type, t.rows),
             };
@@ -817,16 +835,16 @@ fn alter_column(t: &mut Altered, i: usize, op: &AlterColumnOperation) -> UserRes
                 .field(0)
                 .data_type()
                 .clone();
-            t.columns[i] =
-                cast_with_options(&t.columns[i], &target, &STRICT_CAST).map_err(|e| {
-                    UserError::new(
-                        "22P02",
-                        format!(
-                            "column \"{}\" cannot be cast to {data_type}: {e}",
-                            column.name
-                        ),
-                    )
-                })?;
+            let cast = cast_with_options(&t.columns[i], &target, &STRICT_CAST).map_err(|e| {
+                UserError::new(
+                    "22P02",
+                    format!(
+                        "column \"{}\" cannot be cast to {data_type}: {e}",
+                        column.name
+                    ),
+                )
+            })?;
+            t.columns[i] = canonical_text(column.data_type, cast)?;
         }
         other => {
             return Err(UserError::unsupported(format!(

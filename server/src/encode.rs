@@ -1,5 +1,10 @@
 //! Arrow → PostgreSQL: result column types, and rows encoded in text or
 //! binary format as the client asked for each column.
+//!
+//! A column's PostgreSQL type comes from its Arrow type, except for `uuid`,
+//! `json` and `jsonb`, which are `Utf8` columns named by their field
+//! metadata ([`eddy_sql::text_types`]). Each column is encoded by the type
+//! it was described with, so the description and the bytes cannot differ.
 
 mod arrays;
 
@@ -8,8 +13,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
@@ -19,6 +24,9 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
+
+use eddy_catalog::SqlType;
+use eddy_sql::text_types::{TextType, parse_uuid};
 
 /// The PostgreSQL type a column of this Arrow type is reported as.
 pub fn pg_type(dt: &DataType) -> Type {
@@ -41,6 +49,22 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
+/// The PostgreSQL type a result column is reported as: the type its
+/// metadata names, else [`pg_type`] of its Arrow type.
+pub fn pg_type_of_field(field: &Field) -> Type {
+    match TextType::of_field(field) {
+        Some(TextType::Uuid) => Type::UUID,
+        Some(TextType::Json) => Type::JSON,
+        Some(TextType::Jsonb) => Type::JSONB,
+        None => pg_type(field.data_type()),
+    }
+}
+
+/// The PostgreSQL type of a column declared as `t`.
+pub fn pg_type_of_sql(t: SqlType) -> Type {
+    pg_type_of_field(&eddy_sql::types::arrow_field("", t, true))
+}
+
 /// Row descriptions for a schema, each column in the format requested.
 pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
     schema
@@ -52,7 +76,7 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
                 f.name().clone(),
                 None,
                 None,
-                pg_type(f.data_type()),
+                pg_type_of_field(f),
                 format.format_for(i),
             )
         })
@@ -71,7 +95,9 @@ pub fn encode_rows(
             .columns()
             .iter()
             .zip(fields.iter())
-            .map(|(array, field)| Column::new(array, field.format() == FieldFormat::Text))
+            .map(|(array, field)| {
+                Column::new(array, field.format() == FieldFormat::Text, field.datatype())
+            })
             .collect();
         for row in 0..batch.num_rows() {
             let mut result = Ok(());
@@ -101,6 +127,10 @@ enum Column<'a> {
     /// A type Arrow cannot even display: sent as NULLs.
     Null,
     Utf8(ArrayRef),
+    /// uuid text sent in binary: its 16 bytes.
+    UuidBinary(ArrayRef),
+    /// jsonb text sent in binary: a version byte, then the text.
+    JsonbBinary(ArrayRef),
     Binary(ArrayRef),
     Date(&'a datafusion::arrow::array::Date32Array),
     /// Microseconds since the epoch, and whether the column has a time zone.
@@ -117,9 +147,21 @@ enum Column<'a> {
 }
 
 impl<'a> Column<'a> {
-    fn new(array: &'a ArrayRef, text: bool) -> Column<'a> {
+    /// `described` is the type the column was described as (see
+    /// [`pg_type_of_field`]).
+    fn new(array: &'a ArrayRef, text: bool, described: &Type) -> Column<'a> {
         use datafusion::arrow::compute::cast;
         match array.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                if !text && matches!(*described, Type::UUID | Type::JSONB) =>
+            {
+                let utf8 = cast(array, &DataType::Utf8).unwrap_or_else(|_| array.clone());
+                if *described == Type::UUID {
+                    Column::UuidBinary(utf8)
+                } else {
+                    Column::JsonbBinary(utf8)
+                }
+            }
             DataType::Boolean => Column::Bool(array.as_boolean()),
             DataType::Int8 => Column::I16(
                 array
@@ -239,6 +281,24 @@ impl<'a> Column<'a> {
             Column::Utf8(a) => {
                 let a = a.as_string::<i32>();
                 enc.encode_field(&a.is_valid(row).then(|| a.value(row)))
+            }
+            Column::UuidBinary(a) => {
+                let a = a.as_string::<i32>();
+                let bytes = match a.is_valid(row).then(|| a.value(row)) {
+                    Some(text) => Some(parse_uuid(text).ok_or_else(|| {
+                        crate::error::UserError::new(
+                            "22P02",
+                            format!("invalid input syntax for type uuid: \"{text}\""),
+                        )
+                        .into_pgwire()
+                    })?),
+                    None => None,
+                };
+                enc.encode_field(&bytes.as_ref().map(|b| &b[..]))
+            }
+            Column::JsonbBinary(a) => {
+                let a = a.as_string::<i32>();
+                enc.encode_field(&a.is_valid(row).then(|| JsonbBinary(a.value(row))))
             }
             Column::Binary(a) => {
                 let a = a.as_binary::<i32>();
@@ -409,6 +469,40 @@ impl pgwire::types::ToSqlText for PgInterval {
     }
 }
 
+/// jsonb text whose binary form is version 1 followed by the text.
+#[derive(Debug)]
+struct JsonbBinary<'a>(&'a str);
+
+impl postgres_types::ToSql for JsonbBinary<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl pgwire::types::ToSqlText for JsonbBinary<'_> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+        _format_options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+}
+
 /// A decimal (`unscaled × 10^-scale`) in PostgreSQL's numeric encodings:
 /// base-10000 digits in binary, the plain decimal with `scale` fraction
 /// digits in text. Covers all 38 digits of Arrow's Decimal128, which
@@ -496,7 +590,67 @@ pub fn format_timestamp(micros: i64, with_time_zone: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_timestamp;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::Schema;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use eddy_catalog::SqlType;
+    use pgwire::api::Type;
+    use pgwire::api::portal::Format;
+
+    use super::{encode_rows, field_infos, format_timestamp};
+
+    /// One row of uuid, json, jsonb and text columns, described and encoded
+    /// in `format`: the OIDs, and each value's bytes.
+    fn encode_typed(format: Format) -> (Vec<Type>, Vec<Vec<u8>>) {
+        let field = |name: &str, t| eddy_sql::types::arrow_field(name, t, true);
+        let schema = Arc::new(Schema::new(vec![
+            field("u", SqlType::Uuid),
+            field("j", SqlType::Json),
+            field("jb", SqlType::Jsonb),
+            field("t", SqlType::Text),
+        ]));
+        let text = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                text(r#"{"b":1}"#),
+                text(r#"{"a": 1}"#),
+                text("x"),
+            ],
+        )
+        .unwrap();
+        let fields = Arc::new(field_infos(&schema, &format));
+        let types = fields.iter().map(|f| f.datatype().clone()).collect();
+        let row = encode_rows(&fields, &[batch]).pop().unwrap().unwrap();
+        let mut data = &row.data[..];
+        let mut values = Vec::new();
+        while !data.is_empty() {
+            let len = i32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+            values.push(data[4..4 + len].to_vec());
+            data = &data[4 + len..];
+        }
+        (types, values)
+    }
+
+    #[test]
+    fn uuid_and_json_columns_are_described_and_encoded_by_their_type() {
+        let (types, values) = encode_typed(Format::UnifiedBinary);
+        assert_eq!(types, [Type::UUID, Type::JSON, Type::JSONB, Type::TEXT]);
+        let mut uuid = vec![0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8];
+        uuid.extend([0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11]);
+        assert_eq!(values[0], uuid);
+        assert_eq!(values[1], br#"{"b":1}"#);
+        assert_eq!(values[2], b"\x01{\"a\": 1}");
+        assert_eq!(values[3], b"x");
+
+        let (types, values) = encode_typed(Format::UnifiedText);
+        assert_eq!(types, [Type::UUID, Type::JSON, Type::JSONB, Type::TEXT]);
+        assert_eq!(values[0], b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        assert_eq!(values[2], br#"{"a": 1}"#);
+    }
 
     #[test]
     fn numerics_render_like_postgres() {

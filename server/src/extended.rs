@@ -8,7 +8,7 @@ mod arrays;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano};
+use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalMonthDayNano};
 use datafusion::common::ScalarValue;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::results::FieldInfo;
@@ -17,10 +17,11 @@ use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 
 use crate::database::Database;
-use crate::encode::{field_infos, pg_type};
+use crate::encode::{field_infos, pg_type, pg_type_of_field, pg_type_of_sql};
 use crate::error::UserError;
 use crate::handler::session;
 use crate::session::{Outcome, Session, returns_rows};
+use eddy_sql::text_types::TextType;
 use eddy_sql::{ParsedStatement, parse_statements};
 
 /// A statement prepared through the extended protocol.
@@ -110,9 +111,9 @@ async fn prepare(
                 _ => None,
             };
             if let Some(mut plannable) = plannable {
-                eddy_sql::types::rewrite_pg_casts(&mut plannable);
+                eddy_sql::types::rewrite_pg_casts(&mut plannable)?;
                 let plan = session.plan_unbound(&plannable).await?;
-                let inferred = plan.get_parameter_types().map_err(UserError::from)?;
+                let inferred = plan.get_parameter_fields().map_err(UserError::from)?;
                 fill_inferred(&mut param_types, inferred);
                 if matches!(
                     stmt.as_ref(),
@@ -161,10 +162,11 @@ async fn prepare(
 }
 
 /// Fills the parameter types the client left unknown with those DataFusion
-/// inferred (`$n` → type).
+/// inferred (`$n` → field; a parameter compared with a uuid column is a
+/// uuid, by the column's metadata).
 fn fill_inferred(
     param_types: &mut Vec<Type>,
-    inferred: impl IntoIterator<Item = (String, Option<DataType>)>,
+    inferred: impl IntoIterator<Item = (String, Option<FieldRef>)>,
 ) {
     for (name, dt) in inferred {
         let Some(idx) = placeholder_index(&name) else {
@@ -173,10 +175,10 @@ fn fill_inferred(
         if param_types.len() <= idx {
             param_types.resize(idx + 1, Type::UNKNOWN);
         }
-        if let Some(dt) = dt
+        if let Some(field) = dt
             && param_types[idx] == Type::UNKNOWN
         {
-            param_types[idx] = param_type(&dt);
+            param_types[idx] = param_type(&field);
         }
     }
 }
@@ -220,7 +222,7 @@ fn infer_from_insert_target(
                     types.resize(idx + 1, Type::UNKNOWN);
                 }
                 if types[idx] == Type::UNKNOWN {
-                    types[idx] = pg_type(&eddy_sql::types::arrow_type(column.data_type));
+                    types[idx] = pg_type_of_sql(column.data_type);
                 }
             }
         }
@@ -262,7 +264,7 @@ fn infer_from_assignments(
                 types.resize(idx + 1, Type::UNKNOWN);
             }
             if types[idx] == Type::UNKNOWN {
-                types[idx] = pg_type(&eddy_sql::types::arrow_type(column.data_type));
+                types[idx] = pg_type_of_sql(column.data_type);
             }
         }
     }
@@ -315,7 +317,7 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
     let scalar = |dt: &D| {
         eddy_sql::types::sql_type_from_ast(dt)
             .ok()
-            .map(|t| pg_type(&eddy_sql::types::arrow_type(t)))
+            .map(pg_type_of_sql)
     };
     match data_type {
         D::Array(
@@ -327,13 +329,13 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
     }
 }
 
-/// The PostgreSQL type of a parameter DataFusion inferred as `dt`.
-fn param_type(dt: &DataType) -> Type {
-    match dt {
+/// The PostgreSQL type of a parameter DataFusion inferred as `field`.
+fn param_type(field: &FieldRef) -> Type {
+    match field.data_type() {
         DataType::List(f) | DataType::LargeList(f) => {
             arrays::array_of(&pg_type(f.data_type())).unwrap_or(Type::TEXT)
         }
-        _ => pg_type(dt),
+        _ => pg_type_of_field(field),
     }
 }
 
@@ -398,39 +400,39 @@ fn decode_interval(bytes: &[u8], binary: bool) -> Result<IntervalMonthDayNano, S
     Ok(IntervalMonthDayNano::new(months, days, nanoseconds))
 }
 
-/// A parameter kept as text: text types, and types Eddy stores as text
-/// (`uuid`, `json`, `jsonb`), whose binary forms are turned into their
-/// canonical text.
+/// A parameter kept as text: text types, and `uuid`, `json` and `jsonb`,
+/// whose binary forms are turned into text, and whose text is made canonical
+/// as stored (so that `u = $1` compares like with like).
 fn decode_text(t: &Type, bytes: &[u8], binary: bool) -> Result<String, String> {
-    let utf8 = |b: &[u8]| {
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|e| format!("invalid UTF-8: {e}"))
-    };
-    if !binary {
-        return utf8(bytes);
+    fn utf8(b: &[u8]) -> Result<&str, String> {
+        std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8: {e}"))
     }
-    match *t {
-        Type::UUID => {
+    let text_type = match *t {
+        Type::UUID => Some(TextType::Uuid),
+        Type::JSON => Some(TextType::Json),
+        Type::JSONB => Some(TextType::Jsonb),
+        _ => None,
+    };
+    let text = match (text_type, binary) {
+        (Some(TextType::Uuid), true) => {
             let bytes: [u8; 16] = bytes
                 .try_into()
                 .map_err(|_| format!("binary uuid of {} bytes, expected 16", bytes.len()))?;
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            Ok(format!(
-                "{}-{}-{}-{}-{}",
-                &hex[..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..]
-            ))
+            return Ok(eddy_sql::text_types::format_uuid(&bytes));
         }
         // jsonb's binary form is a version byte (1) and the JSON text.
-        Type::JSONB => match bytes.split_first() {
-            Some((1, json)) => utf8(json),
-            _ => Err("unsupported binary jsonb version".into()),
+        (Some(TextType::Jsonb), true) => match bytes.split_first() {
+            Some((1, json)) => utf8(json)?,
+            _ => return Err("unsupported binary jsonb version".into()),
         },
-        _ => utf8(bytes),
+        _ => utf8(bytes)?,
+    };
+    match text_type {
+        Some(text_type) => text_type
+            .canonical(text)
+            .map(|c| c.into_owned())
+            .map_err(|e| e.message),
+        None => Ok(text.to_owned()),
     }
 }
 

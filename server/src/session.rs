@@ -23,7 +23,7 @@ const STRICT_CAST: CastOptions<'static> = CastOptions {
     safe: false,
     format_options: datafusion::arrow::util::display::FormatOptions::new(),
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -316,7 +316,7 @@ impl Session {
         }
         // `::uuid`, `::json(b)` and `'\x…'::bytea` as the planner can take them.
         let mut rewritten = stmt.clone();
-        eddy_sql::types::rewrite_pg_casts(&mut rewritten);
+        eddy_sql::types::rewrite_pg_casts(&mut rewritten)?;
         let stmt = &rewritten;
         match stmt {
             Statement::Query(_) | Statement::Explain { .. } => {
@@ -498,7 +498,7 @@ impl Session {
     pub async fn dml_parameter_types(
         &self,
         stmt: &Statement,
-    ) -> UserResult<Option<std::collections::HashMap<String, Option<DataType>>>> {
+    ) -> UserResult<Option<std::collections::HashMap<String, Option<FieldRef>>>> {
         crate::dml::parameter_types(&self.ctx, &self.ws, stmt).await
     }
 
@@ -642,12 +642,16 @@ impl Session {
             let field = schema.field(i);
             let array = match targets.iter().position(|&t| t == i) {
                 Some(j) => cast_with_options(batch.column(j), field.data_type(), &STRICT_CAST)
-                    .map_err(|e| cast_error(&col.name, col.data_type, &e))?,
+                    .map_err(|e| cast_error(&col.name, col.data_type, &e))
+                    .and_then(|a| crate::dml::canonical_text(col.data_type, a))?,
                 None => match &col.default {
                     Some(expr) if ddl::is_nextval(expr) => {
                         crate::dml::serial_values(&mut next_serial[i], field.data_type(), n)?
                     }
-                    Some(expr) => self.default_value(expr, field.data_type(), n).await?,
+                    Some(expr) => crate::dml::canonical_text(
+                        col.data_type,
+                        self.default_value(expr, field.data_type(), n).await?,
+                    )?,
                     None => new_null_array(field.data_type(), n),
                 },
             };

@@ -7,6 +7,8 @@
 //!   `SHOW SOURCES`, `DROP SOURCE`, …) on top of sqlparser's PostgreSQL
 //!   dialect; everything else is left to sqlparser.
 //! - [`types`]: SQL type names ↔ catalog [`eddy_catalog::SqlType`] ↔ Arrow.
+//! - [`text_types`]: `uuid`, `json` and `jsonb`, stored as canonical text in
+//!   `Utf8` columns whose field metadata names the type.
 //! - [`streaming`]: rewrites a streaming SELECT's window table functions
 //!   (`TUMBLE(src, ts, size)`) into plain relations and plans it with
 //!   DataFusion.
@@ -19,6 +21,7 @@ pub mod parser;
 mod spark_window;
 pub mod statement;
 pub mod streaming;
+pub mod text_types;
 pub mod types;
 
 pub use error::SqlError;

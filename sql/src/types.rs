@@ -1,13 +1,18 @@
 //! SQL type names ↔ catalog [`SqlType`] ↔ Arrow [`DataType`].
 //!
 //! The catalog stores [`SqlType`] so its format does not follow Arrow's
-//! releases; everything that touches data goes through [`arrow_type`]. Type
-//! names follow PostgreSQL: the aliases it accepts are accepted here, and an
-//! unknown name fails with its wording and SQLSTATE (42704). Names PostgreSQL
-//! knows but Eddy does not store (`json`, `uuid`, `time`, arrays, …) are
-//! reported as unsupported (0A000) rather than as unknown. `uuid`, `json` and
-//! `jsonb` columns are accepted and stored as text: clients write them with
-//! those types' OIDs (decoded to text by the server) and read text back.
+//! releases; everything that touches data goes through [`arrow_type`] and
+//! [`arrow_field`]. Type names follow PostgreSQL: the aliases it accepts are
+//! accepted here, and an unknown name fails with its wording and SQLSTATE
+//! (42704). Names PostgreSQL knows but Eddy does not store (`time`, arrays,
+//! …) are reported as unsupported (0A000) rather than as unknown.
+//!
+//! `uuid`, `json` and `jsonb` are types of their own in the catalog and on
+//! the wire, held as canonical text in Arrow `Utf8` columns whose field
+//! metadata names the type (see [`crate::text_types`]). Casts to them in
+//! queries are planned as casts to text ([`rewrite_pg_casts`]), with a
+//! string literal checked and canonicalised first, so that it compares
+//! equal to the stored form.
 //!
 //! Intervals written as text (`'5 seconds'`, `'00:01:30'`) are parsed here
 //! too ([`parse_interval_micros`]): watermarks, window sizes and option values
@@ -20,6 +25,7 @@ use datafusion::sql::sqlparser::ast::{self as ast, ExactNumberInfo, ObjectNamePa
 use eddy_catalog::{ColumnDef, SqlType};
 
 use crate::SqlError;
+use crate::text_types::TextType;
 
 /// Precision and scale of a `NUMERIC` declared without them. PostgreSQL's
 /// unconstrained numeric has no Arrow equivalent; this keeps ten decimals.
@@ -50,8 +56,9 @@ pub fn sql_type_from_ast(dt: &ast::DataType) -> Result<SqlType, SqlError> {
         | D::Character(_)
         | D::CharacterVarying(_)
         | D::CharVarying(_) => SqlType::Text,
-        // Stored as text until the catalog has types of their own.
-        D::Uuid | D::JSON | D::JSONB => SqlType::Text,
+        D::Uuid => SqlType::Uuid,
+        D::JSON => SqlType::Json,
+        D::JSONB => SqlType::Jsonb,
         D::Bytea => SqlType::Bytea,
         D::Date => SqlType::Date,
         D::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone)
@@ -69,47 +76,84 @@ pub fn sql_type_from_ast(dt: &ast::DataType) -> Result<SqlType, SqlError> {
 }
 
 /// Rewrites casts DataFusion cannot plan, or plans with another meaning, into
-/// PostgreSQL's: `::uuid`, `::json` and `::jsonb` become casts to text (how
-/// those columns are stored), and `'\x0001'::bytea` becomes the hex literal
-/// `X'0001'` (DataFusion's cast of a string to binary keeps the text's bytes;
-/// psycopg2 sends every `bytes` value this way). For the caller to apply
-/// before planning.
-pub fn rewrite_pg_casts(stmt: &mut ast::Statement) {
+/// PostgreSQL's: casts to `uuid`, `json` and `jsonb` (`x::uuid`, `CAST(x AS
+/// jsonb)`, `uuid '…'`) become casts to text, how those columns are stored,
+/// with a string literal checked and made canonical (a bad one fails as in
+/// PostgreSQL, 22P02); and `'\x0001'::bytea` becomes the hex literal
+/// `X'0001'` (DataFusion's cast of a string to binary keeps the text's
+/// bytes; psycopg2 sends every `bytes` value this way). For the caller to
+/// apply before planning.
+pub fn rewrite_pg_casts(stmt: &mut ast::Statement) -> Result<(), SqlError> {
     use std::ops::ControlFlow;
-    let _ = ast::visit_expressions_mut(stmt, |expr| {
-        if let ast::Expr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } = expr
+    let flow = ast::visit_expressions_mut(stmt, |expr| {
+        let text_cast = match expr {
+            ast::Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => match text_type_of_ast(data_type) {
+                Some(text_type) => {
+                    *data_type = ast::DataType::Text;
+                    Some((text_type, inner.as_mut()))
+                }
+                None => {
+                    if matches!(data_type, ast::DataType::Bytea)
+                        && let ast::Expr::Value(v) = inner.as_ref()
+                        && let ast::Value::SingleQuotedString(s) = &v.value
+                        && let Some(hex) = s.strip_prefix("\\x")
+                        && hex.len() % 2 == 0
+                        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        *expr = ast::Expr::Value(
+                            ast::Value::HexStringLiteral(hex.to_owned()).with_empty_span(),
+                        );
+                    }
+                    None
+                }
+            },
+            ast::Expr::TypedString(typed) => match text_type_of_ast(&typed.data_type) {
+                Some(text_type) => {
+                    *expr = ast::Expr::Cast {
+                        kind: ast::CastKind::DoubleColon,
+                        expr: Box::new(ast::Expr::Value(typed.value.clone())),
+                        data_type: ast::DataType::Text,
+                        array: false,
+                        format: None,
+                    };
+                    match expr {
+                        ast::Expr::Cast { expr: inner, .. } => Some((text_type, inner.as_mut())),
+                        _ => None,
+                    }
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some((text_type, inner)) = text_cast
+            && let ast::Expr::Value(v) = inner
+            && let ast::Value::SingleQuotedString(s) = &mut v.value
         {
-            if stored_as_text(data_type) {
-                *data_type = ast::DataType::Text;
-            } else if matches!(data_type, ast::DataType::Bytea)
-                && let ast::Expr::Value(v) = inner.as_ref()
-                && let ast::Value::SingleQuotedString(s) = &v.value
-                && let Some(hex) = s.strip_prefix("\\x")
-                && hex.len() % 2 == 0
-                && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                *expr = ast::Expr::Value(
-                    ast::Value::HexStringLiteral(hex.to_owned()).with_empty_span(),
-                );
+            match text_type.canonical(s) {
+                Ok(canonical) => *s = canonical.into_owned(),
+                Err(e) => return ControlFlow::Break(e),
             }
         }
-        ControlFlow::<()>::Continue(())
+        ControlFlow::Continue(())
     });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
-/// `uuid`, `json`, `jsonb`, however spelled: types Eddy stores as text.
-fn stored_as_text(dt: &ast::DataType) -> bool {
+/// `uuid`, `json`, `jsonb`, however spelled (`pg_catalog.uuid`, `"jsonb"`).
+fn text_type_of_ast(dt: &ast::DataType) -> Option<TextType> {
     match dt {
-        ast::DataType::Uuid | ast::DataType::JSON | ast::DataType::JSONB => true,
-        ast::DataType::Custom(name, _) => name.0.last().is_some_and(|part| {
-            matches!(part, ObjectNamePart::Identifier(i)
-                if ["uuid", "json", "jsonb"].contains(&i.value.to_ascii_lowercase().as_str()))
-        }),
-        _ => false,
+        ast::DataType::Uuid => Some(TextType::Uuid),
+        ast::DataType::JSON => Some(TextType::Json),
+        ast::DataType::JSONB => Some(TextType::Jsonb),
+        ast::DataType::Custom(..) => sql_type_from_ast(dt).ok().and_then(TextType::of_sql_type),
+        _ => None,
     }
 }
 
@@ -180,7 +224,10 @@ fn custom_type(name: &ast::ObjectName, modifiers: &[String]) -> Result<SqlType, 
         "int8" | "bigint" => SqlType::BigInt,
         "float4" | "real" => SqlType::Real,
         "float8" => SqlType::Double,
-        "text" | "varchar" | "bpchar" | "uuid" | "json" | "jsonb" => SqlType::Text,
+        "text" | "varchar" | "bpchar" => SqlType::Text,
+        "uuid" => SqlType::Uuid,
+        "json" => SqlType::Json,
+        "jsonb" => SqlType::Jsonb,
         "bytea" => SqlType::Bytea,
         "date" => SqlType::Date,
         "timestamp" => SqlType::Timestamp,
@@ -210,7 +257,7 @@ pub fn arrow_type(t: SqlType) -> DataType {
         SqlType::Numeric(p, s) if p as u64 <= MAX_NUMERIC_PRECISION => DataType::Decimal128(p, s),
         // Only reachable from an Arrow Decimal256 read back by `sql_type_from_arrow`.
         SqlType::Numeric(p, s) => DataType::Decimal256(p, s),
-        SqlType::Text => DataType::Utf8,
+        SqlType::Text | SqlType::Uuid | SqlType::Json | SqlType::Jsonb => DataType::Utf8,
         SqlType::Bytea => DataType::Binary,
         SqlType::Date => DataType::Date32,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -219,13 +266,32 @@ pub fn arrow_type(t: SqlType) -> DataType {
     }
 }
 
+/// The Arrow field of a column of type `t`: [`arrow_type`], and for
+/// `uuid`, `json` and `jsonb` the metadata naming the type.
+pub fn arrow_field(name: &str, t: SqlType, nullable: bool) -> Field {
+    let field = Field::new(name, arrow_type(t), nullable);
+    match TextType::of_sql_type(t) {
+        Some(text_type) => field.with_metadata(text_type.metadata()),
+        None => field,
+    }
+}
+
 /// The Arrow schema of rows with these columns.
 pub fn arrow_schema(columns: &[ColumnDef]) -> SchemaRef {
     let fields: Vec<Field> = columns
         .iter()
-        .map(|c| Field::new(&c.name, arrow_type(c.data_type), c.nullable))
+        .map(|c| arrow_field(&c.name, c.data_type, c.nullable))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The SQL type of a result field: the type its metadata names, else
+/// [`sql_type_from_arrow`] of its Arrow type.
+pub fn sql_type_from_field(field: &Field) -> Option<SqlType> {
+    match TextType::of_field(field) {
+        Some(text_type) => Some(text_type.sql_type()),
+        None => sql_type_from_arrow(field.data_type()),
+    }
 }
 
 /// The SQL type a value of Arrow type `dt` is shown as, for results computed
@@ -596,10 +662,12 @@ mod tests {
             ("SERIAL", SqlType::Int),
             ("BIGSERIAL", SqlType::BigInt),
             ("pg_catalog.int8", SqlType::BigInt),
-            ("UUID", SqlType::Text),
-            ("json", SqlType::Text),
-            ("JSONB", SqlType::Text),
-            ("pg_catalog.uuid", SqlType::Text),
+            ("UUID", SqlType::Uuid),
+            ("json", SqlType::Json),
+            ("JSONB", SqlType::Jsonb),
+            ("pg_catalog.uuid", SqlType::Uuid),
+            ("pg_catalog.json", SqlType::Json),
+            ("pg_catalog.jsonb", SqlType::Jsonb),
         ];
         for (name, expected) in cases {
             assert_eq!(parse_type(name).unwrap(), expected, "{name}");
@@ -639,10 +707,18 @@ mod tests {
             SqlType::Timestamp,
             SqlType::TimestampTz,
             SqlType::Interval,
+            SqlType::Uuid,
+            SqlType::Json,
+            SqlType::Jsonb,
         ];
         for t in all {
-            assert_eq!(sql_type_from_arrow(&arrow_type(t)), Some(t), "{t}");
+            assert_eq!(
+                sql_type_from_field(&arrow_field("c", t, true)),
+                Some(t),
+                "{t}"
+            );
         }
+        assert_eq!(arrow_type(SqlType::Jsonb), DataType::Utf8);
         assert_eq!(
             arrow_type(SqlType::TimestampTz),
             DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
@@ -727,6 +803,8 @@ mod tests {
         assert_eq!(pg_type_name(SqlType::Numeric(10, 2)), "numeric(10,2)");
         assert_eq!(pg_type_name(SqlType::Text), "text");
         assert_eq!(pg_type_name(SqlType::Int), "integer");
+        assert_eq!(pg_type_name(SqlType::Uuid), "uuid");
+        assert_eq!(pg_type_name(SqlType::Jsonb), "jsonb");
     }
 
     #[test]
@@ -736,19 +814,31 @@ mod tests {
                 .try_with_sql(sql)
                 .and_then(|mut p| p.parse_statement())
                 .unwrap();
-            rewrite_pg_casts(&mut stmt);
+            rewrite_pg_casts(&mut stmt).unwrap();
             stmt.to_string()
         };
         assert_eq!(
-            rewrite("SELECT '12345678-1234-5678-9abc-def012345678'::uuid, CAST(j AS jsonb)"),
+            rewrite("SELECT '{12345678-1234-5678-9ABC-DEF012345678}'::uuid, CAST(j AS jsonb)"),
             "SELECT '12345678-1234-5678-9abc-def012345678'::TEXT, CAST(j AS TEXT)"
         );
         assert_eq!(
-            rewrite("INSERT INTO t VALUES ('\\x0001feff'::bytea, '{}'::json)"),
-            "INSERT INTO t VALUES (X'0001feff', '{}'::TEXT)"
+            rewrite("INSERT INTO t VALUES ('\\x0001feff'::bytea, '{\"b\":1,\"a\":2}'::jsonb)"),
+            "INSERT INTO t VALUES (X'0001feff', '{\"a\": 2, \"b\": 1}'::TEXT)"
+        );
+        assert_eq!(
+            rewrite("SELECT uuid 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', ' [1] '::pg_catalog.json"),
+            "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::TEXT, ' [1] '::TEXT"
         );
         // Not hex: left to the cast, as written.
         assert_eq!(rewrite("SELECT 'abc'::bytea"), "SELECT 'abc'::BYTEA");
+
+        let mut bad = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql("SELECT * FROM t WHERE u = 'nope'::uuid")
+            .and_then(|mut p| p.parse_statement())
+            .unwrap();
+        let err = rewrite_pg_casts(&mut bad).unwrap_err();
+        assert_eq!(err.sqlstate, "22P02");
+        assert_eq!(err.message, "invalid input syntax for type uuid: \"nope\"");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!
 //! Values are big-endian in PostgreSQL's `*_recv` formats: timestamps are
 //! microseconds since 2000-01-01, dates days since 2000-01-01, numerics
-//! base-10000 digit groups (see [`Numeric`]).
+//! base-10000 digit groups (see [`Numeric`]); a uuid is its 16 bytes, json
+//! its text, jsonb a version byte (1) and its text. Any text column can be
+//! written into a uuid, json or jsonb column: a uuid is parsed here (in any
+//! of PostgreSQL's input forms), JSON is checked by PostgreSQL on receipt.
 //!
 //! COPY is row-major but Arrow is columnar, so [`CopyEncoder::encode_rows`]
 //! works in two column-wise passes over a chunk of rows: the first adds up
@@ -23,11 +26,12 @@ use bytes::BytesMut;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int64Type, SchemaRef, TimeUnit,
-    TimestampMicrosecondType,
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int64Type, SchemaRef,
+    TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_engine::{EngineError, Result};
+use eddy_sql::text_types::{TextType, parse_uuid};
 
 use super::numeric::Numeric;
 
@@ -54,6 +58,9 @@ pub enum PgType {
     Timestamp,
     TimestampTz,
     Numeric,
+    Uuid,
+    Json,
+    Jsonb,
 }
 
 impl PgType {
@@ -73,6 +80,9 @@ impl PgType {
             1114 => PgType::Timestamp,
             1184 => PgType::TimestampTz,
             1700 => PgType::Numeric,
+            2950 => PgType::Uuid,
+            114 => PgType::Json,
+            3802 => PgType::Jsonb,
             _ => return None,
         })
     }
@@ -93,7 +103,20 @@ impl PgType {
             PgType::Timestamp => "timestamp without time zone",
             PgType::TimestampTz => "timestamp with time zone",
             PgType::Numeric => "numeric",
+            PgType::Uuid => "uuid",
+            PgType::Json => "json",
+            PgType::Jsonb => "jsonb",
         }
+    }
+}
+
+/// The PostgreSQL column type `create_table` declares for an output
+/// column: the type its metadata names (`uuid`, `json`, `jsonb`), else by
+/// its Arrow type.
+pub fn column_ddl_type(field: &Field) -> Option<String> {
+    match TextType::of_field(field) {
+        Some(text_type) => Some(text_type.name().into()),
+        None => ddl_type(field.data_type()),
     }
 }
 
@@ -132,7 +155,9 @@ pub fn compatible_targets(dt: &DataType) -> &'static [PgType] {
         | DataType::UInt64 => &[Int2, Int4, Int8, Numeric],
         DataType::Float32 | DataType::Float64 => &[Float4, Float8],
         DataType::Decimal128(..) => &[Numeric],
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => &[Text, Varchar, Bpchar],
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            &[Text, Varchar, Bpchar, Uuid, Json, Jsonb]
+        }
         DataType::Boolean => &[Bool],
         DataType::Date32 | DataType::Date64 => &[Date],
         DataType::Timestamp(..) => &[Timestamp, TimestampTz],
@@ -149,7 +174,15 @@ fn canonical_type(dt: &DataType, target: PgType) -> DataType {
         (_, PgType::Numeric) => DataType::Decimal128(38, 0),
         (_, PgType::Float4) => DataType::Float32,
         (_, PgType::Float8) => DataType::Float64,
-        (_, PgType::Text | PgType::Varchar | PgType::Bpchar) => DataType::Utf8,
+        (
+            _,
+            PgType::Text
+            | PgType::Varchar
+            | PgType::Bpchar
+            | PgType::Uuid
+            | PgType::Json
+            | PgType::Jsonb,
+        ) => DataType::Utf8,
         (_, PgType::Bool) => DataType::Boolean,
         (_, PgType::Date) => DataType::Date32,
         (DataType::Timestamp(_, tz), _) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
@@ -300,6 +333,7 @@ fn fixed_width(target: PgType) -> Option<usize> {
         PgType::Int2 => 2,
         PgType::Int4 | PgType::Float4 | PgType::Date => 4,
         PgType::Int8 | PgType::Float8 | PgType::Timestamp | PgType::TimestampTz => 8,
+        PgType::Uuid => 16,
         _ => return None,
     })
 }
@@ -335,12 +369,14 @@ fn add_sizes(codec: &ColumnCodec, array: &ArrayRef, rows: Range<usize>, sizes: &
             }
         }
         _ => {
+            // jsonb's version byte.
+            let prefix = usize::from(codec.target == PgType::Jsonb);
             let values = array.as_string::<i32>();
             for (size, r) in lengths {
                 *size += 4 + if values.is_null(r) {
                     0
                 } else {
-                    values.value_length(r) as usize
+                    prefix + values.value_length(r) as usize
                 };
             }
         }
@@ -452,13 +488,40 @@ fn write_column(
                 put(out, c, v);
             });
         }
-        PgType::Text | PgType::Varchar | PgType::Bpchar => {
+        PgType::Text | PgType::Varchar | PgType::Bpchar | PgType::Json => {
             let a = array.as_string::<i32>();
             each_row!(a, rows, out, cursors, |r, c| {
                 let v = a.value(r).as_bytes();
                 put(out, c, &(v.len() as i32).to_be_bytes());
                 put(out, c, v);
             });
+        }
+        PgType::Jsonb => {
+            let a = array.as_string::<i32>();
+            each_row!(a, rows, out, cursors, |r, c| {
+                let v = a.value(r).as_bytes();
+                put(out, c, &(v.len() as i32 + 1).to_be_bytes());
+                put(out, c, &[1]);
+                put(out, c, v);
+            });
+        }
+        PgType::Uuid => {
+            let a = array.as_string::<i32>();
+            for (r, c) in rows.zip(cursors.iter_mut()) {
+                if a.is_null(r) {
+                    put(out, c, &NULL);
+                    continue;
+                }
+                let bytes = parse_uuid(a.value(r)).ok_or_else(|| {
+                    EngineError::Data(format!(
+                        "value \"{}\" of column {} is not a uuid",
+                        a.value(r),
+                        codec.name
+                    ))
+                })?;
+                put(out, c, &16i32.to_be_bytes());
+                put(out, c, &bytes);
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use eddy_engine::{EngineError, Result};
 use tokio_postgres::Client;
 
-use super::copy::{PgType, compatible_targets, ddl_type};
+use super::copy::{PgType, column_ddl_type, compatible_targets};
 
 /// `[schema.]table`, each part taken verbatim (case-sensitive) unless
 /// double-quoted, in which case `""` stands for `"`.
@@ -152,7 +152,7 @@ pub fn create_table_sql(
         .fields()
         .iter()
         .map(|f| {
-            let ty = ddl_type(f.data_type()).ok_or_else(|| {
+            let ty = column_ddl_type(f).ok_or_else(|| {
                 EngineError::Config(format!(
                     "column {} has type {}, which the postgres sink cannot write",
                     f.name(),

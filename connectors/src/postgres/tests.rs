@@ -254,6 +254,110 @@ async fn binary_copy_round_trips_every_type() {
     assert_eq!(count, 3);
 }
 
+/// uuid, json and jsonb output columns (named by field metadata) create
+/// columns of those types and are written in their binary forms; a plain
+/// text column holding uuids can be written into a uuid column too.
+#[tokio::test]
+async fn binary_copy_writes_uuid_and_json() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let client = pg.client().await;
+    let field = |name: &str, t: eddy_catalog::SqlType| eddy_sql::types::arrow_field(name, t, true);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        field("u", eddy_catalog::SqlType::Uuid),
+        field("j", eddy_catalog::SqlType::Json),
+        field("jb", eddy_catalog::SqlType::Jsonb),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(StringArray::from(vec![
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                None,
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some(r#"{"b": 1,  "a": [true]}"#),
+                None,
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some(r#"{"a": [true], "b": 1}"#),
+                None,
+            ])),
+        ],
+    )
+    .unwrap();
+    let mut typed = sink(
+        &pg,
+        "typed",
+        &[("table", "typed"), ("create_table", "true")],
+    );
+    typed.open(schema).await.unwrap();
+    typed.write_epoch(1, &[batch]).await.unwrap();
+    let rows = rows_as_text(
+        &client,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = 'typed'::regclass AND attnum > 0 ORDER BY attnum",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [["bigint"], ["uuid"], ["json"], ["jsonb"]]
+            .map(|r| texts(&[Some(r[0])]))
+            .to_vec()
+    );
+    let rows = rows_as_text(
+        &client,
+        "SELECT u::text, j::text, jb::text FROM typed ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![
+            texts(&[
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                Some(r#"{"b": 1,  "a": [true]}"#),
+                Some(r#"{"a": [true], "b": 1}"#),
+            ]),
+            texts(&[None, None, None]),
+        ]
+    );
+
+    client
+        .batch_execute("CREATE TABLE ids (u uuid)")
+        .await
+        .unwrap();
+    let text_schema = Arc::new(Schema::new(vec![Field::new("u", DataType::Utf8, true)]));
+    let ids = |values: Vec<&str>| {
+        RecordBatch::try_new(
+            text_schema.clone(),
+            vec![Arc::new(StringArray::from(values)) as ArrayRef],
+        )
+        .unwrap()
+    };
+    let mut uuids = sink(&pg, "ids", &[("table", "ids")]);
+    uuids.open(text_schema.clone()).await.unwrap();
+    uuids
+        .write_epoch(1, &[ids(vec!["{A0EEBC99-9C0B4EF8-BB6D6BB9-BD380A11}"])])
+        .await
+        .unwrap();
+    let rows = rows_as_text(&client, "SELECT u::text FROM ids").await;
+    assert_eq!(
+        rows,
+        vec![texts(&[Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")])]
+    );
+    let err = uuids
+        .write_epoch(2, &[ids(vec!["not a uuid"])])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "value \"not a uuid\" of column u is not a uuid"
+    );
+}
+
 fn numbers(schema: &SchemaRef, from: i64, to: i64) -> RecordBatch {
     let ids: Vec<i64> = (from..to).collect();
     let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
@@ -366,7 +470,7 @@ async fn sink_creates_checks_and_writes_each_epoch_once() {
     assert_eq!(
         err.to_string(),
         "output column \"Name\" has type Utf8 but column \"Name\" of PostgreSQL table \"wrong\" is integer; \
-         expected one of text, character varying, character"
+         expected one of text, character varying, character, uuid, json, jsonb"
     );
     client
         .batch_execute("CREATE TABLE lower (id bigint, name text)")

@@ -179,6 +179,9 @@ pub fn of_sql_type(t: SqlType) -> (i64, i32) {
         SqlType::Timestamp => (1114, -1),
         SqlType::TimestampTz => (1184, -1),
         SqlType::Interval => (1186, -1),
+        SqlType::Uuid => (2950, -1),
+        SqlType::Json => (114, -1),
+        SqlType::Jsonb => (3802, -1),
     }
 }
 
@@ -221,5 +224,13 @@ mod tests {
         );
         assert_eq!(by_name("integer").map(|t| t.oid), Some(23));
         assert_eq!(by_name("pg_catalog.text[]").map(|t| t.oid), Some(1009));
+        for (t, name) in [
+            (SqlType::Uuid, "uuid"),
+            (SqlType::Json, "json"),
+            (SqlType::Jsonb, "jsonb"),
+        ] {
+            let (oid, typmod) = of_sql_type(t);
+            assert_eq!(format_type(oid, Some(typmod)).as_deref(), Some(name));
+        }
     }
 }

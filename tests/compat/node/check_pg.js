@@ -2,8 +2,9 @@
 // (pg declares no types: the server infers them) and text results, a named
 // prepared statement reused, an error then recovery.
 //
-// uuid, json and jsonb columns are stored as text until the catalog has those
-// types: they come back as strings and are compared as parsed values.
+// uuid, json and jsonb columns are described by their own OIDs: pg parses
+// json and jsonb results (its default type parsers) and keeps uuids as
+// strings.
 
 'use strict';
 
@@ -75,17 +76,34 @@ async function main() {
   assert.equal(inserted.rowCount, 1);
   ok('insert');
 
-  const { rows } = await client.query(
+  const { rows, fields } = await client.query(
     `SELECT ${columns.join(', ')} FROM compat_types WHERE id = $1`,
     [1],
   );
   assert.equal(rows.length, 1);
   for (const c of columns) {
-    let got = rows[0][c];
-    if ((c === 'j' || c === 'jb') && typeof got === 'string') got = JSON.parse(got);
-    assert.deepEqual(got, EXPECTED[c], `column ${c}`);
+    assert.deepEqual(rows[0][c], EXPECTED[c], `column ${c}`);
   }
+  assert.deepEqual(
+    fields.filter((f) => ['u', 'j', 'jb'].includes(f.name)).map((f) => f.dataTypeID),
+    [2950, 114, 3802],
+  );
   ok('row read back');
+
+  // A uuid parameter in another of uuid's input forms matches the stored one.
+  const byUuid = await client.query('SELECT id FROM compat_types WHERE u = $1', [
+    '{12345678123456789ABCDEF012345678}',
+  ]);
+  assert.deepEqual(byUuid.rows, [{ id: 1 }]);
+  ok('uuid parameter');
+  await assert.rejects(
+    client.query('INSERT INTO compat_types (id, j) VALUES ($1, $2)', [9, '{"a": }']),
+    (e) => {
+      assert.equal(e.code, '22P02');
+      return true;
+    },
+  );
+  ok('invalid json refused');
 
   const sum = await client.query('SELECT i4 + $1 AS s, t FROM compat_types WHERE v = $2', [
     7,

@@ -8,8 +8,8 @@ import json
 
 import asyncpg
 
-from common import (CREATE, DATABASE, HOST, PORT, USER, VALUES, check, check_row,
-                    fail)
+from common import (CREATE, DATABASE, HOST, JSON_TEXT, JSONB_TEXT, PORT, USER, VALUES, check,
+                    check_row, fail)
 
 
 def cols():
@@ -21,13 +21,21 @@ async def main():
     await conn.execute(CREATE.format(table="compat_types"))
     marks = ", ".join(f"${i}" for i in range(1, len(VALUES) + 2))
     insert = f"INSERT INTO compat_types (id, {', '.join(cols())}) VALUES ({marks})"
-    # The server infers each parameter's type from its column: uuid, json and
-    # jsonb columns are text for now, so their values go as strings.
-    values = dict(VALUES, u=str(VALUES["u"]), j=json.dumps(VALUES["j"]), jb=json.dumps(VALUES["jb"]))
+    # The server infers each parameter's type from its column, and asyncpg
+    # encodes by it in binary: a uuid.UUID as 16 bytes, json as its text,
+    # jsonb as version 1 and its text. asyncpg's json and jsonb are strings.
+    values = dict(VALUES, j=JSON_TEXT, jb=json.dumps(VALUES["jb"]))
     status = await conn.execute(insert, 1, *values.values())
     check("insert status", status, "INSERT 0 1")
     row = await conn.fetchrow(f"SELECT {', '.join(cols())} FROM compat_types WHERE id = $1", 1)
-    check_row("row read back (binary)", tuple(row))
+    check_row("row read back (binary)", tuple(row), dict(VALUES, j=JSON_TEXT, jb=JSONB_TEXT))
+    check("uuid parameter compared with a uuid column",
+          await conn.fetchval("SELECT id FROM compat_types WHERE u = $1", VALUES["u"]), 1)
+    try:
+        await conn.execute("INSERT INTO compat_types (id, jb) VALUES ($1, $2)", 9, "{oops")
+        fail("invalid jsonb was accepted")
+    except asyncpg.exceptions.InvalidTextRepresentationError as e:
+        check("invalid jsonb SQLSTATE", e.sqlstate, "22P02")
 
     got = await conn.fetchrow("SELECT i4 + $1, f8 * $2 FROM compat_types WHERE id = $3",
                               5, 2.0, 1)

@@ -31,6 +31,15 @@ def main():
           (2_000_000_001, VALUES["t"]))
     cur.execute("SELECT %s::bigint * 2, %s::text || '!'", [21, "hi"], binary=True)
     check("untyped SELECT params (binary)", cur.fetchone(), (42, "hi!"))
+    for binary in (False, True):
+        cur.execute("SELECT id FROM compat_types WHERE u = %s ORDER BY id", [VALUES["u"]],
+                    binary=binary)
+        check(f"uuid parameter (binary={binary})", cur.fetchall(), [(1,), (2,)])
+    try:
+        cur.execute("INSERT INTO compat_types (id, u) VALUES (%s, %s)", [9, "not-a-uuid"])
+        fail("an invalid uuid was accepted")
+    except psycopg.errors.InvalidTextRepresentation as e:
+        check("invalid uuid SQLSTATE", e.sqlstate, "22P02")
 
     for i in range(4):
         id_ = 1 + i % 2

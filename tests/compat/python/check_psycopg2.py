@@ -15,9 +15,10 @@ def main():
     cur = conn.cursor()
     cur.execute(CREATE.format(table="compat_types"))
     conn.commit()
-    # register_uuid() would send '…'::uuid, a cast Eddy's planner does not
-    # know yet: the uuid goes as a string literal into the (text) column.
-    values = dict(VALUES, u=str(VALUES["u"]), j=psycopg2.extras.Json(VALUES["j"]),
+    # psycopg2 reads json and jsonb as parsed values by default; uuids need
+    # register_uuid(), which also sends uuid.UUID values as '…'::uuid.
+    psycopg2.extras.register_uuid(conn_or_curs=conn)
+    values = dict(VALUES, j=psycopg2.extras.Json(VALUES["j"]),
                   jb=psycopg2.extras.Json(VALUES["jb"]))
     cur.execute(insert_sql("compat_types"), [1] + list(values.values()))
     check("insert rowcount", cur.rowcount, 1)
@@ -28,6 +29,8 @@ def main():
 
     cur.execute("SELECT i8 - %s, v FROM compat_types WHERE t = %s", [1, VALUES["t"]])
     check("parameterised SELECT", cur.fetchone(), (VALUES["i8"] - 1, "varchar"))
+    cur.execute("SELECT id FROM compat_types WHERE u = %s", [VALUES["u"]])
+    check("uuid compared with '…'::uuid", cur.fetchone(), (1,))
 
     try:
         cur.execute("SELECT * FROM no_such_table")

@@ -492,7 +492,9 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
     let (n, iv) = (RawBinary(NUMERIC.to_vec()), RawBinary(interval_binary()));
     let by = vec![0u8, 1, 0xfe, 0xff];
     let date = ts.date();
-    let (j, jb) = (r#"{"a": [1, 2]}"#, r#"{"b": true}"#);
+    // json keeps its text; jsonb is stored as PostgreSQL prints it.
+    let (j, jb) = (r#"{"b":1, "a": [1, 2]}"#, r#"{"b":true,"a" : [1,2]}"#);
+    let jb_stored = r#"{"a": [1, 2], "b": true}"#;
     let shared: [&(dyn ToSql + Sync); 14] = [
         &true,
         &-12345i16,
@@ -519,19 +521,19 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
     params.extend([&uuid as &(dyn ToSql + Sync), &json, &jsonb]);
     ensure!(client.execute(&typed, &params).await? == 1, "typed insert");
 
-    // The server infers the types; uuid, json and jsonb columns take text.
+    // The server infers the types from the columns (varchar is text), so
+    // uuid, json and jsonb parameters are sent in those types' binary forms.
     let inferred = client.prepare(insert).await?;
     let inferred_types: Vec<Type> = inferred.params().to_vec();
     let mut expected_types = declared.to_vec();
     expected_types[9] = Type::TEXT;
-    expected_types[15..].fill(Type::TEXT);
     ensure!(
         inferred_types == expected_types,
         "inferred parameter types: {inferred_types:?}"
     );
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&2i32];
     params.extend(shared);
-    params.extend([&UUID_TEXT as &(dyn ToSql + Sync), &j, &jb]);
+    params.extend([&uuid as &(dyn ToSql + Sync), &json, &jsonb]);
     ensure!(
         client.execute(&inferred, &params).await? == 1,
         "inferred insert"
@@ -539,10 +541,15 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
 
     let select = client
         .prepare(
-            "SELECT b, i2, i4, i8, f4, f8, n, t, v, by, d, ts, tstz, iv, u, j, jb \
+            "SELECT b, i2, i4, i8, f4, f8, n, t, v, by, d, ts, tstz, iv, u, j, jb, upper(u) \
              FROM compat_types WHERE id = $1",
         )
         .await?;
+    let described: Vec<&Type> = select.columns()[14..].iter().map(|c| c.type_()).collect();
+    ensure!(
+        described == [&Type::UUID, &Type::JSON, &Type::JSONB, &Type::TEXT],
+        "uuid, json, jsonb and an expression over a uuid described as {described:?}"
+    );
     for id in [1i32, 2] {
         let row = client.query_one(&select, &[&id]).await?;
         let what = format!("row {id}");
@@ -574,10 +581,96 @@ async fn tokio_postgres_checks(eddy: &TestEddy) -> Result<()> {
             "{what}: iv = {:?}",
             row.try_get::<_, RawBinary>("iv")?
         );
-        ensure!(row.try_get::<_, String>("u")? == UUID_TEXT, "{what}: u");
-        ensure!(row.try_get::<_, String>("j")? == j, "{what}: j");
-        ensure!(row.try_get::<_, String>("jb")? == jb, "{what}: jb");
+        let raw = |column: &str| row.try_get::<_, RawBinary>(column).map(|r| r.0);
+        ensure!(raw("u")? == UUID_BINARY, "{what}: u = {:?}", raw("u")?);
+        ensure!(raw("j")? == j.as_bytes(), "{what}: j = {:?}", raw("j")?);
+        let jb_binary = [&[1u8], jb_stored.as_bytes()].concat();
+        ensure!(raw("jb")? == jb_binary, "{what}: jb = {:?}", raw("jb")?);
+        ensure!(
+            row.try_get::<_, String>(17)? == UUID_TEXT.to_uppercase(),
+            "{what}: upper(u)"
+        );
     }
+
+    // In text format too, and compared with a parameter (inferred as uuid,
+    // sent in binary) or with a literal in another of uuid's input forms.
+    let by_uuid = client
+        .prepare("SELECT id FROM compat_types WHERE u = $1 ORDER BY id")
+        .await?;
+    ensure!(
+        by_uuid.params() == [Type::UUID],
+        "WHERE u = $1 parameter: {:?}",
+        by_uuid.params()
+    );
+    let ids: Vec<i32> = client
+        .query(&by_uuid, &[&uuid])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    ensure!(ids == [1, 2], "WHERE u = $1: {ids:?}");
+    let shown = eddy_tests::query_values(
+        &client,
+        &format!(
+            "SELECT u, j, jb FROM compat_types WHERE u = '{{{}}}'::uuid AND id = 2",
+            UUID_TEXT.to_uppercase().replace('-', "")
+        ),
+    )
+    .await?;
+    ensure!(
+        shown == [[Some(UUID_TEXT), Some(j), Some(jb_stored)].map(|v| v.map(str::to_owned))],
+        "uuid, json and jsonb in text: {shown:?}"
+    );
+    let shown = eddy_tests::query_values(
+        &client,
+        "SELECT data_type FROM information_schema.columns \
+         WHERE table_name = 'compat_types' AND column_name IN ('u', 'j', 'jb') ORDER BY ordinal_position",
+    )
+    .await?;
+    ensure!(
+        shown == [["uuid"], ["json"], ["jsonb"]].map(|r| r.map(|v| Some(v.to_owned()))),
+        "information_schema data types: {shown:?}"
+    );
+
+    // Values that are not of the column's type fail as in PostgreSQL.
+    for (column, value, message) in [
+        (
+            "u",
+            "'not-a-uuid'",
+            r#"invalid input syntax for type uuid: "not-a-uuid""#,
+        ),
+        (
+            "u",
+            "'not-a-uuid'::uuid",
+            r#"invalid input syntax for type uuid: "not-a-uuid""#,
+        ),
+        ("j", "'{\"a\": }'", "invalid input syntax for type json"),
+        ("jb", "'[1, 2'", "invalid input syntax for type jsonb"),
+    ] {
+        let sql = format!("INSERT INTO compat_types (id, {column}) VALUES (9, {value})");
+        let err = client
+            .batch_execute(&sql)
+            .await
+            .err()
+            .with_context(|| format!("{sql} succeeded"))?;
+        let db = err
+            .as_db_error()
+            .with_context(|| format!("{sql}: {err:?}"))?;
+        ensure!(
+            (db.code().code(), db.message()) == ("22P02", message),
+            "{sql}: {} {}",
+            db.code().code(),
+            db.message()
+        );
+    }
+    let bad_uuid = RawBinary(b"not-a-uuid".to_vec());
+    let err = client
+        .query(&by_uuid, &[&bad_uuid])
+        .await
+        .err()
+        .context("a 10-byte binary uuid parameter was accepted")?;
+    let code = err.code().map(|c| c.code().to_owned());
+    ensure!(code.as_deref() == Some("22P02"), "bad binary uuid: {err:?}");
 
     // Parameters decoded by the OIDs the client declares, narrower than the
     // columns they meet.
