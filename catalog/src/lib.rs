@@ -22,7 +22,7 @@ mod store;
 
 pub use error::CatalogError;
 pub use object::{
-    CatalogObject, ColumnDef, IndexDef, ObjectKind, ObjectName, SinkDef, SourceDef, SqlType,
-    StreamingQueryDef, TableDef, WatermarkDef,
+    CatalogObject, ColumnDef, ForeignKeyDef, IndexDef, ObjectKind, ObjectName, SinkDef, SourceDef,
+    SqlType, StreamingQueryDef, TableDef, WatermarkDef,
 };
 pub use store::Catalog;

@@ -155,6 +155,10 @@ pub struct TableDef {
     /// are enforced on every write; the others are recorded only.
     #[serde(default)]
     pub indexes: Vec<IndexDef>,
+    /// `REFERENCES` / `FOREIGN KEY` constraints: recorded for catalogs and
+    /// tools, not enforced on writes.
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKeyDef>,
     pub sql: String,
 }
 
@@ -164,6 +168,22 @@ pub struct IndexDef {
     pub name: String,
     pub columns: Vec<String>,
     pub unique: bool,
+    /// Declared as a `UNIQUE` constraint rather than with `CREATE INDEX`.
+    #[serde(default)]
+    pub constraint: bool,
+}
+
+/// A foreign key: `columns` of this table reference `referenced_columns`
+/// of `references`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub referenced_columns: Vec<String>,
+    /// `NO ACTION`, `RESTRICT`, `CASCADE`, `SET NULL` or `SET DEFAULT`.
+    pub on_delete: String,
+    pub on_update: String,
 }
 
 /// One catalog entry.

@@ -287,6 +287,7 @@ mod tests {
             primary_key: vec![],
             primary_key_name: None,
             indexes: vec![],
+            foreign_keys: vec![],
             sql: format!("CREATE TABLE {name} ()"),
         })
     }

@@ -12,11 +12,11 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, DataType as AstDataType, TableConstraint,
+    ColumnOption, CreateTable, DataType as AstDataType, ForeignKeyConstraint, TableConstraint,
 };
 use eddy_catalog::{
-    CatalogObject, ColumnDef, IndexDef, ObjectKind, SinkDef, SourceDef, StreamingQueryDef,
-    TableDef, WatermarkDef,
+    CatalogObject, ColumnDef, ForeignKeyDef, IndexDef, ObjectKind, SinkDef, SourceDef,
+    StreamingQueryDef, TableDef, WatermarkDef,
 };
 use eddy_engine::SinkContext;
 use eddy_engine::connector::TargetCheck;
@@ -356,6 +356,7 @@ pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResu
         primary_key: Vec::new(),
         primary_key_name: None,
         indexes: Vec::new(),
+        foreign_keys: Vec::new(),
         sql: sql.to_string(),
     };
     for col in &create.columns {
@@ -368,6 +369,7 @@ pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResu
                 name: format!("{name}_{}_key", column.name),
                 columns: vec![column.name.clone()],
                 unique: true,
+                constraint: true,
             });
         }
         if def.columns.iter().any(|c| c.name == column.name) {
@@ -378,8 +380,13 @@ pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResu
         }
         def.columns.push(column);
     }
+    for col in &create.columns {
+        for fk in column_foreign_keys(col) {
+            add_constraint(ws, &mut def, &TableConstraint::ForeignKey(fk))?;
+        }
+    }
     for constraint in &create.constraints {
-        add_constraint(&mut def, constraint)?;
+        add_constraint(ws, &mut def, constraint)?;
     }
     if def.primary_key.is_empty() {
         def.primary_key_name = None;
@@ -399,12 +406,35 @@ pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResu
     Ok(created)
 }
 
-/// Adds a `PRIMARY KEY` or `UNIQUE` constraint to a definition (the rows
-/// are checked by the caller). Other constraints are refused.
-pub fn add_constraint(def: &mut TableDef, constraint: &TableConstraint) -> UserResult<()> {
+/// A column's `REFERENCES t (c)`, as the table constraint it stands for.
+pub fn column_foreign_keys(
+    col: &datafusion::sql::sqlparser::ast::ColumnDef,
+) -> Vec<ForeignKeyConstraint> {
+    col.options
+        .iter()
+        .filter_map(|opt| match &opt.option {
+            ColumnOption::ForeignKey(fk) => Some(ForeignKeyConstraint {
+                name: opt.name.clone().or_else(|| fk.name.clone()),
+                columns: vec![col.name.clone()],
+                ..fk.clone()
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Adds a `PRIMARY KEY`, `UNIQUE` or `FOREIGN KEY` constraint to a
+/// definition (the rows are checked by the caller). Other constraints are
+/// refused.
+pub fn add_constraint(
+    ws: &Workspace,
+    def: &mut TableDef,
+    constraint: &TableConstraint,
+) -> UserResult<()> {
     let (name, columns, primary) = match constraint {
         TableConstraint::PrimaryKey(pk) => (pk.name.as_ref(), key_columns(&pk.columns), true),
         TableConstraint::Unique(u) => (u.name.as_ref(), key_columns(&u.columns), false),
+        TableConstraint::ForeignKey(fk) => return add_foreign_key(ws, def, fk),
         other => {
             return Err(UserError::unsupported(format!(
                 "constraint not supported by Eddy: {other}"
@@ -451,9 +481,121 @@ pub fn add_key(
             name: name.unwrap_or_else(|| format!("{}_{}_key", def.name, columns.join("_"))),
             columns,
             unique: true,
+            constraint: true,
         });
     }
     Ok(())
+}
+
+/// Records a foreign key after checking what PostgreSQL checks: the
+/// columns exist, the referenced table exists, and the referenced columns
+/// (its primary key when none are named) are a primary key or unique.
+fn add_foreign_key(
+    ws: &Workspace,
+    def: &mut TableDef,
+    fk: &ForeignKeyConstraint,
+) -> UserResult<()> {
+    let columns: Vec<String> = fk.columns.iter().map(crate::names::ident).collect();
+    for c in &columns {
+        if !def.columns.iter().any(|d| &d.name == c) {
+            return Err(UserError::new(
+                "42703",
+                format!("column \"{c}\" referenced in foreign key constraint does not exist"),
+            ));
+        }
+    }
+    let references = crate::names::object_name(&fk.foreign_table)?;
+    let referenced = if references == def.name {
+        def.clone()
+    } else {
+        match ws.lookup(ObjectKind::Table, &references)? {
+            Some(CatalogObject::Table(t)) => t,
+            _ => {
+                return Err(UserError::new(
+                    "42P01",
+                    format!("relation \"{references}\" does not exist"),
+                ));
+            }
+        }
+    };
+    let mut referenced_columns: Vec<String> = fk
+        .referred_columns
+        .iter()
+        .map(crate::names::ident)
+        .collect();
+    if referenced_columns.is_empty() {
+        if referenced.primary_key.is_empty() {
+            return Err(UserError::new(
+                "42830",
+                format!("there is no primary key for referenced table \"{references}\""),
+            ));
+        }
+        referenced_columns = referenced.primary_key.clone();
+    }
+    if referenced_columns.len() != columns.len() {
+        return Err(UserError::new(
+            "42830",
+            "number of referencing and referenced columns for foreign key disagree",
+        ));
+    }
+    let same = |key: &[String]| {
+        key.len() == referenced_columns.len() && key.iter().all(|k| referenced_columns.contains(k))
+    };
+    if !same(&referenced.primary_key)
+        && !referenced
+            .indexes
+            .iter()
+            .any(|i| i.unique && same(&i.columns))
+    {
+        return Err(UserError::new(
+            "42830",
+            format!(
+                "there is no unique constraint matching given keys for referenced table \"{references}\""
+            ),
+        ));
+    }
+    let action = |a: &Option<datafusion::sql::sqlparser::ast::ReferentialAction>| {
+        a.as_ref()
+            .map_or_else(|| "NO ACTION".to_string(), |a| a.to_string().to_uppercase())
+    };
+    let name = fk
+        .name
+        .as_ref()
+        .map(crate::names::ident)
+        .unwrap_or_else(|| format!("{}_{}_fkey", def.name, columns.join("_")));
+    def.foreign_keys.retain(|f| f.name != name);
+    def.foreign_keys.push(ForeignKeyDef {
+        name,
+        columns,
+        references,
+        referenced_columns,
+        on_delete: action(&fk.on_delete),
+        on_update: action(&fk.on_update),
+    });
+    Ok(())
+}
+
+/// `FOREIGN KEY (a) REFERENCES t(b) …`, as `pg_get_constraintdef` shows it.
+pub fn foreign_key_sql(fk: &ForeignKeyDef) -> String {
+    let list = |cols: &[String]| {
+        cols.iter()
+            .map(|c| crate::pg_catalog::functions::quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!(
+        "FOREIGN KEY ({}) REFERENCES {}({})",
+        list(&fk.columns),
+        crate::pg_catalog::functions::quote_ident(&fk.references),
+        list(&fk.referenced_columns)
+    );
+    if fk.on_update != "NO ACTION" {
+        sql.push_str(&format!(" ON UPDATE {}", fk.on_update));
+    }
+    if fk.on_delete != "NO ACTION" {
+        sql.push_str(&format!(" ON DELETE {}", fk.on_delete));
+    }
+    sql
 }
 
 fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
@@ -486,6 +628,7 @@ fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
         primary_key: Vec::new(),
         primary_key_name: None,
         indexes: Vec::new(),
+        foreign_keys: Vec::new(),
         sql,
     })
 }

@@ -19,8 +19,8 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete,
-    Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem, TableFactor, TableWithJoins,
-    Update,
+    Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem, TableConstraint, TableFactor,
+    TableWithJoins, Update,
 };
 use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, SqlType, TableDef};
 use eddy_sql::text_types::TextType;
@@ -563,11 +563,18 @@ fn create_table_sql(def: &TableDef) -> String {
             .unwrap_or_default();
         parts.push(format!("{name}PRIMARY KEY ({})", list(&def.primary_key)));
     }
-    for index in def.indexes.iter().filter(|i| i.unique) {
+    for index in def.indexes.iter().filter(|i| i.unique && i.constraint) {
         parts.push(format!(
             "CONSTRAINT {} UNIQUE ({})",
             quote(&index.name),
             list(&index.columns)
+        ));
+    }
+    for fk in &def.foreign_keys {
+        parts.push(format!(
+            "CONSTRAINT {} {}",
+            quote(&fk.name),
+            ddl::foreign_key_sql(fk)
         ));
     }
     format!("CREATE TABLE {} ({})", quote(&def.name), parts.join(", "))
@@ -606,7 +613,7 @@ pub async fn alter_table(
                 let (RenameTableNameKind::To(n) | RenameTableNameKind::As(n)) = table_name;
                 new_name = Some(names::object_name(n)?);
             }
-            other => alter_one(ctx, &mut t, other).await?,
+            other => alter_one(ctx, ws, &mut t, other).await?,
         }
     }
     let writers = writing_sinks(ws, &t.def.name)?;
@@ -670,6 +677,26 @@ fn rename_table(ws: &Workspace, def: &mut TableDef, new_name: &str) -> UserResul
             ),
         ));
     }
+    // Foreign keys follow the table they reference, as in PostgreSQL.
+    for obj in ws.list(ObjectKind::Table)? {
+        if let CatalogObject::Table(mut other) = obj
+            && other.name != def.name
+            && other.foreign_keys.iter().any(|f| f.references == def.name)
+        {
+            for f in &mut other.foreign_keys {
+                if f.references == def.name {
+                    f.references = new_name.to_string();
+                }
+            }
+            other.sql = create_table_sql(&other);
+            ws.put(CatalogObject::Table(other))?;
+        }
+    }
+    for f in &mut def.foreign_keys {
+        if f.references == def.name {
+            f.references = new_name.to_string();
+        }
+    }
     ws.remove(ObjectKind::Table, &def.name);
     def.name = new_name.to_string();
     Ok(())
@@ -677,6 +704,7 @@ fn rename_table(ws: &Workspace, def: &mut TableDef, new_name: &str) -> UserResul
 
 async fn alter_one(
     ctx: &SessionContext,
+    ws: &Workspace,
     t: &mut Altered,
     op: &AlterTableOperation,
 ) -> UserResult<()> {
@@ -730,7 +758,37 @@ async fn alter_one(
                     name: format!("{table}_{name}_key"),
                     columns: vec![name],
                     unique: true,
+                    constraint: true,
                 });
+            }
+            for fk in ddl::column_foreign_keys(column_def) {
+                ddl::add_constraint(ws, &mut t.def, &TableConstraint::ForeignKey(fk))?;
+            }
+        }
+        AlterTableOperation::DropConstraint {
+            if_exists, name, ..
+        } => {
+            let name = names::ident(name);
+            let pkey = (!t.def.primary_key.is_empty()).then(|| {
+                t.def
+                    .primary_key_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{table}_pkey"))
+            });
+            let (indexes, fks) = (t.def.indexes.len(), t.def.foreign_keys.len());
+            t.def.indexes.retain(|i| !(i.constraint && i.name == name));
+            t.def.foreign_keys.retain(|f| f.name != name);
+            if pkey.as_deref() == Some(name.as_str()) {
+                t.def.primary_key.clear();
+                t.def.primary_key_name = None;
+            } else if indexes == t.def.indexes.len()
+                && fks == t.def.foreign_keys.len()
+                && !*if_exists
+            {
+                return Err(UserError::new(
+                    "42704",
+                    format!("constraint \"{name}\" of relation \"{table}\" does not exist"),
+                ));
             }
         }
         AlterTableOperation::DropColumn {
@@ -756,6 +814,7 @@ async fn alter_one(
                     t.def.primary_key_name = None;
                 }
                 t.def.indexes.retain(|x| !x.columns.contains(&column));
+                t.def.foreign_keys.retain(|f| !f.columns.contains(&column));
             }
         }
         AlterTableOperation::RenameColumn {
@@ -785,9 +844,15 @@ async fn alter_one(
             for index in &mut t.def.indexes {
                 rename(&mut index.columns);
             }
+            for fk in &mut t.def.foreign_keys {
+                rename(&mut fk.columns);
+                if fk.references == table {
+                    rename(&mut fk.referenced_columns);
+                }
+            }
         }
         AlterTableOperation::AddConstraint { constraint, .. } => {
-            ddl::add_constraint(&mut t.def, constraint)?;
+            ddl::add_constraint(ws, &mut t.def, constraint)?;
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
             let column = names::ident(column_name);
@@ -888,6 +953,7 @@ pub fn create_index(ws: &Workspace, create: &CreateIndex) -> UserResult<Option<S
         name,
         columns,
         unique: create.unique,
+        constraint: false,
     });
     if create.unique {
         let (_, rows) = ws.table_rows(&table)?;
@@ -955,7 +1021,9 @@ mod tests {
                 name: "t_k_key".into(),
                 columns: vec!["k".into()],
                 unique: true,
+                constraint: true,
             }],
+            foreign_keys: vec![],
             sql: String::new(),
         }
     }

@@ -19,6 +19,10 @@ pub struct UserError {
     pub severity: &'static str,
 }
 
+/// Lets a `UserError` travel through DataFusion as an external error and
+/// come out with its SQLSTATE (see `From<DataFusionError>`).
+impl std::error::Error for UserError {}
+
 impl UserError {
     pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
         UserError {
@@ -124,6 +128,11 @@ impl From<datafusion::arrow::error::ArrowError> for UserError {
 
 impl From<DataFusionError> for UserError {
     fn from(e: DataFusionError) -> Self {
+        if let DataFusionError::External(inner) = e.find_root()
+            && let Some(user) = inner.downcast_ref::<UserError>()
+        {
+            return user.clone();
+        }
         let e = e.find_root().to_string();
         let message = strip_datafusion_prefix(&e);
         let code = if message.contains("Divide by zero") || message.contains("division by zero") {

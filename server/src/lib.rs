@@ -46,6 +46,7 @@ pub mod redact;
 pub mod server;
 pub mod session;
 pub mod settings;
+mod subquery;
 pub mod tls;
 pub mod transaction;
 pub mod users;

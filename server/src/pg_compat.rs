@@ -26,11 +26,11 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    Query, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableAliasColumnDef,
+    TableFactor, Value, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
     visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -61,22 +61,149 @@ pub fn rewrite(stmt: &mut Statement) {
     if let Statement::Query(query) = stmt {
         name_columns(query.body.as_mut());
     }
+    let _ = stmt.visit(&mut ScalarFunctionsInFrom);
     let _ = visit_expressions_mut(stmt, |expr: &mut Expr| {
         rewrite_expr(expr);
         ControlFlow::<()>::Continue(())
     });
 }
 
+/// Functions that are table functions in Eddy (the others are scalar).
+const KNOWN_TABLE_FUNCTIONS: &[&str] = &[
+    "pg_get_keywords",
+    "generate_series",
+    "unnest",
+    "range",
+    "pg_show_all_settings",
+    "generate_subscripts",
+    "pg_options_to_table",
+];
+
+/// A scalar function in FROM (`FROM string_to_array(x, ',') s`, as
+/// Grafana writes) is a one-row table in PostgreSQL, its column named
+/// after the alias: `(SELECT string_to_array(x, ',') AS s) AS s`.
+struct ScalarFunctionsInFrom;
+
+impl VisitorMut for ScalarFunctionsInFrom {
+    type Break = ();
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(function) = function_name(name) else {
+            return ControlFlow::Continue(());
+        };
+        if KNOWN_TABLE_FUNCTIONS.contains(&function.as_str()) || name.0.len() > 1 {
+            // One column: PostgreSQL names it after the table alias
+            // (`generate_series(1, 3) AS i` has a column `i`).
+            if matches!(
+                function.as_str(),
+                "generate_series" | "range" | "unnest" | "generate_subscripts"
+            ) && let Some(alias) = alias
+                && alias.columns.is_empty()
+            {
+                alias.columns = vec![TableAliasColumnDef {
+                    name: alias.name.clone(),
+                    data_type: None,
+                }];
+            }
+            return ControlFlow::Continue(());
+        }
+        let call = Expr::Function(Function {
+            name: name.clone(),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args.args.clone(),
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        });
+        let table = alias
+            .as_ref()
+            .map_or_else(|| Ident::new(&function), |a| a.name.clone());
+        let column = alias
+            .as_ref()
+            .and_then(|a| a.columns.first())
+            .map_or_else(|| table.clone(), |c| c.name.clone());
+        let sql = format!("SELECT * FROM (SELECT {call} AS {column}) AS {table}");
+        if let Ok(Statement::Query(query)) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_statement())
+            && let SetExpr::Select(select) = *query.body
+            && let Some(from) = select.from.into_iter().next()
+        {
+            *factor = from.relation;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Names the columns of each SELECT of a (possibly UNION) query body.
 fn name_columns(body: &mut SetExpr) {
     match body {
-        SetExpr::Select(select) => name_function_columns(&mut select.projection),
+        SetExpr::Select(select) => {
+            exclude_repeated_columns(&mut select.projection);
+            name_function_columns(&mut select.projection);
+        }
         SetExpr::SetOperation { left, right, .. } => {
             name_columns(left);
             name_columns(right);
         }
         SetExpr::Query(q) => name_columns(q.body.as_mut()),
         _ => {}
+    }
+}
+
+/// `SELECT c.oid, c.*` (DBeaver's way) names `oid` twice, which PostgreSQL
+/// allows and DataFusion refuses: the wildcard leaves out the columns
+/// already selected from the same relation, `c.* EXCLUDE (oid)`. Clients
+/// that write this read columns by name.
+fn exclude_repeated_columns(projection: &mut [SelectItem]) {
+    let explicit: Vec<(String, Ident)> = projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) if parts.len() == 2 => {
+                Some((parts[0].value.to_lowercase(), parts[1].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for item in projection.iter_mut() {
+        let SelectItem::QualifiedWildcard(
+            SelectItemQualifiedWildcardKind::ObjectName(name),
+            options,
+        ) = item
+        else {
+            continue;
+        };
+        let Some(qualifier) = function_name(name) else {
+            continue;
+        };
+        let columns: Vec<Ident> = explicit
+            .iter()
+            .filter(|(q, _)| *q == qualifier)
+            .map(|(_, c)| c.clone())
+            .collect();
+        if !columns.is_empty() && options.opt_exclude.is_none() {
+            options.opt_exclude = Some(ExcludeSelectItem::Multiple(
+                columns
+                    .into_iter()
+                    .map(|c| ObjectName(vec![ObjectNamePart::Identifier(c)]))
+                    .collect(),
+            ));
+        }
     }
 }
 
@@ -147,6 +274,33 @@ fn rewrite_expr(expr: &mut Expr) {
     match expr {
         Expr::Function(f) => rewrite_function(f),
         Expr::Collate { expr: inner, .. } => *expr = (**inner).clone(),
+        Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } => {
+            if let Some(escape) = escape_char
+                && let Value::SingleQuotedString(e) = &escape.value
+                && e != "\\"
+            {
+                let e = e.clone();
+                match string_literal(pattern).and_then(|p| backslash_escaped(&p, &e)) {
+                    Some(rewritten) => {
+                        **pattern = Expr::value(Value::SingleQuotedString(rewritten));
+                    }
+                    None => {
+                        let escape = Expr::value(Value::SingleQuotedString(e));
+                        **pattern = call("eddy_like_pattern", vec![(**pattern).clone(), escape]);
+                    }
+                }
+                *escape_char = None;
+            }
+        }
         Expr::BinaryOp { op, left, right } => {
             if let BinaryOperator::PGCustomBinaryOperator(parts) = op
                 && let Some(mapped) = parts.last().and_then(|o| operator(o))
@@ -171,6 +325,25 @@ fn rewrite_expr(expr: &mut Expr) {
         }
         _ => {}
     }
+    // `(_pg_expandarray(a)).x` / `.n`: the elements of `a` and their
+    // positions, one row each (the two unnest in step, like PostgreSQL's
+    // set-returning functions in a SELECT list).
+    if let Expr::CompoundFieldAccess { root, access_chain } = expr
+        && let Expr::Nested(inner) = root.as_ref()
+        && let Expr::Function(f) = inner.as_ref()
+        && function_name(&f.name).as_deref() == Some("_pg_expandarray")
+        && let FunctionArguments::List(list) = &f.args
+        && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice()
+        && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
+    {
+        let array = array.clone();
+        match field.value.to_lowercase().as_str() {
+            "x" => *expr = call("unnest", vec![array]),
+            "n" => *expr = subscripts(array),
+            _ => {}
+        }
+        return;
+    }
     // `ARRAY(SELECT …)` is a function named `array` with a subquery.
     if let Expr::Function(f) = expr
         && function_name(&f.name).as_deref() == Some("array")
@@ -185,21 +358,40 @@ fn rewrite_expr(expr: &mut Expr) {
         *expr = Expr::value(Value::Null);
         return;
     }
-    if let Expr::Subquery(query) = expr {
-        aggregate_scalar_subquery(query);
-        if let Some(outer) = hoist_outer_conditions(query) {
-            *expr = Expr::Case {
-                case_token: AttachedToken::empty(),
-                end_token: AttachedToken::empty(),
-                operand: None,
-                conditions: vec![CaseWhen {
-                    condition: outer,
-                    result: expr.clone(),
-                }],
-                else_result: None,
-            };
+}
+
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A LIKE pattern written with `ESCAPE 'c'` rewritten for the default
+/// escape, the backslash (DataFusion knows no other): `pg/_%` with `/`
+/// becomes `pg\_%`. `None` if the escape is not one character.
+pub fn backslash_escaped(pattern: &str, escape: &str) -> Option<String> {
+    let mut chars = escape.chars();
+    let (Some(e), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut it = pattern.chars();
+    while let Some(c) = it.next() {
+        if c == e {
+            let next = it.next()?;
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
         }
     }
+    Some(out)
 }
 
 fn function_name(name: &ObjectName) -> Option<String> {
@@ -215,21 +407,28 @@ fn rewrite_function(f: &mut Function) {
     if function_name(&f.name).as_deref() == Some("generate_subscripts")
         && let FunctionArguments::List(list) = &f.args
         && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first()
+        && let Expr::Function(unnest) = subscripts(array.clone())
     {
-        let length = Expr::Cast {
-            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-            expr: Box::new(call("array_length", vec![array.clone(), number("1")])),
-            data_type: DataType::BigInt(None),
-            array: false,
-            format: None,
-        };
-        let upper = Expr::BinaryOp {
-            left: Box::new(length),
-            op: BinaryOperator::Plus,
-            right: Box::new(number("1")),
-        };
-        *f = function("unnest", vec![call("range", vec![number("1"), upper])]);
+        *f = unnest;
     }
+}
+
+/// `unnest(range(1, array_length(a, 1) + 1))`: the positions of `a`'s
+/// elements, one row each.
+fn subscripts(array: Expr) -> Expr {
+    let length = Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(call("array_length", vec![array, number("1")])),
+        data_type: DataType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    let upper = Expr::BinaryOp {
+        left: Box::new(length),
+        op: BinaryOperator::Plus,
+        right: Box::new(number("1")),
+    };
+    call("unnest", vec![call("range", vec![number("1"), upper])])
 }
 
 fn number(n: &str) -> Expr {
@@ -464,176 +663,6 @@ fn lateral_table_function(query: &Query) -> bool {
     })
 }
 
-/// Conditions of a scalar subquery's WHERE that only look at the outer
-/// query (`(SELECT … FROM d WHERE d.k = a.k AND a.atthasdef)`, as psql
-/// writes them) make DataFusion's decorrelation fail; they are taken out
-/// and returned, to become `CASE WHEN a.atthasdef THEN (SELECT …) END`.
-fn hoist_outer_conditions(query: &mut Query) -> Option<Expr> {
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return None;
-    };
-    let mut inner_names: Vec<String> = Vec::new();
-    for table in &select.from {
-        for factor in
-            std::iter::once(&table.relation).chain(table.joins.iter().map(|j| &j.relation))
-        {
-            if let TableFactor::Table { name, alias, .. } = factor {
-                inner_names.extend(function_name(name));
-                inner_names.extend(alias.as_ref().map(|a| a.name.value.to_lowercase()));
-            } else if let TableFactor::Derived { alias: Some(a), .. } = factor {
-                inner_names.push(a.name.value.to_lowercase());
-            }
-        }
-    }
-    let selection = select.selection.take()?;
-    let mut outer = Vec::new();
-    let mut inner = Vec::new();
-    let mut mixed = Vec::new();
-    for c in conjuncts(selection) {
-        match references(&c, &inner_names) {
-            (true, false) => outer.push(c),
-            (true, true)
-                if !matches!(
-                    c,
-                    Expr::BinaryOp {
-                        op: BinaryOperator::Eq,
-                        ..
-                    }
-                ) =>
-            {
-                mixed.push(c)
-            }
-            _ => inner.push(c),
-        }
-    }
-    select.selection = inner.into_iter().reduce(and);
-    // DataFusion cannot decorrelate conditions other than equalities that
-    // mix inner and outer columns, wherever they are put. Catalog queries
-    // use them only as refinements that never hold in Eddy's catalog
-    // (psql: `a.attcollation <> t.typcollation`, where every attcollation
-    // is 0), so they are dropped.
-    drop(mixed);
-    outer.into_iter().reduce(and)
-}
-
-fn and(left: Expr, right: Expr) -> Expr {
-    Expr::BinaryOp {
-        left: Box::new(left),
-        op: BinaryOperator::And,
-        right: Box::new(right),
-    }
-}
-
-fn conjuncts(expr: Expr) -> Vec<Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut all = conjuncts(*left);
-            all.extend(conjuncts(*right));
-            all
-        }
-        Expr::Nested(inner)
-            if matches!(
-                *inner,
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(*inner)
-        }
-        other => vec![other],
-    }
-}
-
-/// Whether `expr` names columns of the outer query (qualified by names not
-/// in `inner`), and whether it names any of the subquery's own (or
-/// unqualified ones).
-fn references(expr: &Expr, inner: &[String]) -> (bool, bool) {
-    let mut outer_refs = false;
-    let mut inner_refs = false;
-    let _ = visit_expressions(expr, |e: &Expr| {
-        match e {
-            Expr::Identifier(_) => inner_refs = true,
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                let qualifier = parts[parts.len() - 2].value.to_lowercase();
-                if inner.contains(&qualifier) {
-                    inner_refs = true;
-                } else {
-                    outer_refs = true;
-                }
-            }
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => inner_refs = true,
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    (outer_refs, inner_refs)
-}
-
-const AGGREGATES: &[&str] = &[
-    "count",
-    "min",
-    "max",
-    "sum",
-    "avg",
-    "array_agg",
-    "string_agg",
-    "bool_and",
-    "bool_or",
-    "first_value",
-    "json_agg",
-];
-
-/// A correlated scalar subquery must be an aggregate for DataFusion:
-/// `(SELECT x FROM t WHERE t.k = o.k)` becomes
-/// `(SELECT first_value(x) FROM t WHERE t.k = o.k)`, the same value
-/// wherever PostgreSQL would not fail with "more than one row".
-fn aggregate_scalar_subquery(query: &mut Query) {
-    if query.limit_clause.is_some() {
-        return;
-    }
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return;
-    };
-    if select.from.is_empty()
-        || !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
-    {
-        return;
-    }
-    let [item] = select.projection.as_mut_slice() else {
-        return;
-    };
-    let (inner, alias) = match item {
-        SelectItem::UnnamedExpr(inner) => (inner.clone(), None),
-        SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
-        _ => return,
-    };
-    let name = match &inner {
-        Expr::Function(f) => function_name(&f.name),
-        Expr::Identifier(i) => Some(i.value.clone()),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
-        _ => None,
-    };
-    if name
-        .as_deref()
-        .is_some_and(|n| AGGREGATES.contains(&n) && matches!(inner, Expr::Function(_)))
-    {
-        return;
-    }
-    // Keeps the column name PostgreSQL gives the subquery.
-    let alias = alias.or_else(|| name.map(Ident::new));
-    let expr = call("first_value", vec![inner]);
-    *item = match alias {
-        Some(alias) => SelectItem::ExprWithAlias { expr, alias },
-        None => SelectItem::UnnamedExpr(expr),
-    };
-}
-
 /// `ARRAY(SELECT x FROM … ORDER BY …)` → `(SELECT array_agg(x) FROM …)`;
 /// psql's `ARRAY(SELECT … FROM pg_options_to_table(ftoptions))` →
 /// `eddy_options_array(ftoptions)`.
@@ -702,22 +731,26 @@ mod tests {
     }
 
     #[test]
-    fn array_of_a_subquery() {
+    fn like_with_another_escape() {
         assert_eq!(
-            rewritten("SELECT array(SELECT rolname FROM pg_roles ORDER BY 1)"),
-            "SELECT (SELECT array_agg(rolname) FROM pg_roles) AS array"
+            rewritten("SELECT 1 FROM n WHERE nspname NOT LIKE 'pg/_%' ESCAPE '/'"),
+            "SELECT 1 FROM n WHERE nspname NOT LIKE 'pg\\_%'"
         );
     }
 
     #[test]
-    fn correlated_scalar_subqueries() {
+    fn scalar_function_in_from() {
         assert_eq!(
-            rewritten(
-                "SELECT (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d \
-                 WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
-            ),
-            "SELECT CASE WHEN a.atthasdef THEN (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS pg_get_expr \
-             FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"
+            rewritten("SELECT s[i] FROM generate_series(1, 2) AS i, string_to_array('a,b', ',') s"),
+            "SELECT s[i] FROM generate_series(1, 2) AS i (i), (SELECT string_to_array('a,b', ',') AS s) AS s"
+        );
+    }
+
+    #[test]
+    fn array_of_a_subquery() {
+        assert_eq!(
+            rewritten("SELECT array(SELECT rolname FROM pg_roles ORDER BY 1)"),
+            "SELECT (SELECT array_agg(rolname) FROM pg_roles) AS array"
         );
     }
 }

@@ -469,6 +469,9 @@ impl Session {
         if self.tx == TxState::Idle {
             self.release_transaction_locks();
         }
+        let subqueries = crate::subquery::extract(&mut stmt);
+        // Registered for planning only: the plan holds its functions.
+        let _registered = crate::subquery::plan(&self.ctx, subqueries).await?;
         let plan = self
             .ctx
             .state()

@@ -281,12 +281,53 @@ impl Workspace {
             }
         };
         let all = self.list_all()?;
+        if kind == ObjectKind::Table {
+            self.drop_foreign_keys_to(&all, name, cascade)?;
+        }
         let mut order = Vec::new();
         collect_drop_order(&all, obj, cascade, &mut order)?;
         for obj in &order {
             self.remove(obj.kind(), obj.name());
         }
         Ok(order)
+    }
+
+    /// Foreign keys of other tables that reference table `name`: without
+    /// `cascade` they keep it from being dropped (2BP01, as in PostgreSQL);
+    /// with it they are dropped, not their tables.
+    fn drop_foreign_keys_to(
+        &self,
+        all: &[CatalogObject],
+        name: &str,
+        cascade: bool,
+    ) -> UserResult<()> {
+        for obj in all {
+            let CatalogObject::Table(t) = obj else {
+                continue;
+            };
+            if t.name == name || !t.foreign_keys.iter().any(|f| f.references == name) {
+                continue;
+            }
+            if !cascade {
+                let fk = t.foreign_keys.iter().find(|f| f.references == name);
+                let mut error = UserError::new(
+                    "2BP01",
+                    format!("cannot drop table {name} because other objects depend on it"),
+                )
+                .with_hint("Use DROP ... CASCADE to drop the dependent objects too.");
+                error.detail = fk.map(|f| {
+                    format!(
+                        "constraint {} on table {} depends on table {name}",
+                        f.name, t.name
+                    )
+                });
+                return Err(error);
+            }
+            let mut t = t.clone();
+            t.foreign_keys.retain(|f| f.references != name);
+            self.put(CatalogObject::Table(t))?;
+        }
+        Ok(())
     }
 
     /// The schema and rows of a table as this transaction sees them.
@@ -616,6 +657,7 @@ mod tests {
             primary_key: vec![],
             primary_key_name: None,
             indexes: vec![],
+            foreign_keys: vec![],
             sql: String::new(),
         })
     }

@@ -26,43 +26,175 @@ pub struct Column {
     pub default: Option<String>,
 }
 
-/// A table, source or streaming query, or a table's primary-key index.
+/// A table, source or streaming query.
 #[derive(Debug, Clone)]
 pub struct Relation {
     pub oid: i64,
     pub name: String,
-    /// `r`, `f`, `m` or `i`.
+    /// `r`, `f` or `m`.
     pub relkind: &'static str,
     pub columns: Vec<Column>,
     /// Column names of the primary key (tables only).
     pub primary_key: Vec<String>,
+    /// The primary key's index first, then the others (tables only).
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
     /// The SELECT of a streaming query; the connector of a source.
     pub definition: Option<String>,
     /// Rows held (tables only).
     pub rows: Option<i64>,
 }
 
-impl Relation {
-    pub fn pkey_name(&self) -> String {
-        format!("{}_pkey", self.name)
-    }
+/// An index of a table: its primary key, a `UNIQUE` constraint or a
+/// `CREATE [UNIQUE] INDEX`.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub primary: bool,
+    /// A `UNIQUE` constraint (a primary key is one too).
+    pub constraint: bool,
+}
 
-    pub fn pkey_oid(&self) -> i64 {
-        relation_oid("index", &self.pkey_name())
+impl Index {
+    pub fn oid(&self) -> i64 {
+        relation_oid("index", &self.name)
     }
 
     pub fn constraint_oid(&self) -> i64 {
-        relation_oid("constraint", &self.pkey_name())
+        relation_oid("constraint", &self.name)
     }
 
-    /// 1-based positions of the primary-key columns.
-    pub fn pkey_attnums(&self) -> Vec<i16> {
-        self.primary_key
+    /// Its `CREATE INDEX` statement, as `pg_get_indexdef` shows it.
+    pub fn definition(&self, table: &str) -> String {
+        format!(
+            "CREATE {}INDEX {} ON public.{} USING btree ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            super::functions::quote_ident(&self.name),
+            super::functions::quote_ident(table),
+            quoted_list(&self.columns)
+        )
+    }
+
+    /// `p` or `u` when a constraint stands behind the index.
+    pub fn contype(&self) -> Option<&'static str> {
+        if self.primary {
+            Some("p")
+        } else if self.constraint {
+            Some("u")
+        } else {
+            None
+        }
+    }
+}
+
+/// A foreign key whose referenced table exists.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub referenced_oid: i64,
+    pub referenced_columns: Vec<String>,
+    pub referenced_attnums: Vec<i16>,
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl ForeignKey {
+    pub fn constraint_oid(&self) -> i64 {
+        relation_oid("constraint", &self.name)
+    }
+
+    /// The single letter `pg_constraint` uses for a referential action.
+    pub fn action_code(action: &str) -> &'static str {
+        match action {
+            "RESTRICT" => "r",
+            "CASCADE" => "c",
+            "SET NULL" => "n",
+            "SET DEFAULT" => "d",
+            _ => "a",
+        }
+    }
+}
+
+impl Relation {
+    /// 1-based positions of `columns`.
+    pub fn attnums(&self, columns: &[String]) -> Vec<i16> {
+        columns
             .iter()
             .filter_map(|k| self.columns.iter().position(|c| &c.name == k))
             .map(|p| p as i16 + 1)
             .collect()
     }
+
+    pub fn primary_index(&self) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.primary)
+    }
+
+    /// The constraint (primary key, unique or foreign key) with this OID.
+    pub fn constraint_by_oid(&self, oid: i64) -> Option<String> {
+        if let Some(i) = self
+            .indexes
+            .iter()
+            .find(|i| i.contype().is_some() && i.constraint_oid() == oid)
+        {
+            let list = quoted_list(&i.columns);
+            return Some(if i.primary {
+                format!("PRIMARY KEY ({list})")
+            } else {
+                format!("UNIQUE ({list})")
+            });
+        }
+        self.foreign_keys
+            .iter()
+            .find(|f| f.constraint_oid() == oid)
+            .map(|f| {
+                crate::ddl::foreign_key_sql(&eddy_catalog::ForeignKeyDef {
+                    name: f.name.clone(),
+                    columns: f.columns.clone(),
+                    references: f.references.clone(),
+                    referenced_columns: f.referenced_columns.clone(),
+                    on_delete: f.on_delete.clone(),
+                    on_update: f.on_update.clone(),
+                })
+            })
+    }
+}
+
+/// `"a", "b"` as PostgreSQL quotes a column list.
+pub fn quoted_list(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| super::functions::quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A table's indexes as the catalog shows them, primary key first.
+fn indexes_of(t: &eddy_catalog::TableDef) -> Vec<Index> {
+    let mut indexes = Vec::new();
+    if !t.primary_key.is_empty() {
+        indexes.push(Index {
+            name: t
+                .primary_key_name
+                .clone()
+                .unwrap_or_else(|| format!("{}_pkey", t.name)),
+            columns: t.primary_key.clone(),
+            unique: true,
+            primary: true,
+            constraint: true,
+        });
+    }
+    indexes.extend(t.indexes.iter().map(|i| Index {
+        name: i.name.clone(),
+        columns: i.columns.clone(),
+        unique: i.unique,
+        primary: false,
+        constraint: i.unique && i.constraint,
+    }));
+    indexes
 }
 
 /// Every relation of the catalog at one moment.
@@ -83,6 +215,8 @@ impl Snapshot {
                     relkind: "r",
                     columns: t.columns.iter().map(column_of).collect(),
                     primary_key: t.primary_key.clone(),
+                    indexes: indexes_of(t),
+                    foreign_keys: Vec::new(),
                     definition: None,
                     rows: workspace
                         .table_rows(&t.name)
@@ -95,6 +229,8 @@ impl Snapshot {
                     relkind: "f",
                     columns: s.columns.iter().map(column_of).collect(),
                     primary_key: vec![],
+                    indexes: vec![],
+                    foreign_keys: vec![],
                     definition: Some(s.connector.clone()),
                     rows: None,
                 },
@@ -104,6 +240,8 @@ impl Snapshot {
                     relkind: "m",
                     columns: streaming_query_columns(db, &q.query).await,
                     primary_key: vec![],
+                    indexes: vec![],
+                    foreign_keys: vec![],
                     definition: Some(q.query.clone()),
                     rows: None,
                 },
@@ -112,13 +250,51 @@ impl Snapshot {
             relations.push(relation);
         }
         relations.sort_by(|a, b| a.name.cmp(&b.name));
+        for obj in workspace.list_all().unwrap_or_default() {
+            let CatalogObject::Table(t) = &obj else {
+                continue;
+            };
+            let foreign_keys: Vec<ForeignKey> = t
+                .foreign_keys
+                .iter()
+                .filter_map(|f| {
+                    let referenced = relations
+                        .iter()
+                        .find(|r| r.relkind == "r" && r.name == f.references)?;
+                    Some(ForeignKey {
+                        name: f.name.clone(),
+                        columns: f.columns.clone(),
+                        references: f.references.clone(),
+                        referenced_oid: referenced.oid,
+                        referenced_columns: f.referenced_columns.clone(),
+                        referenced_attnums: referenced.attnums(&f.referenced_columns),
+                        on_delete: f.on_delete.clone(),
+                        on_update: f.on_update.clone(),
+                    })
+                })
+                .collect();
+            if let Some(r) = relations
+                .iter_mut()
+                .find(|r| r.relkind == "r" && r.name == t.name)
+            {
+                r.foreign_keys = foreign_keys;
+            }
+        }
         Snapshot { relations }
     }
 
+    /// The relation with this OID, or the table with an index of this OID.
     pub fn by_oid(&self, oid: i64) -> Option<&Relation> {
         self.relations
             .iter()
-            .find(|r| r.oid == oid || (!r.primary_key.is_empty() && r.pkey_oid() == oid))
+            .find(|r| r.oid == oid || r.indexes.iter().any(|i| i.oid() == oid))
+    }
+
+    /// An index by OID, with its table.
+    pub fn index_by_oid(&self, oid: i64) -> Option<(&Relation, &Index)> {
+        self.relations
+            .iter()
+            .find_map(|r| r.indexes.iter().find(|i| i.oid() == oid).map(|i| (r, i)))
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Relation> {

@@ -11,10 +11,10 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, new_empty_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{MemTable, TableFunctionImpl};
+use datafusion::catalog::{MemTable, TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -198,12 +198,10 @@ fn relation_name_of(ctx: &CatalogContext, oid: i64) -> Option<String> {
         return Some(name.to_string());
     }
     let snapshot = snapshot_now(ctx);
-    let r = snapshot.by_oid(oid)?;
-    Some(quote_ident(&if r.oid == oid {
-        r.name.clone()
-    } else {
-        r.pkey_name()
-    }))
+    if let Some((_, index)) = snapshot.index_by_oid(oid) {
+        return Some(quote_ident(&index.name));
+    }
+    Some(quote_ident(&snapshot.by_oid(oid)?.name))
 }
 
 fn relation_oid_of(ctx: &CatalogContext, name: &str) -> Option<i64> {
@@ -221,8 +219,9 @@ fn relation_oid_of(ctx: &CatalogContext, name: &str) -> Option<i64> {
     snapshot
         .relations
         .iter()
-        .find(|r| !r.primary_key.is_empty() && r.pkey_name() == bare)
-        .map(|r| r.pkey_oid())
+        .flat_map(|r| &r.indexes)
+        .find(|i| i.name == bare)
+        .map(|i| i.oid())
 }
 
 fn namespace_name(oid: i64) -> Option<&'static str> {
@@ -278,6 +277,61 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
         Ok(utf8(Some(
             types::format_type(oid, typmod).unwrap_or_else(|| "???".into()),
         )))
+    });
+    register(
+        ctx,
+        "format",
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        DataType::Utf8,
+        |args| {
+            let Some(template) = as_text(&args[0]) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            format_pg(&template, &args[1..])
+                .map(|s| ScalarValue::Utf8(Some(s)))
+                .map_err(|message| {
+                    DataFusionError::External(Box::new(crate::error::UserError::new(
+                        "22023", message,
+                    )))
+                })
+        },
+    );
+    // No index is ever scanned: indexes are recorded, unique ones enforced.
+    register(ctx, "pg_stat_get_numscans", &[1], DataType::Int64, |_| {
+        Ok(ScalarValue::Int64(Some(0)))
+    });
+    // No partitioned tables, no rules.
+    for name in ["pg_get_partkeydef", "pg_get_ruledef"] {
+        register(ctx, name, &[1, 2], DataType::Utf8, |_| {
+            Ok(ScalarValue::Utf8(None))
+        });
+    }
+    // Eddy has no triggers (pg_trigger is empty).
+    register(ctx, "pg_get_triggerdef", &[1, 2], DataType::Utf8, |_| {
+        Ok(ScalarValue::Utf8(None))
+    });
+    // Eddy has no partitioned tables: a relation's only "ancestor" is itself.
+    register(
+        ctx,
+        "pg_partition_ancestors",
+        &[1],
+        DataType::Int64,
+        |args| Ok(ScalarValue::Int64(as_i64(&args[0]))),
+    );
+    // `LIKE p ESCAPE 'e'` with a pattern known only at execution
+    // (rewritten by `pg_compat`): the pattern with backslash escapes.
+    register(ctx, "eddy_like_pattern", &[2], DataType::Utf8, |args| {
+        let (Some(pattern), Some(escape)) = (as_text(&args[0]), as_text(&args[1])) else {
+            return Ok(ScalarValue::Utf8(None));
+        };
+        crate::pg_compat::backslash_escaped(&pattern, &escape)
+            .map(|p| ScalarValue::Utf8(Some(p)))
+            .ok_or_else(|| {
+                DataFusionError::External(Box::new(crate::error::UserError::new(
+                    "22025",
+                    "invalid escape string",
+                )))
+            })
     });
     for name in [
         "pg_table_is_visible",
@@ -351,13 +405,42 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
             as_text(&args[0]).map(|s| format!("'{}'", s.replace('\'', "''"))),
         ))
     });
-    register(ctx, "array_upper", &[2], DataType::Int64, |args| {
-        Ok(match &args[0] {
-            ScalarValue::List(l) if !l.is_null(0) => {
-                ScalarValue::Int64(Some(l.value(0).len() as i64))
-            }
-            _ => ScalarValue::Int64(None),
-        })
+    // Bounds of a one-dimensional array: NULL for an empty array or
+    // another dimension, as in PostgreSQL.
+    for (name, lower) in [("array_upper", false), ("array_lower", true)] {
+        register(ctx, name, &[2], DataType::Int64, move |args| {
+            let length = match &args[0] {
+                ScalarValue::List(l) if !l.is_null(0) => l.value(0).len() as i64,
+                _ => 0,
+            };
+            Ok(ScalarValue::Int64(
+                (length > 0 && as_i64(&args[1]) == Some(1)).then_some(if lower {
+                    1
+                } else {
+                    length
+                }),
+            ))
+        });
+    }
+    let text_list = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    register(ctx, "parse_ident", &[1, 2], text_list, |args| {
+        let Some(name) = as_text(&args[0]) else {
+            return Ok(ScalarValue::Null);
+        };
+        let parts = parse_ident(&name).ok_or_else(|| {
+            DataFusionError::External(Box::new(crate::error::UserError::new(
+                "22023",
+                format!("string is not a valid identifier: \"{name}\""),
+            )))
+        })?;
+        let values: Vec<ScalarValue> = parts
+            .into_iter()
+            .map(|p| ScalarValue::Utf8(Some(p)))
+            .collect();
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &DataType::Utf8,
+        )))
     });
     register(ctx, "txid_current", &[0], DataType::Int64, |_| {
         Ok(ScalarValue::Int64(Some(1)))
@@ -424,8 +507,7 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
                 snapshot
                     .relations
                     .iter()
-                    .find(|r| !r.primary_key.is_empty() && r.constraint_oid() == oid)
-                    .map(|r| format!("PRIMARY KEY ({})", quoted_list(&r.primary_key))),
+                    .find_map(|r| r.constraint_by_oid(oid)),
             ))
         },
     );
@@ -435,25 +517,16 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
             return Ok(ScalarValue::Null);
         };
         let snapshot = snapshot_now(&c);
-        let Some(r) = snapshot
-            .relations
-            .iter()
-            .find(|r| !r.primary_key.is_empty() && r.pkey_oid() == oid)
-        else {
+        let Some((r, index)) = snapshot.index_by_oid(oid) else {
             return Ok(ScalarValue::Null);
         };
         // With a column number, the definition of that column only.
         if let Some(n) = args.get(1).and_then(as_i64).filter(|n| *n > 0) {
             return Ok(utf8(
-                r.primary_key.get(n as usize - 1).map(|k| quote_ident(k)),
+                index.columns.get(n as usize - 1).map(|k| quote_ident(k)),
             ));
         }
-        Ok(utf8(Some(format!(
-            "CREATE UNIQUE INDEX {} ON public.{} USING btree ({})",
-            quote_ident(&r.pkey_name()),
-            quote_ident(&r.name),
-            quoted_list(&r.primary_key)
-        ))))
+        Ok(utf8(Some(index.definition(&r.name))))
     });
     let c = cat.clone();
     register(ctx, "pg_get_viewdef", &[1, 2], text.clone(), move |args| {
@@ -513,6 +586,18 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
         },
     );
     ctx.register_udtf("pg_get_keywords", Arc::new(Keywords));
+    // DataFusion's series functions take literals only; clients pass
+    // constant expressions (`generate_series(1, array_upper(current_schemas(false), 1))`).
+    for builtin in datafusion::functions_table::all_default_table_functions() {
+        if matches!(builtin.name(), "generate_series" | "range") {
+            ctx.register_udtf(
+                builtin.name(),
+                Arc::new(ConstantArguments {
+                    inner: builtin.function().clone(),
+                }),
+            );
+        }
+    }
 }
 
 fn json_value(v: &ScalarValue) -> serde_json::Value {
@@ -528,14 +613,6 @@ fn json_value(v: &ScalarValue) -> serde_json::Value {
     }
 }
 
-fn quoted_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| quote_ident(n))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn set_config(
     settings: &RwLock<crate::settings::Settings>,
     args: &[ScalarValue],
@@ -548,6 +625,172 @@ fn set_config(
         .set(&name, &value)
         .map_err(|e| datafusion::error::DataFusionError::Execution(e.message))?;
     Ok(utf8(settings.get(&name).ok()))
+}
+
+/// PostgreSQL's `format()`: `%s` (the value as text, NULL as empty),
+/// `%I` (an identifier, quoted when needed), `%L` (a literal, NULL as
+/// `NULL`), `%%`, and positions (`%2$s`).
+fn format_pg(template: &str, args: &[ScalarValue]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    let mut next = 0;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        let index = if digits.is_empty() {
+            None
+        } else if chars.next_if_eq(&'$').is_some() {
+            Some(digits.parse::<usize>().map_err(|e| e.to_string())?)
+        } else {
+            return Err("unrecognized format() type specifier".into());
+        };
+        let conversion = chars.next().ok_or("unterminated format() type specifier")?;
+        if conversion == '%' {
+            out.push('%');
+            continue;
+        }
+        let i = match index {
+            Some(0) => {
+                return Err(
+                    "format specifies argument 0, but arguments are numbered from 1".into(),
+                );
+            }
+            Some(n) => n - 1,
+            None => next,
+        };
+        next = i + 1;
+        let value = args.get(i).ok_or("too few arguments for format()")?;
+        let text = if value.is_null() {
+            None
+        } else {
+            Some(as_text(value).unwrap_or_else(|| value.to_string()))
+        };
+        match conversion {
+            's' => out.push_str(text.as_deref().unwrap_or("")),
+            'I' => out.push_str(&quote_ident(
+                &text.ok_or("null values cannot be formatted as an SQL identifier")?,
+            )),
+            'L' => match text {
+                Some(t) => out.push_str(&format!("'{}'", t.replace('\'', "''"))),
+                None => out.push_str("NULL"),
+            },
+            other => return Err(format!("unrecognized format() type specifier \"{other}\"")),
+        }
+    }
+    Ok(out)
+}
+
+/// `parse_ident('a."B c".d')` → `["a", "B c", "d"]`: unquoted parts fold
+/// to lower case, quoted ones keep their text (`""` is a quote). `None`
+/// when the text is not a qualified identifier.
+fn parse_ident(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+            if part.is_empty() {
+                return None;
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' || c.is_whitespace() {
+                    break;
+                }
+                if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                    return None;
+                }
+                part.push(c.to_lowercase().next().unwrap_or(c));
+                chars.next();
+            }
+            if part.is_empty() {
+                return None;
+            }
+        }
+        parts.push(part);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// A table function whose arguments are evaluated first when they are
+/// constant expressions rather than literals; integers are widened to
+/// BIGINT, the type DataFusion's series functions want.
+#[derive(Debug)]
+struct ConstantArguments {
+    inner: Arc<dyn TableFunctionImpl>,
+}
+
+impl TableFunctionImpl for ConstantArguments {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let session = args.session();
+        let empty = datafusion::common::DFSchema::empty();
+        let one_row = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        let exprs = args
+            .exprs()
+            .iter()
+            .map(|e| {
+                let value = match e {
+                    Expr::Literal(v, _) => v.clone(),
+                    other if other.column_refs().is_empty() => {
+                        let physical = session.create_physical_expr(other.clone(), &empty)?;
+                        match physical.evaluate(&one_row)? {
+                            datafusion::logical_expr::ColumnarValue::Scalar(v) => v,
+                            datafusion::logical_expr::ColumnarValue::Array(a) => {
+                                ScalarValue::try_from_array(&a, 0)?
+                            }
+                        }
+                    }
+                    other => return Ok(other.clone()),
+                };
+                let value = match value.data_type() {
+                    DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32 => value.cast_to(&DataType::Int64)?,
+                    _ if value.is_null() => ScalarValue::Null,
+                    _ => value,
+                };
+                Ok(Expr::Literal(value, None))
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        self.inner
+            .call_with_args(TableFunctionArgs::new(&exprs, session))
+    }
 }
 
 /// `pg_get_keywords()`: the SQL keywords of the parser Eddy uses.
@@ -605,5 +848,56 @@ impl TableFunctionImpl for Keywords {
             ],
         )?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::common::ScalarValue;
+
+    use super::{format_pg, parse_ident};
+
+    #[test]
+    fn format_like_postgres() {
+        let text = |s: &str| ScalarValue::Utf8(Some(s.into()));
+        assert_eq!(
+            format_pg(
+                "%I.%I = %L, %s%%",
+                &[
+                    text("public"),
+                    text("My T"),
+                    text("it's"),
+                    ScalarValue::Int64(Some(5))
+                ]
+            ),
+            Ok("public.\"My T\" = 'it''s', 5%".into())
+        );
+        assert_eq!(
+            format_pg("%2$s %1$s %s", &[text("a"), text("b")]),
+            Ok("b a b".into())
+        );
+        assert_eq!(
+            format_pg(
+                "%L|%s|",
+                &[ScalarValue::Utf8(None), ScalarValue::Utf8(None)]
+            ),
+            Ok("NULL||".into())
+        );
+        assert!(format_pg("%s %s", &[text("a")]).is_err());
+    }
+
+    #[test]
+    fn parse_ident_splits_and_folds_like_postgres() {
+        assert_eq!(
+            parse_ident("public.T1"),
+            Some(vec!["public".into(), "t1".into()])
+        );
+        assert_eq!(
+            parse_ident("\"My \"\"x\"\" Table\" . b"),
+            Some(vec!["My \"x\" Table".into(), "b".into()])
+        );
+        assert_eq!(parse_ident("a..b"), None);
+        assert_eq!(parse_ident("a b"), None);
+        assert_eq!(parse_ident("\"open"), None);
     }
 }

@@ -36,20 +36,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "views" => views(db, rels),
         "table_constraints" => table_constraints(db, rels),
         "key_column_usage" | "constraint_column_usage" => key_column_usage(db, rels, name),
-        "referential_constraints" => table(
-            &[
-                ("constraint_catalog", Text),
-                ("constraint_schema", Text),
-                ("constraint_name", Text),
-                ("unique_constraint_catalog", Text),
-                ("unique_constraint_schema", Text),
-                ("unique_constraint_name", Text),
-                ("match_option", Text),
-                ("update_rule", Text),
-                ("delete_rule", Text),
-            ],
-            vec![],
-        ),
+        "referential_constraints" => referential_constraints(db, rels),
         "routines" => table(
             &[
                 ("specific_catalog", Text),
@@ -261,22 +248,46 @@ fn views(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
     )
 }
 
+/// Every constraint of a table: (name, type, columns).
+fn constraints(r: &Relation) -> Vec<(String, &'static str, Vec<String>)> {
+    let mut all: Vec<(String, &'static str, Vec<String>)> = r
+        .indexes
+        .iter()
+        .filter_map(|i| match i.contype()? {
+            "p" => Some((i.name.clone(), "PRIMARY KEY", i.columns.clone())),
+            _ => Some((i.name.clone(), "UNIQUE", i.columns.clone())),
+        })
+        .collect();
+    all.extend(
+        r.foreign_keys
+            .iter()
+            .map(|f| (f.name.clone(), "FOREIGN KEY", f.columns.clone())),
+    );
+    all
+}
+
 fn table_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
     let mut rows = Vec::new();
-    for r in rels.iter().filter(|r| !r.primary_key.is_empty()) {
-        rows.push(vec![
-            text(db),
-            text("public"),
-            text(r.pkey_name()),
-            text(db),
-            text("public"),
-            text(&r.name),
-            text("PRIMARY KEY"),
-            text("NO"),
-            text("NO"),
-            text("YES"),
-            boolean(true),
-        ]);
+    for r in rels {
+        for (name, kind, _) in constraints(r) {
+            rows.push(vec![
+                text(db),
+                text("public"),
+                text(name),
+                text(db),
+                text("public"),
+                text(&r.name),
+                text(kind),
+                text("NO"),
+                text("NO"),
+                text("YES"),
+                if kind == "UNIQUE" || kind == "PRIMARY KEY" {
+                    boolean(true)
+                } else {
+                    null()
+                },
+            ]);
+        }
     }
     table(
         &[
@@ -296,24 +307,107 @@ fn table_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
     )
 }
 
+/// The unique constraint of `table` over exactly `columns`.
+fn unique_constraint_over(rels: &[Relation], table: &str, columns: &[String]) -> Option<String> {
+    let r = rels.iter().find(|r| r.name == table)?;
+    r.indexes
+        .iter()
+        .find(|i| {
+            i.unique
+                && i.columns.len() == columns.len()
+                && i.columns.iter().all(|c| columns.contains(c))
+        })
+        .map(|i| i.name.clone())
+}
+
+fn referential_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
+    let mut rows = Vec::new();
+    for r in rels {
+        for f in &r.foreign_keys {
+            rows.push(vec![
+                text(db),
+                text("public"),
+                text(&f.name),
+                text(db),
+                text("public"),
+                text(
+                    unique_constraint_over(rels, &f.references, &f.referenced_columns)
+                        .unwrap_or_default(),
+                ),
+                text("NONE"),
+                text(&f.on_update),
+                text(&f.on_delete),
+            ]);
+        }
+    }
+    table(
+        &[
+            ("constraint_catalog", Text),
+            ("constraint_schema", Text),
+            ("constraint_name", Text),
+            ("unique_constraint_catalog", Text),
+            ("unique_constraint_schema", Text),
+            ("unique_constraint_name", Text),
+            ("match_option", Text),
+            ("update_rule", Text),
+            ("delete_rule", Text),
+        ],
+        rows,
+    )
+}
+
+/// `key_column_usage`: each constrained column, with its position (and for
+/// a foreign key, the position of the column it references in that
+/// table's unique constraint). `constraint_column_usage`: the columns each
+/// constraint uses; for a foreign key, the referenced table's.
 fn key_column_usage(db: &str, rels: &[Relation], name: &str) -> DfResult<MemTable> {
     let mut rows = Vec::new();
-    for r in rels.iter().filter(|r| !r.primary_key.is_empty()) {
-        for (i, k) in r.primary_key.iter().enumerate() {
+    let mut push =
+        |constraint: &str, table_name: &str, column: &str, extra: Option<(i64, Option<i64>)>| {
             let mut row = vec![
                 text(db),
                 text("public"),
-                text(r.pkey_name()),
+                text(constraint),
                 text(db),
                 text("public"),
-                text(&r.name),
-                text(k),
+                text(table_name),
+                text(column),
             ];
-            if name == "key_column_usage" {
-                row.push(int(i as i64 + 1));
-                row.push(null());
+            if let Some((position, in_unique)) = extra {
+                row.push(int(position));
+                row.push(in_unique.map_or_else(null, int));
             }
             rows.push(row);
+        };
+    for r in rels {
+        for (constraint, kind, columns) in constraints(r) {
+            let fk = r.foreign_keys.iter().find(|f| f.name == constraint);
+            if name == "key_column_usage" {
+                for (i, c) in columns.iter().enumerate() {
+                    let in_unique = fk.map(|f| {
+                        let referenced =
+                            &f.referenced_columns[i.min(f.referenced_columns.len() - 1)];
+                        unique_constraint_over(rels, &f.references, &f.referenced_columns)
+                            .and_then(|u| {
+                                let r = rels.iter().find(|r| r.name == f.references)?;
+                                let index = r.indexes.iter().find(|i| i.name == u)?;
+                                index.columns.iter().position(|c| c == referenced)
+                            })
+                            .map_or(i as i64 + 1, |p| p as i64 + 1)
+                    });
+                    push(&constraint, &r.name, c, Some((i as i64 + 1, in_unique)));
+                }
+            } else if kind == "FOREIGN KEY"
+                && let Some(f) = fk
+            {
+                for c in &f.referenced_columns {
+                    push(&constraint, &f.references, c, None);
+                }
+            } else {
+                for c in &columns {
+                    push(&constraint, &r.name, c, None);
+                }
+            }
         }
     }
     let mut columns = vec![

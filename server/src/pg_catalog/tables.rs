@@ -9,7 +9,8 @@ use datafusion::error::Result as DfResult;
 
 use super::data::{
     Col::{self, *},
-    Relation, Snapshot, boolean, int, int2_array, null, oid_array, table, text, text_array,
+    ForeignKey, Index, Relation, Snapshot, boolean, int, int2_array, null, oid_array, table, text,
+    text_array,
 };
 use super::{CatalogContext, oids, types};
 
@@ -30,6 +31,7 @@ pub const NAMES: &[&str] = &[
     "pg_foreign_server",
     "pg_foreign_table",
     "pg_index",
+    "pg_indexes",
     "pg_inherits",
     "pg_language",
     "pg_matviews",
@@ -66,6 +68,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
             | "pg_attribute"
             | "pg_attrdef"
             | "pg_index"
+            | "pg_indexes"
             | "pg_constraint"
             | "pg_foreign_table"
             | "pg_matviews"
@@ -84,6 +87,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "pg_attribute" => pg_attribute(&snapshot),
         "pg_attrdef" => pg_attrdef(&snapshot),
         "pg_index" => pg_index(&snapshot),
+        "pg_indexes" => pg_indexes(&snapshot),
         "pg_constraint" => pg_constraint(&snapshot),
         "pg_type" => pg_type(),
         "pg_database" => pg_database(&ctx.database_name),
@@ -324,13 +328,34 @@ fn pg_namespace() -> DfResult<MemTable> {
     )
 }
 
-/// The relations of `pg_class`: Eddy's and the primary-key indexes.
-fn class_rows(snapshot: &Snapshot) -> Vec<(i64, String, &'static str, &Relation)> {
+/// One row of `pg_class`: an Eddy relation, or an index of a table.
+struct ClassRow<'a> {
+    oid: i64,
+    name: String,
+    relkind: &'static str,
+    relation: &'a Relation,
+    index: Option<&'a Index>,
+}
+
+/// The relations of `pg_class`: Eddy's and their indexes.
+fn class_rows(snapshot: &Snapshot) -> Vec<ClassRow<'_>> {
     let mut rows = Vec::new();
     for r in &snapshot.relations {
-        rows.push((r.oid, r.name.clone(), r.relkind, r));
-        if !r.primary_key.is_empty() {
-            rows.push((r.pkey_oid(), r.pkey_name(), "i", r));
+        rows.push(ClassRow {
+            oid: r.oid,
+            name: r.name.clone(),
+            relkind: r.relkind,
+            relation: r,
+            index: None,
+        });
+        for index in &r.indexes {
+            rows.push(ClassRow {
+                oid: index.oid(),
+                name: index.name.clone(),
+                relkind: "i",
+                relation: r,
+                index: Some(index),
+            });
         }
     }
     rows
@@ -372,20 +397,32 @@ fn pg_class(snapshot: &Snapshot) -> DfResult<MemTable> {
         ("reloptions", TextArray),
         ("relpartbound", Text),
     ];
+    let in_foreign_keys: std::collections::HashSet<i64> = snapshot
+        .relations
+        .iter()
+        .flat_map(|r| {
+            r.foreign_keys
+                .iter()
+                .flat_map(move |f| [r.oid, f.referenced_oid])
+        })
+        .collect();
     let rows = class_rows(snapshot)
         .into_iter()
-        .map(|(oid, name, relkind, r)| {
-            let is_index = relkind == "i";
+        .map(|row| {
+            let ClassRow {
+                oid,
+                name,
+                relkind,
+                relation: r,
+                index,
+            } = row;
+            let is_index = index.is_some();
             let am = match relkind {
                 "r" | "m" => oids::HEAP_AM,
                 "i" => oids::BTREE_AM,
                 _ => 0,
             };
-            let natts = if is_index {
-                r.primary_key.len()
-            } else {
-                r.columns.len()
-            };
+            let natts = index.map_or(r.columns.len(), |i| i.columns.len());
             let tuples = if is_index { None } else { r.rows };
             vec![
                 int(oid),
@@ -401,14 +438,16 @@ fn pg_class(snapshot: &Snapshot) -> DfResult<MemTable> {
                 ScalarValue::Float32(Some(tuples.map_or(-1.0, |n| n as f32))),
                 int(0),
                 int(0),
-                boolean(!is_index && !r.primary_key.is_empty()),
+                boolean(!is_index && !r.indexes.is_empty()),
                 boolean(false),
                 text("p"),
                 text(relkind),
                 int(natts as i64),
                 int(0),
                 boolean(false),
-                boolean(false),
+                // PostgreSQL's foreign keys are triggers; psql lists them
+                // only for tables that have some.
+                boolean(!is_index && in_foreign_keys.contains(&r.oid)),
                 boolean(false),
                 boolean(false),
                 boolean(false),
@@ -456,14 +495,20 @@ fn pg_attribute(snapshot: &Snapshot) -> DfResult<MemTable> {
         ("attfdwoptions", TextArray),
     ];
     let mut rows = Vec::new();
-    for (oid, _, relkind, r) in class_rows(snapshot) {
-        let columns: Vec<&super::data::Column> = if relkind == "i" {
-            r.primary_key
+    for ClassRow {
+        oid,
+        relation: r,
+        index,
+        ..
+    } in class_rows(snapshot)
+    {
+        let columns: Vec<&super::data::Column> = match index {
+            Some(index) => index
+                .columns
                 .iter()
                 .filter_map(|k| r.columns.iter().find(|c| &c.name == k))
-                .collect()
-        } else {
-            r.columns.iter().collect()
+                .collect(),
+            None => r.columns.iter().collect(),
         };
         for (i, c) in columns.into_iter().enumerate() {
             let ty = types::by_oid(c.type_oid);
@@ -484,7 +529,7 @@ fn pg_attribute(snapshot: &Snapshot) -> DfResult<MemTable> {
                 text("p"),
                 text(""),
                 boolean(c.not_null),
-                boolean(relkind != "i" && c.default.is_some()),
+                boolean(index.is_none() && c.default.is_some()),
                 boolean(false),
                 text(""),
                 text(""),
@@ -553,21 +598,19 @@ fn pg_index(snapshot: &Snapshot) -> DfResult<MemTable> {
         ("indexprs", Text),
         ("indpred", Text),
     ];
-    let rows = snapshot
-        .relations
-        .iter()
-        .filter(|r| !r.primary_key.is_empty())
-        .map(|r| {
-            let keys = r.pkey_attnums();
+    let mut rows = Vec::new();
+    for r in &snapshot.relations {
+        for index in &r.indexes {
+            let keys = r.attnums(&index.columns);
             let n = keys.len() as i64;
-            vec![
-                int(r.pkey_oid()),
+            rows.push(vec![
+                int(index.oid()),
                 int(r.oid),
                 int(n),
                 int(n),
-                boolean(true),
+                boolean(index.unique),
                 boolean(false),
-                boolean(true),
+                boolean(index.primary),
                 boolean(false),
                 boolean(true),
                 boolean(false),
@@ -582,10 +625,36 @@ fn pg_index(snapshot: &Snapshot) -> DfResult<MemTable> {
                 int2_array(&vec![0; keys.len()]),
                 null(),
                 null(),
-            ]
-        })
-        .collect();
+            ]);
+        }
+    }
     table(&columns, rows)
+}
+
+/// The `pg_indexes` view: each index with its `CREATE INDEX` statement.
+fn pg_indexes(snapshot: &Snapshot) -> DfResult<MemTable> {
+    let mut rows = Vec::new();
+    for r in &snapshot.relations {
+        for index in &r.indexes {
+            rows.push(vec![
+                text("public"),
+                text(&r.name),
+                text(&index.name),
+                null(),
+                text(index.definition(&r.name)),
+            ]);
+        }
+    }
+    table(
+        &[
+            ("schemaname", Text),
+            ("tablename", Text),
+            ("indexname", Text),
+            ("tablespace", Text),
+            ("indexdef", Text),
+        ],
+        rows,
+    )
 }
 
 fn pg_constraint(snapshot: &Snapshot) -> DfResult<MemTable> {
@@ -616,22 +685,23 @@ fn pg_constraint(snapshot: &Snapshot) -> DfResult<MemTable> {
         ("conexclop", OidArray),
         ("conbin", Text),
     ];
-    let rows = snapshot
-        .relations
-        .iter()
-        .filter(|r| !r.primary_key.is_empty())
-        .map(|r| {
-            vec![
-                int(r.constraint_oid()),
-                text(r.pkey_name()),
+    let mut rows = Vec::new();
+    for r in &snapshot.relations {
+        for index in &r.indexes {
+            let Some(contype) = index.contype() else {
+                continue;
+            };
+            rows.push(vec![
+                int(index.constraint_oid()),
+                text(&index.name),
                 int(oids::PUBLIC),
-                text("p"),
+                text(contype),
                 boolean(false),
                 boolean(false),
                 boolean(true),
                 int(r.oid),
                 int(0),
-                int(r.pkey_oid()),
+                int(index.oid()),
                 int(0),
                 int(0),
                 text(" "),
@@ -640,16 +710,58 @@ fn pg_constraint(snapshot: &Snapshot) -> DfResult<MemTable> {
                 boolean(true),
                 int(0),
                 boolean(true),
-                int2_array(&r.pkey_attnums()),
+                int2_array(&r.attnums(&index.columns)),
                 null(),
                 null(),
                 null(),
                 null(),
                 null(),
                 null(),
-            ]
-        })
-        .collect();
+            ]);
+        }
+        for fk in &r.foreign_keys {
+            // The referenced table's unique index over the referenced columns.
+            let referenced_index = snapshot
+                .relations
+                .iter()
+                .find(|t| t.oid == fk.referenced_oid)
+                .and_then(|t| {
+                    t.indexes.iter().find(|i| {
+                        i.unique
+                            && i.columns.len() == fk.referenced_columns.len()
+                            && i.columns.iter().all(|c| fk.referenced_columns.contains(c))
+                    })
+                })
+                .map_or(0, |i| i.oid());
+            rows.push(vec![
+                int(fk.constraint_oid()),
+                text(&fk.name),
+                int(oids::PUBLIC),
+                text("f"),
+                boolean(false),
+                boolean(false),
+                boolean(true),
+                int(r.oid),
+                int(0),
+                int(referenced_index),
+                int(0),
+                int(fk.referenced_oid),
+                text(ForeignKey::action_code(&fk.on_update)),
+                text(ForeignKey::action_code(&fk.on_delete)),
+                text("s"),
+                boolean(true),
+                int(0),
+                boolean(true),
+                int2_array(&r.attnums(&fk.columns)),
+                int2_array(&fk.referenced_attnums),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+            ]);
+        }
+    }
     table(&columns, rows)
 }
 
@@ -1054,7 +1166,7 @@ fn pg_tables(snapshot: &Snapshot, user: &str) -> DfResult<MemTable> {
                 text(&r.name),
                 text(user),
                 null(),
-                boolean(!r.primary_key.is_empty()),
+                boolean(!r.indexes.is_empty()),
                 boolean(false),
                 boolean(false),
                 boolean(false),

@@ -232,7 +232,9 @@ async fn node_postgres() -> Result<()> {
     )
 }
 
-async fn pgjdbc(mode: &str, expect: Expect) -> Result<()> {
+/// Compiles and runs the Java program `class` (`tests/compat/java/{class}.java`)
+/// with `mode` as its argument.
+async fn pgjdbc(class: &str, mode: &str, expect: Expect) -> Result<()> {
     if !java()? {
         return Ok(());
     }
@@ -241,34 +243,49 @@ async fn pgjdbc(mode: &str, expect: Expect) -> Result<()> {
     javac
         .args(["-cp", JDBC_JAR, "-d"])
         .arg(classes.path())
-        .arg(compat_dir().join("java/Check.java"));
-    run(javac, "javac Check.java").await?;
+        .arg(compat_dir().join(format!("java/{class}.java")));
+    run(javac, &format!("javac {class}.java")).await?;
     let eddy = TestEddy::start().await?;
     let mut command = client_command("java", &eddy);
     command
         .arg("-cp")
         .arg(format!("{}:{JDBC_JAR}", classes.path().display()))
-        .args(["Check", mode]);
-    let what = format!("pgjdbc ({mode})");
+        .args([class, mode]);
+    let what = format!("pgjdbc {class} ({mode})");
     let result = run(command, &what).await;
     with_logs(expected(&what, expect, result), &eddy, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_text() -> Result<()> {
-    pgjdbc("text", Expect::Passes).await
+    pgjdbc("Check", "text", Expect::Passes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_binary() -> Result<()> {
-    pgjdbc("binary", Expect::Passes).await
+    pgjdbc("Check", "binary", Expect::Passes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_pgobject() -> Result<()> {
     let reason = "pgjdbc's type lookup plans: it calls generate_series(1, \
                   array_upper(current_schemas(false), 1)), a non-literal bound";
-    pgjdbc("pgobject", Expect::Fails(reason)).await
+    pgjdbc("Check", "pgobject", Expect::Fails(reason)).await
+}
+
+/// DatabaseMetaData as Metabase and DBeaver use it to sync a schema:
+/// getSchemas, getTables, getColumns, getPrimaryKeys, getImportedKeys,
+/// getIndexInfo and getTypeInfo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_database_metadata() -> Result<()> {
+    pgjdbc("Meta", "metadata", Expect::Passes).await
+}
+
+/// The queries Grafana, Metabase, Superset and DBeaver send at connect and
+/// during schema sync, sent through psycopg as those tools send them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bi_tool_queries() -> Result<()> {
+    python_client("check_bi.py", Expect::Passes).await
 }
 
 /// dbmate's command line against `eddy`, with migrations from `dir`.
