@@ -8,6 +8,9 @@
 //! with one [`StoredTable::replace_epoch`]. Both record the query's last
 //! epoch in the same write, so an epoch replayed after a crash changes
 //! nothing. `update` is refused: the table has no key to replace rows by.
+//! `uuid`, `json` and `jsonb` values are checked and stored canonical, as
+//! an `INSERT` stores them (see [`eddy_sql::text_types`]); a value that is
+//! not one fails the epoch.
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use eddy_catalog::SinkDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
 use eddy_engine::table_store::StoredTable;
 use eddy_engine::{EngineError, OutputMode, Result, Sink, SinkConnector, SinkContext};
+use eddy_sql::text_types::TextType;
 
 use crate::option_reader::OptionReader;
 
@@ -150,9 +154,19 @@ impl Sink for TableSink {
             .iter()
             .filter(|b| b.num_rows() > 0)
             .map(|b| {
-                RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| {
+                let failed = |e: String| {
                     EngineError::Data(format!("cannot append to table \"{}\": {e}", self.name))
-                })
+                };
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(column, field)| match TextType::of_field(field) {
+                        Some(t) => t.canonical_array(column).map_err(|e| failed(e.message)),
+                        None => Ok(column.clone()),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                RecordBatch::try_new(schema.clone(), columns).map_err(|e| failed(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         let table = self.table.clone();
@@ -272,6 +286,56 @@ mod tests {
         assert!(
             err.starts_with("cannot append to table \"results\""),
             "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn uuid_and_jsonb_values_are_stored_canonical() {
+        use datafusion::arrow::array::AsArray;
+        let dir = tempfile::tempdir().unwrap();
+        let tables = Arc::new(TableStore::open(dir.path()).unwrap());
+        let field = |name, t| eddy_sql::types::arrow_field(name, t, true);
+        let table_schema = Arc::new(Schema::new(vec![
+            field("u", eddy_catalog::SqlType::Uuid),
+            field("doc", eddy_catalog::SqlType::Jsonb),
+        ]));
+        tables.create_or_load("docs", table_schema).unwrap();
+        let ctx = SinkContext {
+            query: "q".into(),
+            tables: tables.clone(),
+        };
+        let mut sink = TableSinkConnector.create(&def("docs"), ctx).unwrap();
+        // A query's output names no types: plain text columns.
+        let output = schema(&[("u", DataType::Utf8, true), ("doc", DataType::Utf8, true)]);
+        sink.open(output.clone()).await.unwrap();
+        let batch = |u: &str, doc: &str| {
+            RecordBatch::try_new(
+                output.clone(),
+                vec![
+                    Arc::new(StringArray::from(vec![u])),
+                    Arc::new(StringArray::from(vec![doc])),
+                ],
+            )
+            .unwrap()
+        };
+        let written = batch("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}", r#"{"b":1,"a":2}"#);
+        sink.write_epoch(1, &[written]).await.unwrap();
+        let stored = tables.get("docs").unwrap().batches();
+        assert_eq!(
+            stored[0].column(0).as_string::<i32>().value(0),
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        );
+        assert_eq!(
+            stored[0].column(1).as_string::<i32>().value(0),
+            r#"{"a": 2, "b": 1}"#
+        );
+        let err = sink
+            .write_epoch(2, &[batch("nope", "{}")])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot append to table \"docs\": invalid input syntax for type uuid: \"nope\""
         );
     }
 

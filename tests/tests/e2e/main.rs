@@ -42,6 +42,7 @@ mod sessions;
 mod tables;
 mod transactions;
 mod triggers;
+mod typed_text;
 mod windowed;
 
 use std::ops::{Deref, DerefMut};

@@ -1,0 +1,104 @@
+//! uuid, json and jsonb columns through a streaming query: read from a file
+//! source, written into an Eddy table and into PostgreSQL (a table the sink
+//! creates, so with those column types), and read back with their OIDs.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use eddy_tests::{Progress, TestPostgres, execute, query_i64, query_values, wait_until};
+use tokio_postgres::types::Type;
+
+use crate::{TestEddy, wait_for_status, with_logs};
+
+const UUID: &str = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+/// The document written, as PostgreSQL (and Eddy) store jsonb.
+const DOC_STORED: &str = r#"{"a": [true], "b": 1}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uuid_and_json_flow_from_a_source_to_postgres() -> Result<()> {
+    let pg = TestPostgres::start().await?;
+    let eddy = TestEddy::start().await?;
+    let result = scenario(&pg, &eddy).await;
+    with_logs(result, &eddy, Some(&pg))
+}
+
+async fn scenario(pg: &TestPostgres, eddy: &TestEddy) -> Result<()> {
+    let input = tempfile::tempdir()?;
+    let client = eddy.client().await?;
+    execute(
+        &client,
+        &format!(
+            "CREATE SOURCE docs (id BIGINT, u UUID, doc JSONB)
+                WITH (connector = 'file', path = '{input}', format = 'json');
+             CREATE TABLE kept (id BIGINT, u UUID, doc JSONB);
+             CREATE SINK to_kept WITH (connector = 'table', table = 'kept');
+             CREATE SINK to_pg WITH (connector = 'postgres', url = '{url}',
+                table = 'docs_out', create_table = 'true');
+             CREATE STREAMING QUERY keep WITH (trigger = '100 milliseconds')
+                AS INSERT INTO to_kept SELECT id, u, doc FROM docs;
+             CREATE STREAMING QUERY copy WITH (trigger = '100 milliseconds')
+                AS INSERT INTO to_pg SELECT id, u, doc FROM docs;",
+            input = input.path().display(),
+            url = pg.url(),
+        ),
+    )
+    .await?;
+    let bound = Duration::from_secs(120);
+    wait_for_status(&client, "keep", "running", bound).await?;
+    wait_for_status(&client, "copy", "running", bound).await?;
+    let line = format!(r#"{{"id": 1, "u": "{UUID}", "doc": "{{\"b\": 1, \"a\": [true]}}"}}"#);
+    std::fs::write(input.path().join("docs.json.tmp"), line + "\n")?;
+    std::fs::rename(
+        input.path().join("docs.json.tmp"),
+        input.path().join("docs.json"),
+    )?;
+
+    let pg_client = pg.client().await?;
+    wait_until(bound, "the row to arrive", || async {
+        let in_pg = pg_client.query("SELECT 1 FROM docs_out", &[]).await;
+        let in_pg = in_pg.map(|rows| rows.len()).unwrap_or(0);
+        let kept = query_i64(&client, "SELECT count(*) FROM kept").await?;
+        Ok(if in_pg == 1 && kept == 1 {
+            Progress::Done(())
+        } else {
+            Progress::Pending(format!("{in_pg} in PostgreSQL, {kept} in kept"))
+        })
+    })
+    .await?;
+
+    let types = pg_client
+        .query(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = 'docs_out'::regclass AND attnum > 0 ORDER BY attnum",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>();
+    ensure!(
+        types == ["bigint", "uuid", "jsonb"],
+        "columns created: {types:?}"
+    );
+    let row = pg_client
+        .query_one("SELECT u::text, doc::text FROM docs_out", &[])
+        .await?;
+    let (u, doc): (String, String) = (row.get(0), row.get(1));
+    ensure!(
+        (u.as_str(), doc.as_str()) == (UUID, DOC_STORED),
+        "in PostgreSQL: {u} {doc}"
+    );
+
+    let kept = client.prepare("SELECT u, doc FROM kept").await?;
+    let described: Vec<&Type> = kept.columns().iter().map(|c| c.type_()).collect();
+    ensure!(
+        described == [&Type::UUID, &Type::JSONB],
+        "kept described as {described:?}"
+    );
+    let shown = query_values(&client, "SELECT u, doc FROM kept").await?;
+    ensure!(
+        shown == [[Some(UUID), Some(DOC_STORED)].map(|v| v.map(str::to_owned))],
+        "kept: {shown:?}"
+    );
+    Ok(())
+}
