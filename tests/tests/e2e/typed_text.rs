@@ -1,11 +1,13 @@
 //! uuid, json and jsonb columns through a streaming query: read from a file
 //! source, written into an Eddy table and into PostgreSQL (a table the sink
-//! creates, so with those column types), and read back with their OIDs.
+//! creates, so with those column types), and read back with their OIDs,
+//! also after a restart.
 
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use eddy_tests::{Progress, TestPostgres, execute, query_i64, query_values, wait_until};
+use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use crate::{TestEddy, wait_for_status, with_logs};
@@ -17,12 +19,12 @@ const DOC_STORED: &str = r#"{"a": [true], "b": 1}"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uuid_and_json_flow_from_a_source_to_postgres() -> Result<()> {
     let pg = TestPostgres::start().await?;
-    let eddy = TestEddy::start().await?;
-    let result = scenario(&pg, &eddy).await;
+    let mut eddy = TestEddy::start().await?;
+    let result = scenario(&pg, &mut eddy).await;
     with_logs(result, &eddy, Some(&pg))
 }
 
-async fn scenario(pg: &TestPostgres, eddy: &TestEddy) -> Result<()> {
+async fn scenario(pg: &TestPostgres, eddy: &mut TestEddy) -> Result<()> {
     let input = tempfile::tempdir()?;
     let client = eddy.client().await?;
     execute(
@@ -89,13 +91,20 @@ async fn scenario(pg: &TestPostgres, eddy: &TestEddy) -> Result<()> {
         "in PostgreSQL: {u} {doc}"
     );
 
+    check_kept(&client).await?;
+    eddy.restart().await?;
+    check_kept(&eddy.client().await?).await
+}
+
+/// The Eddy table holds the row, canonical, described by its types.
+async fn check_kept(client: &Client) -> Result<()> {
     let kept = client.prepare("SELECT u, doc FROM kept").await?;
     let described: Vec<&Type> = kept.columns().iter().map(|c| c.type_()).collect();
     ensure!(
         described == [&Type::UUID, &Type::JSONB],
         "kept described as {described:?}"
     );
-    let shown = query_values(&client, "SELECT u, doc FROM kept").await?;
+    let shown = query_values(client, "SELECT u, doc FROM kept").await?;
     ensure!(
         shown == [[Some(UUID), Some(DOC_STORED)].map(|v| v.map(str::to_owned))],
         "kept: {shown:?}"
