@@ -49,9 +49,37 @@ pub fn pg_type(dt: &DataType) -> Type {
     }
 }
 
+/// `field` (a list) marked as PostgreSQL's `int2vector` or `oidvector`:
+/// catalog columns clients read as text of space-separated numbers.
+pub fn vector_field(field: Field, pg_type: &str) -> Field {
+    field.with_metadata(std::collections::HashMap::from([(
+        eddy_sql::text_types::PG_TYPE_KEY.to_string(),
+        pg_type.to_string(),
+    )]))
+}
+
+/// The vector type a list field's metadata names, if any.
+fn vector_type(field: &Field) -> Option<Type> {
+    if !matches!(field.data_type(), DataType::List(_)) {
+        return None;
+    }
+    match field
+        .metadata()
+        .get(eddy_sql::text_types::PG_TYPE_KEY)?
+        .as_str()
+    {
+        "int2vector" => Some(Type::INT2_VECTOR),
+        "oidvector" => Some(Type::OID_VECTOR),
+        _ => None,
+    }
+}
+
 /// The PostgreSQL type a result column is reported as: the type its
 /// metadata names, else [`pg_type`] of its Arrow type.
 pub fn pg_type_of_field(field: &Field) -> Type {
+    if let Some(vector) = vector_type(field) {
+        return vector;
+    }
     match TextType::of_field(field) {
         Some(TextType::Uuid) => Type::UUID,
         Some(TextType::Json) => Type::JSON,
@@ -240,6 +268,18 @@ impl<'a> Column<'a> {
                 }
             }
             DataType::Interval(_) | DataType::Duration(_) => Column::Interval(intervals(array)),
+            DataType::List(_) if matches!(*described, Type::INT2_VECTOR | Type::OID_VECTOR) => {
+                let lists = array.as_list::<i32>();
+                Column::List(
+                    (0..lists.len())
+                        .map(|i| {
+                            lists.is_valid(i).then(|| {
+                                arrays::PgArray::encode_vector(&lists.value(i), text, described)
+                            })
+                        })
+                        .collect(),
+                )
+            }
             DataType::List(f) if arrays::array_type(f.data_type()).is_some() => {
                 let lists = array.as_list::<i32>();
                 Column::List(

@@ -325,23 +325,13 @@ fn rewrite_expr(expr: &mut Expr) {
         }
         _ => {}
     }
-    // `(_pg_expandarray(a)).x` / `.n`: the elements of `a` and their
-    // positions, one row each (the two unnest in step, like PostgreSQL's
-    // set-returning functions in a SELECT list).
+    // `(composite).field` → `get_field(composite, 'field')`.
     if let Expr::CompoundFieldAccess { root, access_chain } = expr
         && let Expr::Nested(inner) = root.as_ref()
-        && let Expr::Function(f) = inner.as_ref()
-        && function_name(&f.name).as_deref() == Some("_pg_expandarray")
-        && let FunctionArguments::List(list) = &f.args
-        && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice()
         && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
     {
-        let array = array.clone();
-        match field.value.to_lowercase().as_str() {
-            "x" => *expr = call("unnest", vec![array]),
-            "n" => *expr = subscripts(array),
-            _ => {}
-        }
+        let field = Expr::value(Value::SingleQuotedString(field.value.to_lowercase()));
+        *expr = call("get_field", vec![(**inner).clone(), field]);
         return;
     }
     // `ARRAY(SELECT …)` is a function named `array` with a subquery.
@@ -403,6 +393,26 @@ fn rewrite_function(f: &mut Function) {
         && (part_is(&f.name.0[0], "pg_catalog") || part_is(&f.name.0[0], "information_schema"))
     {
         f.name.0.remove(0);
+    }
+    // `_pg_expandarray(a)`: the elements of `a` with their positions, one
+    // row each, as a composite `(x, n)` (pgjdbc's and Metabase's key
+    // queries). The two unnest run in step, like PostgreSQL's set-returning
+    // functions in a SELECT list.
+    if function_name(&f.name).as_deref() == Some("_pg_expandarray")
+        && let FunctionArguments::List(list) = &f.args
+        && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice()
+    {
+        let text = |s: &str| Expr::value(Value::SingleQuotedString(s.into()));
+        *f = function(
+            "named_struct",
+            vec![
+                text("x"),
+                call("unnest", vec![array.clone()]),
+                text("n"),
+                subscripts(array.clone()),
+            ],
+        );
+        return;
     }
     if function_name(&f.name).as_deref() == Some("generate_subscripts")
         && let FunctionArguments::List(list) = &f.args

@@ -53,6 +53,39 @@ impl PgArray {
     }
 }
 
+impl PgArray {
+    /// One `int2vector` or `oidvector` value (`vector` says which): as
+    /// text its numbers separated by spaces, in binary an array of int2 or
+    /// oid numbered from 0, as PostgreSQL sends them.
+    pub fn encode_vector(values: &ArrayRef, text: bool, vector: &Type) -> PgArray {
+        let numbers: Vec<i64> = match datafusion::arrow::compute::cast(values, &DataType::Int64) {
+            Ok(a) => a.as_primitive::<Int64Type>().iter().flatten().collect(),
+            Err(_) => Vec::new(),
+        };
+        let bytes = if text {
+            numbers
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into_bytes()
+        } else if *vector == Type::OID_VECTOR {
+            let elements: Vec<Option<Element>> = numbers
+                .iter()
+                .map(|n| Some(Element::I32(*n as u32 as i32)))
+                .collect();
+            binary_array_from(&elements, Type::OID.oid(), 0)
+        } else {
+            let elements: Vec<Option<Element>> = numbers
+                .iter()
+                .map(|n| Some(Element::I16(*n as i16)))
+                .collect();
+            binary_array_from(&elements, Type::INT2.oid(), 0)
+        };
+        PgArray { bytes }
+    }
+}
+
 enum Element {
     Bool(bool),
     I16(i16),
@@ -146,13 +179,18 @@ fn quote_element(s: &mut String, t: &str) {
 }
 
 fn binary_array(elements: &[Option<Element>], element_oid: u32) -> Vec<u8> {
+    binary_array_from(elements, element_oid, 1)
+}
+
+/// An array's binary form, its subscripts starting at `lower_bound`.
+fn binary_array_from(elements: &[Option<Element>], element_oid: u32, lower_bound: i32) -> Vec<u8> {
     let mut b = Vec::new();
     let has_null = elements.iter().any(Option::is_none);
     b.extend_from_slice(&1i32.to_be_bytes());
     b.extend_from_slice(&i32::from(has_null).to_be_bytes());
     b.extend_from_slice(&element_oid.to_be_bytes());
     b.extend_from_slice(&(elements.len() as i32).to_be_bytes());
-    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&lower_bound.to_be_bytes());
     for e in elements {
         let bytes: Vec<u8> = match e {
             None => {
@@ -209,6 +247,22 @@ mod tests {
     use datafusion::arrow::array::{Int32Array, StringArray};
 
     use super::*;
+
+    #[test]
+    fn vectors_like_postgres() {
+        let ints: ArrayRef = Arc::new(datafusion::arrow::array::Int16Array::from(vec![1, 3]));
+        assert_eq!(
+            PgArray::encode_vector(&ints, true, &Type::INT2_VECTOR).bytes,
+            b"1 3"
+        );
+        let binary = PgArray::encode_vector(&ints, false, &Type::INT2_VECTOR).bytes;
+        // One dimension, no NULLs, int2 elements, 2 of them from subscript 0.
+        assert_eq!(
+            &binary[..20],
+            &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 21, 0, 0, 0, 2, 0, 0, 0, 0]
+        );
+        assert_eq!(&binary[20..], &[0, 0, 0, 2, 0, 1, 0, 0, 0, 2, 0, 3]);
+    }
 
     #[test]
     fn text_arrays_like_postgres() {

@@ -358,6 +358,10 @@ pub enum Col {
     TextArray,
     I16Array,
     OidArray,
+    /// `int2vector` (`pg_index.indkey`): an int2 array on the wire as `1 2`.
+    Int2Vector,
+    /// `oidvector` (`pg_index.indclass`): an oid array, `0 0` as text.
+    OidVector,
     Timestamptz,
 }
 
@@ -372,8 +376,8 @@ impl Col {
             Col::I32 => DataType::Int32,
             Col::F32 => DataType::Float32,
             Col::TextArray => list(DataType::Utf8),
-            Col::I16Array => list(DataType::Int16),
-            Col::OidArray => list(DataType::Int64),
+            Col::I16Array | Col::Int2Vector => list(DataType::Int16),
+            Col::OidArray | Col::OidVector => list(DataType::Int64),
             Col::Timestamptz => DataType::Timestamp(
                 datafusion::arrow::datatypes::TimeUnit::Microsecond,
                 Some("+00:00".into()),
@@ -388,7 +392,14 @@ pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<M
     let schema = Arc::new(Schema::new(
         columns
             .iter()
-            .map(|(name, col)| Field::new(*name, col.data_type(), true))
+            .map(|(name, col)| {
+                let field = Field::new(*name, col.data_type(), true);
+                match col {
+                    Col::Int2Vector => crate::encode::vector_field(field, "int2vector"),
+                    Col::OidVector => crate::encode::vector_field(field, "oidvector"),
+                    _ => field,
+                }
+            })
             .collect::<Vec<_>>(),
     ));
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());

@@ -14,10 +14,6 @@
 //! and dbmate), and Debian's `libpostgresql-jdbc-java` with a JDK. A missing
 //! toolchain fails the test with the command that installs it, unless
 //! `EDDY_COMPAT_SKIP_MISSING=1` is set (local runs only).
-//!
-//! Checks that depend on work not done yet are listed as [`Expect::Fails`]
-//! with the reason: they must still fail, so that the day they pass the test
-//! says so and the expectation is removed.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,14 +39,6 @@ const JDBC_JAR: &str = "/usr/share/java/postgresql.jar";
 /// npm's x86-64 Linux build of dbmate (the `dbmate` wrapper package cannot be
 /// locked for `npm ci` without every platform's package in the registry).
 const DBMATE: &str = "node/node_modules/@dbmate/linux-x64/bin/dbmate";
-
-/// What a check is expected to do today.
-#[derive(Clone, Copy)]
-enum Expect {
-    Passes,
-    /// Fails until the named work lands; passing is an error.
-    Fails(&'static str),
-}
 
 fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("compat")
@@ -154,26 +142,14 @@ fn client_command(program: impl AsRef<std::ffi::OsStr>, eddy: &TestEddy) -> Comm
     command
 }
 
-/// Applies `expect` to a check's result.
-fn expected(what: &str, expect: Expect, result: Result<String>) -> Result<()> {
-    match (expect, result) {
-        (Expect::Passes, Ok(output)) => {
-            println!("{what} passed\n{output}");
-            Ok(())
-        }
-        (Expect::Passes, Err(e)) => Err(e),
-        (Expect::Fails(reason), Err(e)) => {
-            println!("{what} fails, as expected until {reason}:\n{e:#}");
-            Ok(())
-        }
-        (Expect::Fails(reason), Ok(output)) => bail!(
-            "{what} passes now: remove its expected failure (\"{reason}\") from \
-             tests/tests/e2e/compat.rs\n{output}"
-        ),
-    }
+/// A check's result, its output printed when it passed.
+fn expected(what: &str, result: Result<String>) -> Result<()> {
+    let output = result?;
+    println!("{what} passed\n{output}");
+    Ok(())
 }
 
-async fn python_client(script: &str, expect: Expect) -> Result<()> {
+async fn python_client(script: &str) -> Result<()> {
     let Some(python) = python()? else {
         return Ok(());
     };
@@ -183,35 +159,32 @@ async fn python_client(script: &str, expect: Expect) -> Result<()> {
         .arg(compat_dir().join("python").join(script))
         .current_dir(compat_dir().join("python"));
     let result = run(command, script).await;
-    with_logs(expected(script, expect, result), &eddy, None)
+    with_logs(expected(script, result), &eddy, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg3_text_and_binary() -> Result<()> {
-    python_client("check_psycopg.py", Expect::Passes).await
+    python_client("check_psycopg.py").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg2() -> Result<()> {
-    python_client("check_psycopg2.py", Expect::Passes).await
+    python_client("check_psycopg2.py").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asyncpg_binary_untyped_params_and_cursor() -> Result<()> {
-    python_client("check_asyncpg.py", Expect::Passes).await
+    python_client("check_asyncpg.py").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg8000() -> Result<()> {
-    python_client("check_pg8000.py", Expect::Passes).await
+    python_client("check_pg8000.py").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_core_and_reflection() -> Result<()> {
-    let reason = "get_columns plans: its reflection query's correlated scalar subqueries \
-                  (default, identity, collation) are not decorrelated together by DataFusion \
-                  (get_table_names and get_pk_constraint work)";
-    python_client("check_sqlalchemy.py", Expect::Fails(reason)).await
+    python_client("check_sqlalchemy.py").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,16 +198,12 @@ async fn node_postgres() -> Result<()> {
         .arg("check_pg.js")
         .current_dir(compat_dir().join("node"));
     let result = run(command, "node-postgres").await;
-    with_logs(
-        expected("node-postgres", Expect::Passes, result),
-        &eddy,
-        None,
-    )
+    with_logs(expected("node-postgres", result), &eddy, None)
 }
 
 /// Compiles and runs the Java program `class` (`tests/compat/java/{class}.java`)
 /// with `mode` as its argument.
-async fn pgjdbc(class: &str, mode: &str, expect: Expect) -> Result<()> {
+async fn pgjdbc(class: &str, mode: &str) -> Result<()> {
     if !java()? {
         return Ok(());
     }
@@ -253,24 +222,22 @@ async fn pgjdbc(class: &str, mode: &str, expect: Expect) -> Result<()> {
         .args([class, mode]);
     let what = format!("pgjdbc {class} ({mode})");
     let result = run(command, &what).await;
-    with_logs(expected(&what, expect, result), &eddy, None)
+    with_logs(expected(&what, result), &eddy, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_text() -> Result<()> {
-    pgjdbc("Check", "text", Expect::Passes).await
+    pgjdbc("Check", "text").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_binary() -> Result<()> {
-    pgjdbc("Check", "binary", Expect::Passes).await
+    pgjdbc("Check", "binary").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_pgobject() -> Result<()> {
-    let reason = "pgjdbc's type lookup plans: it calls generate_series(1, \
-                  array_upper(current_schemas(false), 1)), a non-literal bound";
-    pgjdbc("Check", "pgobject", Expect::Fails(reason)).await
+    pgjdbc("Check", "pgobject").await
 }
 
 /// DatabaseMetaData as Metabase and DBeaver use it to sync a schema:
@@ -278,14 +245,14 @@ async fn pgjdbc_pgobject() -> Result<()> {
 /// getIndexInfo and getTypeInfo.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_database_metadata() -> Result<()> {
-    pgjdbc("Meta", "metadata", Expect::Passes).await
+    pgjdbc("Meta", "metadata").await
 }
 
 /// The queries Grafana, Metabase, Superset and DBeaver send at connect and
 /// during schema sync, sent through psycopg as those tools send them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bi_tool_queries() -> Result<()> {
-    python_client("check_bi.py", Expect::Passes).await
+    python_client("check_bi.py").await
 }
 
 /// dbmate's command line against `eddy`, with migrations from `dir`.
@@ -351,11 +318,7 @@ async fn dbmate_migrations_run_twice() -> Result<()> {
     }
     let eddy = TestEddy::start().await?;
     let result = migrations_twice(&eddy).await;
-    with_logs(
-        expected("dbmate, twice", Expect::Passes, result),
-        &eddy,
-        None,
-    )
+    with_logs(expected("dbmate, twice", result), &eddy, None)
 }
 
 /// The good migrations, then one that fails half-way: it leaves no table,
@@ -403,11 +366,7 @@ async fn dbmate_failing_migration_leaves_no_trace() -> Result<()> {
     }
     let eddy = TestEddy::start().await?;
     let result = failing_migration(&eddy).await;
-    with_logs(
-        expected("dbmate, failing migration", Expect::Passes, result),
-        &eddy,
-        None,
-    )
+    with_logs(expected("dbmate, failing migration", result), &eddy, None)
 }
 
 /// A value passed and read in binary exactly as given, whatever the type:
