@@ -1,12 +1,15 @@
-//! uuid, json and jsonb columns through a streaming query: read from a file
-//! source, written into an Eddy table and into PostgreSQL (a table the sink
-//! creates, so with those column types), and read back with their OIDs,
-//! also after a restart.
+//! uuid, json and jsonb columns: every way of writing a table stores the
+//! canonical text (or fails with 22P02), and a streaming query carries the
+//! types from a file source into an Eddy table and into PostgreSQL (a table
+//! the sink creates, so with those column types), read back with their
+//! OIDs, also after a restart.
 
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use eddy_tests::{Progress, TestPostgres, execute, query_i64, query_values, wait_until};
+use eddy_tests::{
+    Progress, TestPostgres, execute, expect_db_error, query_i64, query_values, wait_until,
+};
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
@@ -15,6 +18,85 @@ use crate::{TestEddy, wait_for_status, with_logs};
 const UUID: &str = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
 /// The document written, as PostgreSQL (and Eddy) store jsonb.
 const DOC_STORED: &str = r#"{"a": [true], "b": 1}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_writes_store_canonical_values() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = table_writes(&eddy).await;
+    with_logs(result, &eddy, None)
+}
+
+async fn table_writes(eddy: &TestEddy) -> Result<()> {
+    let client = eddy.client().await?;
+    execute(
+        &client,
+        r#"CREATE TABLE t (id INT, u UUID, j JSON,
+                           jb JSONB DEFAULT '{"z": 1, "y": 2}', s TEXT);
+           INSERT INTO t (id, u, j) VALUES
+               (1, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{"b": 1,"a": 2}');
+           INSERT INTO t (id, u, jb, s) VALUES
+               (2, '{a0eebc999c0b4ef8bb6d6bb9bd380a12}', '{"a":1,"a":2}', '[3,  4]');
+           UPDATE t SET u = 'a0eebc99-9c0b-4ef8-bb6d-6BB9BD380A13' WHERE id = 2;
+           ALTER TABLE t ALTER COLUMN s TYPE JSONB;
+           ALTER TABLE t ADD COLUMN v UUID DEFAULT '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A14}';"#,
+    )
+    .await?;
+    let shown = query_values(&client, "SELECT u, j, jb, s, v FROM t ORDER BY id").await?;
+    let expected = [
+        [
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            Some(r#"{"b": 1,"a": 2}"#),
+            Some(r#"{"y": 2, "z": 1}"#),
+            None,
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a14"),
+        ],
+        [
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13"),
+            None,
+            Some(r#"{"a": 2}"#),
+            Some("[3, 4]"),
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a14"),
+        ],
+    ]
+    .map(|row| row.map(|v| v.map(str::to_owned)));
+    ensure!(shown == expected, "stored: {shown:?}");
+    let found = query_i64(
+        &client,
+        "SELECT id FROM t WHERE u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A13'::uuid",
+    )
+    .await?;
+    ensure!(found == 2, "uuid literal in another form found row {found}");
+
+    for (sql, message) in [
+        (
+            "UPDATE t SET u = 'nope' WHERE id = 1",
+            r#"invalid input syntax for type uuid: "nope""#,
+        ),
+        (
+            "INSERT INTO t (id, jb) VALUES (3, '{\"a\" 1}')",
+            "invalid input syntax for type jsonb",
+        ),
+        (
+            "ALTER TABLE t ALTER COLUMN id TYPE UUID",
+            r#"invalid input syntax for type uuid: "1""#,
+        ),
+        (
+            "SELECT * FROM t WHERE u = 'nope'::uuid",
+            r#"invalid input syntax for type uuid: "nope""#,
+        ),
+    ] {
+        let err = expect_db_error(&client, sql).await?;
+        ensure!(
+            (err.code().code(), err.message()) == ("22P02", message),
+            "{sql}: {} {}",
+            err.code().code(),
+            err.message()
+        );
+    }
+    let rows = query_i64(&client, "SELECT count(*) FROM t").await?;
+    ensure!(rows == 2, "{rows} rows after the failed writes");
+    Ok(())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uuid_and_json_flow_from_a_source_to_postgres() -> Result<()> {
