@@ -38,7 +38,7 @@ async fn table_writes(eddy: &TestEddy) -> Result<()> {
                (2, '{a0eebc999c0b4ef8bb6d6bb9bd380a12}', '{"a":1,"a":2}', '[3,  4]');
            UPDATE t SET u = 'a0eebc99-9c0b-4ef8-bb6d-6BB9BD380A13' WHERE id = 2;
            ALTER TABLE t ALTER COLUMN s TYPE JSONB;
-           ALTER TABLE t ADD COLUMN v UUID DEFAULT '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A14}';"#,
+           ALTER TABLE t ADD COLUMN v UUID DEFAULT '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A14}'::uuid;"#,
     )
     .await?;
     let shown = query_values(&client, "SELECT u, j, jb, s, v FROM t ORDER BY id").await?;
