@@ -14,7 +14,9 @@
 //! distinct new keys. Each column is cast to the PostgreSQL type of its
 //! declared type (see [`super::values`]), so PostgreSQL converts a column
 //! of another type. The key columns are compared uncast, so PostgreSQL can
-//! use an index on them.
+//! use an index on them. Keys declared `uuid` or `jsonb` are sent as text
+//! and cast by PostgreSQL (`"u" = ANY($1::text[]::uuid[])`); their values
+//! are read as text, the canonical form Eddy stores them in.
 //!
 //! The connection is opened on the first lookup; it checks that the table
 //! and every declared column exist (a clear, non-retryable
@@ -34,6 +36,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use eddy_engine::{EngineError, Lookup, Result};
+use eddy_sql::text_types::TextType;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
@@ -330,7 +333,13 @@ fn lookup_sql(
     let arrays = key_columns
         .iter()
         .enumerate()
-        .map(|(n, &i)| Ok(format!("${}::{}[]", n + 1, pg_type(i)?)))
+        .map(|(n, &i)| {
+            let sent = format!("${}::{}[]", n + 1, pg_type(i)?);
+            Ok(match TextType::of_field(schema.field(i)) {
+                Some(t) => format!("{sent}::{}[]", t.name()),
+                None => sent,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let filter = match (key_names.as_slice(), arrays.as_slice()) {
         ([key], [array]) => format!("{key} = ANY({array})"),

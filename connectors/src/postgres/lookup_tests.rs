@@ -234,6 +234,39 @@ async fn keys_are_pushed_down_and_rows_cast_to_the_declared_types() {
     assert_eq!(by_customer_region.queries_sent(), 1);
 }
 
+/// uuid keys are compared as uuids (PostgreSQL casts the text Eddy sends),
+/// whatever case the key arrives in being Eddy's canonical one; uuid and
+/// jsonb values are read as the text Eddy stores.
+#[tokio::test]
+async fn uuid_keys_and_json_values() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let client = pg.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE accounts (id uuid PRIMARY KEY, doc jsonb);
+             INSERT INTO accounts VALUES
+                ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\"b\": 1, \"a\": [true]}'),
+                ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', NULL);",
+        )
+        .await
+        .unwrap();
+    let columns = [("id", SqlType::Uuid), ("doc", SqlType::Jsonb)];
+    let def = source(&pg.url(), "accounts", &columns, &[]);
+    let mut by_id = lookup_via_registry(&def, &["id"]);
+    let keys = strs(&[
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13",
+    ]);
+    let batch = by_id.lookup(&[keys]).await.unwrap();
+    assert_eq!(batch.schema(), arrow_schema(&def.columns));
+    assert_eq!(
+        rows(&batch),
+        [r#"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 | {"a": [true], "b": 1}"#]
+    );
+}
+
 #[tokio::test]
 async fn cached_answers_are_reused_until_the_ttl_passes() {
     let Some(pg) = TestPostgres::start() else {
