@@ -536,3 +536,52 @@ pub fn decode_params(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use pgwire::api::Type;
+
+    use super::decode_text;
+
+    const UUID: &str = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+
+    #[test]
+    fn uuid_and_json_parameters_arrive_canonical() {
+        let upper = "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}";
+        assert_eq!(
+            decode_text(&Type::UUID, upper.as_bytes(), false).unwrap(),
+            UUID
+        );
+        let bytes = eddy_sql::text_types::parse_uuid(UUID).unwrap();
+        assert_eq!(decode_text(&Type::UUID, &bytes, true).unwrap(), UUID);
+        assert_eq!(
+            decode_text(&Type::UUID, b"nope", false).unwrap_err(),
+            r#"invalid input syntax for type uuid: "nope""#
+        );
+        assert_eq!(
+            decode_text(&Type::UUID, &bytes[..10], true).unwrap_err(),
+            "binary uuid of 10 bytes, expected 16"
+        );
+
+        let doc = br#"{"b":1,"a":2}"#;
+        assert_eq!(
+            decode_text(&Type::JSON, doc, true).unwrap(),
+            r#"{"b":1,"a":2}"#
+        );
+        let binary_jsonb = [&[1u8][..], doc].concat();
+        assert_eq!(
+            decode_text(&Type::JSONB, &binary_jsonb, true).unwrap(),
+            r#"{"a": 2, "b": 1}"#
+        );
+        assert_eq!(
+            decode_text(&Type::JSONB, &[&[2u8][..], doc].concat(), true).unwrap_err(),
+            "unsupported binary jsonb version"
+        );
+        assert_eq!(
+            decode_text(&Type::JSON, b"{", false).unwrap_err(),
+            "invalid input syntax for type json"
+        );
+        // Text stays as sent.
+        assert_eq!(decode_text(&Type::TEXT, b" A ", false).unwrap(), " A ");
+    }
+}
