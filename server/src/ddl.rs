@@ -15,7 +15,7 @@ use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTable, DataType as AstDataType, ForeignKeyConstraint, TableConstraint,
 };
 use eddy_catalog::{
-    CatalogObject, ColumnDef, ForeignKeyDef, IndexDef, ObjectKind, SinkDef, SourceDef,
+    CatalogObject, ColumnDef, ForeignKeyDef, IndexDef, ObjectKind, SinkDef, SourceDef, SqlType,
     StreamingQueryDef, TableDef, WatermarkDef,
 };
 use eddy_engine::SinkContext;
@@ -532,6 +532,14 @@ fn add_foreign_key(
         }
         referenced_columns = referenced.primary_key.clone();
     }
+    for c in &referenced_columns {
+        if !referenced.columns.iter().any(|d| &d.name == c) {
+            return Err(UserError::new(
+                "42703",
+                format!("column \"{c}\" referenced in foreign key constraint does not exist"),
+            ));
+        }
+    }
     if referenced_columns.len() != columns.len() {
         return Err(UserError::new(
             "42830",
@@ -554,15 +562,32 @@ fn add_foreign_key(
             ),
         ));
     }
-    let action = |a: &Option<datafusion::sql::sqlparser::ast::ReferentialAction>| {
-        a.as_ref()
-            .map_or_else(|| "NO ACTION".to_string(), |a| a.to_string().to_uppercase())
-    };
     let name = fk
         .name
         .as_ref()
         .map(crate::names::ident)
         .unwrap_or_else(|| format!("{}_{}_fkey", def.name, columns.join("_")));
+    let type_of =
+        |t: &TableDef, c: &String| t.columns.iter().find(|d| &d.name == c).map(|d| d.data_type);
+    for (c, r) in columns.iter().zip(&referenced_columns) {
+        let (Some(from), Some(to)) = (type_of(def, c), type_of(&referenced, r)) else {
+            continue;
+        };
+        if !comparable_key_types(from, to) {
+            let mut error = UserError::new(
+                "42804",
+                format!("foreign key constraint \"{name}\" cannot be implemented"),
+            );
+            error.detail = Some(format!(
+                "Key columns \"{c}\" and \"{r}\" are of incompatible types: {from} and {to}."
+            ));
+            return Err(error);
+        }
+    }
+    let action = |a: &Option<datafusion::sql::sqlparser::ast::ReferentialAction>| {
+        a.as_ref()
+            .map_or_else(|| "NO ACTION".to_string(), |a| a.to_string().to_uppercase())
+    };
     def.foreign_keys.retain(|f| f.name != name);
     def.foreign_keys.push(ForeignKeyDef {
         name,
@@ -573,6 +598,24 @@ fn add_foreign_key(
         on_update: action(&fk.on_update),
     });
     Ok(())
+}
+
+/// Whether a foreign-key column of type `from` can reference a key of type
+/// `to`: PostgreSQL wants an equality between them, possibly after an
+/// implicit cast of `from` (integers among themselves, to numeric, to
+/// floats).
+fn comparable_key_types(from: SqlType, to: SqlType) -> bool {
+    use SqlType::*;
+    let integer = |t: SqlType| matches!(t, SmallInt | Int | BigInt);
+    from == to
+        || (integer(from) && integer(to))
+        || (matches!(to, Numeric(..)) && (integer(from) || matches!(from, Numeric(..))))
+        || (matches!(to, Real | Double)
+            && (integer(from) || matches!(from, Numeric(..) | Real | Double)))
+        || matches!(
+            (from, to),
+            (Timestamp, TimestampTz) | (TimestampTz, Timestamp)
+        )
 }
 
 /// `FOREIGN KEY (a) REFERENCES t(b) …`, as `pg_get_constraintdef` shows it.

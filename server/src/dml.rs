@@ -697,6 +697,10 @@ fn rename_table(ws: &Workspace, def: &mut TableDef, new_name: &str) -> UserResul
             f.references = new_name.to_string();
         }
     }
+    // The primary key keeps its name, as in PostgreSQL.
+    if !def.primary_key.is_empty() && def.primary_key_name.is_none() {
+        def.primary_key_name = Some(format!("{}_pkey", def.name));
+    }
     ws.remove(ObjectKind::Table, &def.name);
     def.name = new_name.to_string();
     Ok(())

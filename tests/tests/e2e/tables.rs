@@ -229,3 +229,83 @@ async fn insert_checks_values_against_column_types() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// Keys and foreign keys run the same on PostgreSQL and on Eddy: the
+/// statements a migration tool sends are accepted or refused with the same
+/// SQLSTATE, and `pg_constraint` / `pg_indexes` show the same definitions
+/// afterwards. Eddy records foreign keys without checking rows against
+/// them (documented); everything else here is PostgreSQL's behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_foreign_keys_match_postgres() -> Result<()> {
+    let pg = eddy_tests::TestPostgres::start().await?;
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let (pg, eddy_client) = (pg.client().await?, eddy.client().await?);
+        let steps: &[(&str, Option<&str>)] = &[
+            (
+                "CREATE TABLE customers (id integer PRIMARY KEY, email text NOT NULL, \
+                 CONSTRAINT customers_email_key UNIQUE (email))",
+                None,
+            ),
+            ("CREATE TABLE bad1 (c integer REFERENCES missing (id))", Some("42P01")),
+            ("CREATE TABLE bad2 (c text REFERENCES customers (email2))", Some("42703")),
+            ("CREATE TABLE bad3 (c integer, FOREIGN KEY (c) REFERENCES customers (id, email))", Some("42830")),
+            ("CREATE TABLE bad4 (c integer REFERENCES customers (email))", Some("42804")),
+            ("CREATE TABLE bad5 (n numeric REFERENCES customers)", Some("42804")),
+            ("CREATE TABLE wide (c bigint REFERENCES customers, s smallint REFERENCES customers)", None),
+            ("DROP TABLE wide", None),
+            (
+                "CREATE TABLE orders (id bigint PRIMARY KEY, \
+                 customer_id integer REFERENCES customers ON DELETE CASCADE, \
+                 email text, note text)",
+                None,
+            ),
+            ("ALTER TABLE orders ADD CONSTRAINT orders_email_fk FOREIGN KEY (email) REFERENCES customers (email) ON UPDATE SET NULL", None),
+            ("ALTER TABLE orders ADD CONSTRAINT orders_note_fk FOREIGN KEY (note) REFERENCES customers (email)", None),
+            ("ALTER TABLE orders DROP CONSTRAINT orders_note_fk", None),
+            ("ALTER TABLE orders DROP CONSTRAINT orders_note_fk", Some("42704")),
+            ("ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_note_fk", None),
+            ("CREATE UNIQUE INDEX orders_note_idx ON orders (note)", None),
+            ("CREATE INDEX orders_email_idx ON orders (email)", None),
+            ("DROP TABLE customers", Some("2BP01")),
+            ("ALTER TABLE customers RENAME TO clients", None),
+        ];
+        for (sql, code) in steps {
+            for (who, client) in [("PostgreSQL", &pg), ("Eddy", &eddy_client)] {
+                match (client.batch_execute(sql).await, code) {
+                    (Ok(()), None) => {}
+                    (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(code) => {}
+                    (result, _) => anyhow::bail!("{who}: {sql}: expected {code:?}, got {result:?}"),
+                }
+            }
+        }
+        let catalog = [
+            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'orders'::regclass ORDER BY conname",
+            "SELECT conname, confrelid::regclass::text, confupdtype, confdeltype FROM pg_constraint \
+             WHERE contype = 'f' ORDER BY conname",
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+            // PostgreSQL also lists each NOT NULL as a CHECK constraint; Eddy does not.
+            "SELECT constraint_name, constraint_type FROM information_schema.table_constraints \
+             WHERE table_schema = 'public' AND constraint_type <> 'CHECK' ORDER BY constraint_name",
+            "SELECT constraint_name, unique_constraint_name, update_rule, delete_rule \
+             FROM information_schema.referential_constraints ORDER BY constraint_name",
+        ];
+        for sql in catalog {
+            let want = query_values(&pg, sql).await?;
+            let got = query_values(&eddy_client, sql).await?;
+            ensure!(got == want, "{sql}\nEddy:       {got:?}\nPostgreSQL: {want:?}");
+        }
+        // CASCADE drops the foreign keys, not the tables that hold them.
+        for client in [&pg, &eddy_client] {
+            client.batch_execute("DROP TABLE clients CASCADE").await?;
+        }
+        let sql = "SELECT conname, contype FROM pg_constraint WHERE conrelid = 'orders'::regclass \
+                   ORDER BY conname";
+        let (want, got) = (query_values(&pg, sql).await?, query_values(&eddy_client, sql).await?);
+        ensure!(got == want, "after DROP … CASCADE\nEddy:       {got:?}\nPostgreSQL: {want:?}");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
