@@ -35,7 +35,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription};
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{Describe, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::response::{NoticeResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
@@ -427,6 +427,20 @@ fn error_response(e: UserError) -> Response {
     Response::Error(Box::new(e.into_error_info()))
 }
 
+impl EddyHandler {
+    /// The status byte of ReadyForQuery for the client's session: `I`, `T`
+    /// in a block, `E` in a failed one. `None` before the session exists.
+    pub async fn transaction_status<C: ClientInfo>(&self, client: &C) -> Option<TransactionStatus> {
+        let session = client.session_extensions().get::<SharedSession>()?;
+        let tx = session.lock().await.tx;
+        Some(match tx {
+            crate::session::TxState::Idle => TransactionStatus::Idle,
+            crate::session::TxState::InBlock => TransactionStatus::Transaction,
+            crate::session::TxState::Failed => TransactionStatus::Error,
+        })
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for EddyHandler {
     /// As pgwire's, but rows are flushed as they come (see [`crate::live`]).
@@ -498,6 +512,28 @@ impl SimpleQueryHandler for EddyHandler {
 impl ExtendedQueryHandler for EddyHandler {
     type Statement = Prepared;
     type QueryParser = EddyQueryParser;
+
+    /// As pgwire's, with the status byte taken from the session (see
+    /// [`EddyHandler::transaction_status`]).
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(status) = self.transaction_status(client).await {
+            client.set_transaction_status(status);
+        }
+        client.portal_store().rm_portal("");
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                client.transaction_status(),
+            )))
+            .await?;
+        client.flush().await?;
+        Ok(())
+    }
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::new(EddyQueryParser {

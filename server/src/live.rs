@@ -72,13 +72,12 @@ where
 /// pgwire's simple-query handling (`_on_query`), with rows sent by
 /// [`send_rows`]. Cancel and timeouts are the handler's (inside
 /// `do_query`).
-pub async fn answer_simple_query<H, C>(
-    handler: &H,
+pub async fn answer_simple_query<C>(
+    handler: &crate::handler::EddyHandler,
     client: &mut C,
     query: Query,
 ) -> PgWireResult<()>
 where
-    H: SimpleQueryHandler,
     C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     C::PortalStore: PortalStore,
     C::Error: Debug,
@@ -129,6 +128,11 @@ where
                 }
             }
         }
+    }
+    // The session's state is the truth: `ROLLBACK TO SAVEPOINT` takes a
+    // failed block back to `T`, which pgwire's transitions cannot express.
+    if let Some(session_status) = handler.transaction_status(client).await {
+        status = session_status;
     }
     client.set_state(PgWireConnectionState::ReadyForQuery);
     client.set_transaction_status(status);

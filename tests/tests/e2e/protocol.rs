@@ -315,6 +315,24 @@ async fn transaction_status_bytes() -> Result<()> {
             messages == [complete("ROLLBACK"), READY_IDLE],
             "{name}: COMMIT after a syntax error gave {messages:?}"
         );
+
+        // ROLLBACK TO SAVEPOINT takes a failed block back to T.
+        wire.simple_query("BEGIN; SAVEPOINT a").await?;
+        let messages = essential(&wire.simple_query("SELECT 1/0").await?);
+        ensure!(
+            messages.len() == 2 && messages[1] == ready(b'E'),
+            "{name}: {messages:?}"
+        );
+        let messages = essential(&wire.simple_query("ROLLBACK TO SAVEPOINT a").await?);
+        ensure!(
+            messages == [complete("ROLLBACK"), ready(b'T')],
+            "{name}: ROLLBACK TO from a failed block gave {messages:?}"
+        );
+        let messages = essential(&wire.simple_query("SELECT 1; COMMIT").await?);
+        ensure!(
+            messages.last() == Some(&READY_IDLE) && messages.contains(&complete("COMMIT")),
+            "{name}: after ROLLBACK TO: {messages:?}"
+        );
         wire.close().await
     })
     .await
