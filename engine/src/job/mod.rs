@@ -44,6 +44,21 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::{CheckpointDir, CommitEntry, OffsetEntry, Totals};
+
+/// The runtime streaming jobs run on: one of their own, with a worker
+/// thread per core, so that queries busy computing never hold up the
+/// server's own runtime — its connections, catalog queries and cancel
+/// requests are answered however loaded the jobs are.
+pub fn jobs_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("eddy-job")
+            .enable_all()
+            .build()
+            .expect("the jobs' runtime starts")
+    })
+}
 use crate::late::late_rows_batch;
 use crate::plan::{EpochContext, StreamingPlan};
 use crate::table_store::StoredTable;
@@ -163,12 +178,13 @@ impl StreamingJob {
         Ok(())
     }
 
+    /// Runs the job on the jobs' runtime ([`jobs_runtime`]).
     pub fn spawn(self) -> JobHandle {
         let progress: SharedProgress = Arc::default();
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = progress.clone();
         let name = self.name.clone();
-        let task = tokio::spawn(async move {
+        let task = jobs_runtime().spawn(async move {
             // A bug must not leave the query shown as running: a panic
             // fails the query with its message.
             let result = std::panic::AssertUnwindSafe(self.run(shared.clone(), stop_rx))
@@ -596,4 +612,43 @@ fn cap_offsets(end: &mut Offsets, from: &Offsets, target: &Offsets) {
 
 fn update(progress: &SharedProgress, f: impl FnOnce(&mut QueryProgress)) {
     f(&mut progress.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::jobs_runtime;
+
+    /// Jobs that keep every one of their threads busy do not stop the
+    /// caller's runtime: here the jobs spin until a task of the test's own
+    /// (single-threaded) runtime has run, which it could not if they
+    /// shared it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn busy_jobs_leave_the_callers_runtime_free() {
+        let released = Arc::new(AtomicBool::new(false));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let busy: Vec<_> = (0..workers)
+            .map(|_| {
+                let released = released.clone();
+                jobs_runtime().spawn(async move {
+                    while !released.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    std::thread::current().name().map(str::to_owned)
+                })
+            })
+            .collect();
+        let release = released.clone();
+        let on_caller = tokio::spawn(async move { release.store(true, Ordering::Release) });
+        tokio::time::timeout(Duration::from_secs(30), on_caller)
+            .await
+            .expect("the caller's runtime ran while the jobs were busy")
+            .expect("the releasing task finishes");
+        for job in busy {
+            assert_eq!(job.await.unwrap().as_deref(), Some("eddy-job"));
+        }
+    }
 }
