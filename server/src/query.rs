@@ -99,6 +99,8 @@ pub fn session_context(
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
     config.options_mut().execution.time_zone = Some("+00:00".into());
     let ctx = SessionContext::new_with_config(config);
+    // `u = 'A0EEBC99-…'` compares canonical forms, as PostgreSQL does.
+    ctx.add_analyzer_rule(Arc::new(eddy_sql::text_types::literals::CanonicalLiterals));
     let catalog_ctx = CatalogContext {
         db: db.clone(),
         settings: settings.clone(),

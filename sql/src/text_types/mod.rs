@@ -10,13 +10,15 @@
 //! column (`upper(u)`, `u || ''`) is plain text, which is also what
 //! PostgreSQL would need a cast back for.
 //!
-//! Canonical storage is what lets comparisons stay textual: `u = $1` and
-//! `u = '…'::uuid` compare the stored text with a parameter or literal
-//! canonicalised on the way in (by the parameter decoder and by
-//! [`crate::types::rewrite_pg_casts`]). Every write into a table column of
+//! Canonical storage is what lets comparisons stay textual: `u = $1`,
+//! `u = '…'::uuid` and `u = '…'` compare the stored text with a parameter
+//! or literal canonicalised on the way in (by the parameter decoder, by
+//! [`crate::types::rewrite_pg_casts`] and by the analyzer rule
+//! [`literals::CanonicalLiterals`]). Every write into a table column of
 //! these types goes through [`TextType::canonical_array`].
 
 pub mod json;
+pub mod literals;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -60,12 +60,15 @@ async fn table_writes(eddy: &TestEddy) -> Result<()> {
     ]
     .map(|row| row.map(|v| v.map(str::to_owned)));
     ensure!(shown == expected, "stored: {shown:?}");
-    let found = query_i64(
-        &client,
+    for sql in [
         "SELECT id FROM t WHERE u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A13'::uuid",
-    )
-    .await?;
-    ensure!(found == 2, "uuid literal in another form found row {found}");
+        "SELECT id FROM t WHERE u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A13'",
+        r#"SELECT id FROM t WHERE jb = '{"a":2}'::jsonb"#,
+        "SELECT id FROM t WHERE s = '[3,4]'",
+    ] {
+        let found = query_i64(&client, sql).await?;
+        ensure!(found == 2, "{sql}: row {found}");
+    }
 
     for (sql, message) in [
         (
