@@ -86,51 +86,8 @@ pub fn sql_type_from_ast(dt: &ast::DataType) -> Result<SqlType, SqlError> {
 pub fn rewrite_pg_casts(stmt: &mut ast::Statement) -> Result<(), SqlError> {
     use std::ops::ControlFlow;
     let flow = ast::visit_expressions_mut(stmt, |expr| {
-        let text_cast = match expr {
-            ast::Expr::Cast {
-                expr: inner,
-                data_type,
-                ..
-            } => match text_type_of_ast(data_type) {
-                Some(text_type) => {
-                    *data_type = ast::DataType::Text;
-                    Some((text_type, inner.as_mut()))
-                }
-                None => {
-                    if matches!(data_type, ast::DataType::Bytea)
-                        && let ast::Expr::Value(v) = inner.as_ref()
-                        && let ast::Value::SingleQuotedString(s) = &v.value
-                        && let Some(hex) = s.strip_prefix("\\x")
-                        && hex.len() % 2 == 0
-                        && hex.bytes().all(|b| b.is_ascii_hexdigit())
-                    {
-                        *expr = ast::Expr::Value(
-                            ast::Value::HexStringLiteral(hex.to_owned()).with_empty_span(),
-                        );
-                    }
-                    None
-                }
-            },
-            ast::Expr::TypedString(typed) => match text_type_of_ast(&typed.data_type) {
-                Some(text_type) => {
-                    *expr = ast::Expr::Cast {
-                        kind: ast::CastKind::DoubleColon,
-                        expr: Box::new(ast::Expr::Value(typed.value.clone())),
-                        data_type: ast::DataType::Text,
-                        array: false,
-                        format: None,
-                    };
-                    match expr {
-                        ast::Expr::Cast { expr: inner, .. } => Some((text_type, inner.as_mut())),
-                        _ => None,
-                    }
-                }
-                None => None,
-            },
-            _ => None,
-        };
-        if let Some((text_type, inner)) = text_cast
-            && let ast::Expr::Value(v) = inner
+        bytea_hex_literal(expr);
+        if let Some((text_type, ast::Expr::Value(v))) = cast_to_text(expr)
             && let ast::Value::SingleQuotedString(s) = &mut v.value
         {
             match text_type.canonical(s) {
@@ -143,6 +100,51 @@ pub fn rewrite_pg_casts(stmt: &mut ast::Statement) -> Result<(), SqlError> {
     match flow {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// A cast to `uuid`, `json` or `jsonb` (`uuid '…'` included) made a cast
+/// to text: the type it named, and the expression cast.
+fn cast_to_text(expr: &mut ast::Expr) -> Option<(TextType, &mut ast::Expr)> {
+    if let ast::Expr::TypedString(typed) = expr
+        && text_type_of_ast(&typed.data_type).is_some()
+    {
+        let cast = ast::Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr: Box::new(ast::Expr::Value(typed.value.clone())),
+            data_type: typed.data_type.clone(),
+            array: false,
+            format: None,
+        };
+        *expr = cast;
+    }
+    let ast::Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let text_type = text_type_of_ast(data_type)?;
+    *data_type = ast::DataType::Text;
+    Some((text_type, inner.as_mut()))
+}
+
+/// `'\x0001'::bytea` → `X'0001'`.
+fn bytea_hex_literal(expr: &mut ast::Expr) {
+    if let ast::Expr::Cast {
+        expr: inner,
+        data_type: ast::DataType::Bytea,
+        ..
+    } = expr
+        && let ast::Expr::Value(v) = inner.as_ref()
+        && let ast::Value::SingleQuotedString(s) = &v.value
+        && let Some(hex) = s.strip_prefix("\\x")
+        && hex.len() % 2 == 0
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        *expr = ast::Expr::Value(ast::Value::HexStringLiteral(hex.to_owned()).with_empty_span());
     }
 }
 
