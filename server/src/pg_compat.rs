@@ -478,6 +478,12 @@ fn array_literal(expr: &Expr) -> Option<Expr> {
         return None;
     };
     let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    // `'{"a": 1}'` compared with a jsonb column is a JSON object.
+    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+        .is_ok_and(|object| !object.is_empty())
+    {
+        return None;
+    }
     let items: Vec<&str> = inner
         .split(',')
         .map(str::trim)
@@ -737,6 +743,14 @@ mod tests {
                  WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default"
             ),
             "SELECT format_type(a, b)::TEXT AS format_type FROM c WHERE c.relname ~ '^(orders)$'"
+        );
+    }
+
+    #[test]
+    fn array_literals_but_not_json_objects() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM t WHERE k = '{1,2}' AND j = '{\"a\": [1, 2]}'"),
+            "SELECT 1 FROM t WHERE k = ARRAY[1, 2] AND j = '{\"a\": [1, 2]}'"
         );
     }
 
