@@ -346,7 +346,6 @@ fn rewrite_expr(expr: &mut Expr) {
         && lateral_table_function(query)
     {
         *expr = Expr::value(Value::Null);
-        return;
     }
 }
 
