@@ -248,6 +248,14 @@ async fn pgjdbc_database_metadata() -> Result<()> {
     pgjdbc("Meta", "metadata").await
 }
 
+/// Alembic itself: two revisions up (DDL in one transaction, a foreign key,
+/// an index), again as a no-op, `alembic check` against the models, and
+/// down to base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alembic_upgrade_check_downgrade() -> Result<()> {
+    python_client("check_alembic.py").await
+}
+
 /// The queries Grafana, Metabase, Superset and DBeaver send at connect and
 /// during schema sync, sent through psycopg as those tools send them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
