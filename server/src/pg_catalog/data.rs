@@ -311,7 +311,34 @@ fn column_of(c: &eddy_catalog::ColumnDef) -> Column {
         type_oid,
         typmod,
         not_null: !c.nullable,
-        default: c.default.clone(),
+        default: c
+            .default
+            .as_ref()
+            .map(|d| default_as_postgres_prints_it(d, c.data_type)),
+    }
+}
+
+/// A column default as `pg_get_expr` prints it: PostgreSQL keeps a quoted
+/// literal with the cast to the column's type (`'none'::text`,
+/// `'2024-01-01'::date`); other expressions (`now()`, `42`) as written.
+fn default_as_postgres_prints_it(default: &str, t: eddy_catalog::SqlType) -> String {
+    use eddy_catalog::SqlType::*;
+    let quoted = default.len() >= 2
+        && default.starts_with('\'')
+        && default.ends_with('\'')
+        && !default[1..default.len() - 1]
+            .replace("''", "")
+            .contains('\'');
+    let cast_kept = matches!(
+        t,
+        Text | Bytea | Date | Timestamp | TimestampTz | Interval | Uuid | Json | Jsonb
+    );
+    if quoted && cast_kept {
+        let (oid, typmod) = types::of_sql_type(t);
+        let name = types::format_type(oid, Some(typmod)).unwrap_or_else(|| t.to_string());
+        format!("{default}::{name}")
+    } else {
+        default.to_string()
     }
 }
 

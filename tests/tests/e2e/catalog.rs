@@ -40,11 +40,16 @@ async fn setup(eddy: &TestEddy) -> Result<Client> {
 /// Runs the real `psql` with `-c command` in unaligned mode and returns
 /// its standard output; fails with its standard error if it printed any.
 async fn psql(eddy: &TestEddy, command: &str) -> Result<String> {
+    psql_on(eddy.port(), "eddy", "eddy", command).await
+}
+
+/// [`psql`] against any server: `user` on database `database` at `port`.
+async fn psql_on(port: u16, user: &str, database: &str, command: &str) -> Result<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &eddy.port().to_string()])
-            .args(["-U", "eddy", "-d", "eddy", "-X", "-A", "-c", command])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-U", user, "-d", database, "-X", "-A", "-c", command])
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(Stdio::null())
             .output(),
@@ -104,7 +109,7 @@ async fn psql_describes_tables_sources_and_streaming_queries() -> Result<()> {
                     "Column|Type|Collation|Nullable|Default",
                     "id|bigint||not null|",
                     "amount|numeric(10,2)||not null|",
-                    "note|text|||'none'",
+                    "note|text|||'none'::text",
                     "created_at|timestamp with time zone|||",
                     "Indexes:",
                     "    \"orders_pkey\" PRIMARY KEY, btree (id)",
@@ -148,6 +153,40 @@ async fn psql_describes_tables_sources_and_streaming_queries() -> Result<()> {
         );
         let roles = psql(&eddy, r"\du").await?;
         ensure!(roles.contains("eddy|Superuser"), "\\du:\n{roles}");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
+
+/// Indexes, unique constraints and foreign keys in psql's `\d NAME`, the
+/// same text as PostgreSQL prints for the same tables ("Indexes",
+/// "Foreign-key constraints", "Referenced by").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_shows_indexes_and_foreign_keys_as_postgres_does() -> Result<()> {
+    let pg = eddy_tests::TestPostgres::start().await?;
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let ddl = [
+            "CREATE TABLE customers (id integer PRIMARY KEY, email text NOT NULL UNIQUE, \
+             name text DEFAULT 'anonymous')",
+            "CREATE TABLE orders (id bigint PRIMARY KEY, \
+             customer_id integer NOT NULL REFERENCES customers ON DELETE CASCADE, \
+             email text, CONSTRAINT orders_email_fk FOREIGN KEY (email) \
+             REFERENCES customers (email) ON UPDATE SET NULL)",
+            "CREATE INDEX orders_customer ON orders (customer_id, id)",
+            "CREATE UNIQUE INDEX orders_email_once ON orders (email)",
+        ];
+        let (pg_client, eddy_client) = (pg.client().await?, eddy.client().await?);
+        for sql in ddl {
+            pg_client.batch_execute(sql).await?;
+            execute(&eddy_client, sql).await?;
+        }
+        for command in [r"\d orders", r"\d customers"] {
+            let want = psql_on(pg.port(), "postgres", "postgres", command).await?;
+            let got = psql(&eddy, command).await?;
+            ensure!(got == want, "{command}\nEddy:\n{got}\nPostgreSQL:\n{want}");
+        }
         Ok(())
     }
     .await;
