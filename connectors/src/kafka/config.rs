@@ -18,6 +18,9 @@ use crate::option_reader::OptionReader;
 /// not given.
 pub const DEFAULT_MAX_RECORDS_PER_EPOCH: i64 = 100_000;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The source's `fetch.wait.max.ms` unless the user sets one (see
+/// [`KafkaSourceConfig::client_config`]).
+pub const DEFAULT_FETCH_WAIT_MAX_MS: &str = "100";
 
 /// Where a query without a checkpoint starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,14 +150,21 @@ impl KafkaSourceConfig {
         })
     }
 
-    /// The consumer's configuration: the user's properties, then what Eddy
-    /// must own (no group commits, no automatic offset store, and no
-    /// silent jump when a recorded offset is gone: an epoch replayed after
-    /// the topic's retention deleted its records must fail visibly, not
-    /// read a different range).
+    /// The consumer's configuration: Eddy's defaults, the user's
+    /// properties, then what Eddy must own (no group commits, no automatic
+    /// offset store, and no silent jump when a recorded offset is gone: an
+    /// epoch replayed after the topic's retention deleted its records must
+    /// fail visibly, not read a different range).
+    ///
+    /// The one default that differs from librdkafka's is
+    /// `fetch.wait.max.ms` (500 there): librdkafka keeps one fetch request
+    /// in flight per broker, and the one sent once a partition has been
+    /// read to its end waits that long for new records, holding back the
+    /// next epoch's first fetch.
     pub fn client_config(&self, query: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("group.id", format!("eddy-{query}"));
+        config.set("fetch.wait.max.ms", DEFAULT_FETCH_WAIT_MAX_MS);
         for (key, value) in &self.properties {
             config.set(key, value);
         }

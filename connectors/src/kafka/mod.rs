@@ -18,6 +18,11 @@
 //!     │◀──────── RecordBatch    │ decode payloads (arrow-json / arrow-csv)
 //! ```
 //!
+//! Planning goes through a second client, so that its requests never queue
+//! behind a fetch the broker holds on the reading consumer's connection;
+//! why that and `fetch.wait.max.ms` decide the latency of an epoch is in
+//! [`KafkaSourceConfig::client_config`].
+//!
 //! A partition that appears in the topic's metadata but not in `from` was
 //! added while the query ran: it is read from its beginning (the engine
 //! also treats a missing partition as position 0).

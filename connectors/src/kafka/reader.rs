@@ -194,14 +194,17 @@ impl RangeReader {
             // Start from a clean assignment: an earlier read that failed
             // half-way left its partitions and positions behind.
             let _ = consumer.unassign();
-            consumer
-                .assign(&assignment)
-                .map_err(|e| kafka_error(format!("{context}: assigning partitions"), &e))?;
             // librdkafka keeps a partition paused across assignments, and
-            // the previous read paused the partitions it finished.
+            // the previous read paused the partitions it finished. Resume
+            // before assigning: starting a partition wakes the fetcher,
+            // resuming one does not, so a partition resumed after its
+            // start would wait for the fetcher's next wake-up (up to 1 s).
             consumer
                 .resume(&assignment)
                 .map_err(|e| kafka_error(format!("{context}: resuming partitions"), &e))?;
+            consumer
+                .assign(&assignment)
+                .map_err(|e| kafka_error(format!("{context}: assigning partitions"), &e))?;
         }
         Ok(RangeReader {
             consumer,

@@ -39,8 +39,13 @@ pub struct KafkaSource {
     context: String,
     schema: SchemaRef,
     config: KafkaSourceConfig,
-    /// Shared with the blocking tasks that call into librdkafka.
+    /// Reads the ranges; shared with the blocking tasks that poll it.
     consumer: Arc<BaseConsumer>,
+    /// Asks for metadata, watermarks and offsets for times. A client of
+    /// its own: a broker answers the requests of one connection in order,
+    /// so on the reading consumer's connection these would wait behind a
+    /// fetch the broker holds for up to `fetch.wait.max.ms`.
+    planner: Arc<BaseConsumer>,
     decoder: RecordDecoder,
     bad_records: BadRecordHandler,
 }
@@ -53,29 +58,34 @@ impl KafkaSource {
         ctx: SourceContext,
     ) -> Result<Self> {
         let context = format!("kafka source '{name}'");
-        let consumer: BaseConsumer = config
-            .client_config(&ctx.query)
-            .create()
-            .map_err(|e| EngineError::Config(format!("{context}: {e}")))?;
+        let client = || -> Result<Arc<BaseConsumer>> {
+            let consumer: BaseConsumer = config
+                .client_config(&ctx.query)
+                .create()
+                .map_err(|e| EngineError::Config(format!("{context}: {e}")))?;
+            Ok(Arc::new(consumer))
+        };
+        let (consumer, planner) = (client()?, client()?);
         let decoder = RecordDecoder::new(config.format, config.payload_schema.clone())?;
         let bad_records = BadRecordHandler::new(config.on_error.clone(), name, &ctx)?;
         Ok(KafkaSource {
             context,
             schema,
             config,
-            consumer: Arc::new(consumer),
+            consumer,
+            planner,
             decoder,
             bad_records,
         })
     }
 
-    /// Runs `f` with the consumer on a blocking thread.
+    /// Runs `f` with the planning client on a blocking thread.
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&BaseConsumer, &str, &str, Duration) -> Result<T> + Send + 'static,
     {
-        let consumer = self.consumer.clone();
+        let consumer = self.planner.clone();
         let topic = self.config.topic.clone();
         let context = self.context.clone();
         let timeout = self.config.timeout;

@@ -23,8 +23,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Produc
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::config::DEFAULT_FETCH_WAIT_MAX_MS;
 use super::source::plan_ends;
-use super::{KafkaSinkConnector, KafkaSourceConnector};
+use super::{KafkaSinkConnector, KafkaSourceConfig, KafkaSourceConnector};
 
 const TOPIC: &str = "events";
 
@@ -378,6 +379,41 @@ fn options_are_checked_at_create() {
     );
 }
 
+/// Eddy's consumer defaults give way to `properties.*`; what Eddy owns
+/// does not.
+#[test]
+fn consumer_properties_override_defaults_but_not_offset_ownership() {
+    let config = |extra: &[(&str, &str)]| {
+        let mut options: BTreeMap<String, String> = BTreeMap::from([
+            ("topic".into(), TOPIC.into()),
+            ("properties.bootstrap.servers".into(), "b:9092".into()),
+        ]);
+        options.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let def = SourceDef {
+            name: "s".into(),
+            columns: Vec::new(),
+            watermark: None,
+            connector: "kafka".into(),
+            options,
+            sql: String::new(),
+        };
+        KafkaSourceConfig::parse(&def, &schema(&[]))
+            .unwrap()
+            .client_config("q")
+    };
+    let defaults = config(&[]);
+    assert_eq!(
+        defaults.get("fetch.wait.max.ms"),
+        Some(DEFAULT_FETCH_WAIT_MAX_MS)
+    );
+    let overridden = config(&[
+        ("properties.fetch.wait.max.ms", "500"),
+        ("properties.enable.auto.commit", "true"),
+    ]);
+    assert_eq!(overridden.get("fetch.wait.max.ms"), Some("500"));
+    assert_eq!(overridden.get("enable.auto.commit"), Some("false"));
+}
+
 fn sink_def(bootstrap: &str, extra: &[(&str, &str)]) -> SinkDef {
     let mut options: BTreeMap<String, String> = BTreeMap::from([
         ("topic".into(), TOPIC.into()),
@@ -609,3 +645,5 @@ fn mock_cluster_neither_isolates_nor_fences_transactions() {
     // A real broker would show only "committed".
     assert_eq!(seen, ["aborted", "committed", "zombie", "open"]);
 }
+
+mod epoch_latency;
