@@ -415,7 +415,7 @@ impl CorrelatedSubquery {
         let plan = self.plan.clone().with_param_values(ParamValues::List(
             params.into_iter().map(Into::into).collect(),
         ))?;
-        let batches = futures::executor::block_on(async {
+        let batches = crate::pg_catalog::functions::block_on(async {
             let physical = self.state.create_physical_plan(&plan).await?;
             datafusion::physical_plan::collect(physical, self.state.task_ctx()).await
         })?;

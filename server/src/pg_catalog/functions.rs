@@ -165,12 +165,21 @@ fn utf8(s: Option<String>) -> ScalarValue {
 /// Runs an async snapshot from a synchronous function body.
 fn snapshot_now(ctx: &CatalogContext) -> Snapshot {
     let ctx = ctx.clone();
-    let build = async move { ctx.snapshot().await };
+    block_on(async move { ctx.snapshot().await })
+}
+
+/// Waits for `future` from synchronous code running on the server's
+/// runtime (a function's body): the worker hands its other tasks to
+/// another thread first (`block_in_place`), so that tasks `future` spawns,
+/// or that were queued behind the caller, still run. Calls nest (a
+/// catalog subquery inside another). Outside a multi-threaded runtime
+/// the future is simply polled to completion here.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(build))
+            tokio::task::block_in_place(|| handle.block_on(future))
         }
-        _ => futures::executor::block_on(build),
+        _ => futures::executor::block_on(future),
     }
 }
 

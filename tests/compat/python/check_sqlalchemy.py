@@ -1,6 +1,7 @@
 """SQLAlchemy (psycopg 3 dialect): Core insert/select with bound parameters,
 then reflection with inspect() (get_table_names, get_columns,
-get_pk_constraint), which reads pg_catalog."""
+get_pk_constraint, and get_multi_columns over a hundred tables), which
+reads pg_catalog."""
 
 import sys
 
@@ -44,6 +45,19 @@ def main():
           ["INTEGER", "BOOLEAN", "SMALLINT", "INTEGER", "BIGINT"])
     check("get_columns nullable", [c["nullable"] for c in columns][:2], [False, True])
     check("get_pk_constraint", inspector.get_pk_constraint("compat_types")["constrained_columns"], [])
+
+    # Reflection of many tables at once (Superset's schema sync): every
+    # column default is a catalog subquery evaluated per row.
+    with engine.connect() as conn:
+        conn.execute(sa.text(";".join(
+            f"CREATE TABLE wide_{i} (id int PRIMARY KEY, a text DEFAULT 'x', "
+            f"b bigint DEFAULT 7, c timestamptz DEFAULT now(), d text)" for i in range(100))))
+        conn.commit()
+    columns = sa.inspect(engine).get_multi_columns()
+    wide = {name: cols for (_, name), cols in columns.items() if name.startswith("wide_")}
+    check("get_multi_columns: tables", len(wide), 100)
+    check("get_multi_columns: defaults of one table", [c["default"] for c in wide["wide_42"]],
+          [None, "'x'::text", "7", "now()", None])
 
 
 if __name__ == "__main__":
