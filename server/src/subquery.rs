@@ -8,15 +8,19 @@
 //! fail to plan. Catalog relations are small, so Eddy evaluates them the
 //! way PostgreSQL's executor does: once per outer row.
 //!
-//! [`extract`] replaces each correlated `(SELECT …)` and `EXISTS (SELECT …)`
-//! that reads only catalog relations by a call of a function made for it,
+//! [`extract`] replaces each correlated `(SELECT …)` and `EXISTS (SELECT …)`,
+//! and each `x IN (SELECT …)` (which DataFusion plans only in WHERE), that
+//! reads only catalog relations by a call of a function made for it,
 //! whose arguments are the outer columns (and client parameters) the
 //! subquery uses; inside the subquery they become `$1`, `$2`, …. [`plan`]
 //! then plans each subquery once, with those parameters open, and registers
 //! its function for the statement's planning. At execution the function
 //! binds each row's values and runs the subquery: no row gives NULL, more
 //! than one row fails with 21000 as in PostgreSQL. Results are remembered
-//! per distinct set of values within the statement.
+//! per distinct set of values within the statement. The function waits for
+//! each execution with [`crate::pg_catalog::functions::block_on`], which
+//! frees its worker first: a subquery's own tasks, and nested subqueries,
+//! then run on the other threads.
 //!
 //! Subqueries over Eddy's own tables are left to DataFusion.
 
