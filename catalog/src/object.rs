@@ -159,6 +159,10 @@ pub struct TableDef {
     /// tools, not enforced on writes.
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// `COMMENT ON TABLE` (key `""`) and `COMMENT ON COLUMN` (the column's
+    /// name).
+    #[serde(default)]
+    pub comments: std::collections::BTreeMap<String, String>,
     pub sql: String,
 }
 

@@ -288,6 +288,7 @@ mod tests {
             primary_key_name: None,
             indexes: vec![],
             foreign_keys: vec![],
+            comments: Default::default(),
             sql: format!("CREATE TABLE {name} ()"),
         })
     }

@@ -357,6 +357,7 @@ pub fn create_table(ws: &Workspace, create: &CreateTable, sql: &str) -> UserResu
         primary_key_name: None,
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
+        comments: Default::default(),
         sql: sql.to_string(),
     };
     for col in &create.columns {
@@ -672,6 +673,7 @@ fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
         primary_key_name: None,
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
+        comments: Default::default(),
         sql,
     })
 }

@@ -18,9 +18,9 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterTable, AlterTableOperation, AssignmentTarget, CreateIndex, Delete,
-    Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem, TableConstraint, TableFactor,
-    TableWithJoins, Update,
+    AlterColumnOperation, AlterTable, AlterTableOperation, AssignmentTarget, CommentObject,
+    CreateIndex, Delete, Expr, FromTable, ObjectName, RenameTableNameKind, SelectItem,
+    TableConstraint, TableFactor, TableWithJoins, Update,
 };
 use eddy_catalog::{CatalogObject, IndexDef, ObjectKind, SqlType, TableDef};
 use eddy_sql::text_types::TextType;
@@ -819,6 +819,7 @@ async fn alter_one(
                 }
                 t.def.indexes.retain(|x| !x.columns.contains(&column));
                 t.def.foreign_keys.retain(|f| !f.columns.contains(&column));
+                t.def.comments.remove(&column);
             }
         }
         AlterTableOperation::RenameColumn {
@@ -847,6 +848,9 @@ async fn alter_one(
             rename(&mut t.def.primary_key);
             for index in &mut t.def.indexes {
                 rename(&mut index.columns);
+            }
+            if let Some(comment) = t.def.comments.remove(&old) {
+                t.def.comments.insert(new.clone(), comment);
             }
             for fk in &mut t.def.foreign_keys {
                 rename(&mut fk.columns);
@@ -926,6 +930,56 @@ fn alter_column(t: &mut Altered, i: usize, op: &AlterColumnOperation) -> UserRes
 
 /// Records an index; a unique one is enforced from now on. Returns a
 /// notice when `IF NOT EXISTS` skipped it.
+/// `COMMENT ON TABLE t IS '…'` and `COMMENT ON COLUMN t.c IS '…'` (`NULL`
+/// or `''` removes the comment), kept with the table's definition.
+pub fn comment_on(
+    ws: &Workspace,
+    object_type: &CommentObject,
+    name: &ObjectName,
+    comment: Option<&str>,
+) -> UserResult<()> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(names::ident)
+        .collect();
+    let (table, column) = match (object_type, parts.as_slice()) {
+        (CommentObject::Table, _) => (names::object_name(name)?, None),
+        (CommentObject::Column, [t, c]) | (CommentObject::Column, [_, t, c]) => {
+            (t.clone(), Some(c.clone()))
+        }
+        (CommentObject::Column, _) => {
+            return Err(UserError::new(
+                "42601",
+                format!("column name must be qualified: {name}"),
+            ));
+        }
+        (other, _) => {
+            return Err(UserError::unsupported(format!(
+                "COMMENT ON {other} is not supported: Eddy keeps comments on tables and their columns"
+            )));
+        }
+    };
+    let mut def = table_def(ws, &table)?;
+    let key = match column {
+        Some(c) if def.columns.iter().any(|d| d.name == c) => c,
+        Some(c) => {
+            return Err(UserError::new(
+                "42703",
+                format!("column \"{c}\" of relation \"{table}\" does not exist"),
+            ));
+        }
+        None => String::new(),
+    };
+    match comment.filter(|c| !c.is_empty()) {
+        Some(text) => def.comments.insert(key, text.to_string()),
+        None => def.comments.remove(&key),
+    };
+    ws.put(CatalogObject::Table(def))?;
+    Ok(())
+}
+
 pub fn create_index(ws: &Workspace, create: &CreateIndex) -> UserResult<Option<String>> {
     let table = names::object_name(&create.table_name)?;
     let mut def = table_def(ws, &table)?;
@@ -1028,6 +1082,7 @@ mod tests {
                 constraint: true,
             }],
             foreign_keys: vec![],
+            comments: Default::default(),
             sql: String::new(),
         }
     }

@@ -544,7 +544,10 @@ fn is_string_literal(expr: &Expr) -> bool {
 
 fn rewrite_cast(inner: &Expr, data_type: &mut DataType) -> Option<Expr> {
     if let Some(name) = type_name(data_type) {
-        let literal = is_string_literal(inner);
+        // A parameter cast to an OID type is that type's input, as text
+        // (`$1::regclass` with 'pg_catalog.pg_class', SQLAlchemy's way).
+        let literal = is_string_literal(inner)
+            || matches!(inner, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         let arg = || vec![inner.clone()];
         match name.as_str() {
             "regclass" if literal => return Some(call("eddy_regclass_oid", arg())),

@@ -356,6 +356,27 @@ impl Session {
             Statement::AlterTable(alter) => {
                 crate::dml::alter_table(&self.ctx, &self.ws, alter).await
             }
+            Statement::Grant(grant) => {
+                self.check_grant(grant.objects.as_ref(), &grant.grantees)?;
+                self.notice(
+                    "NOTICE",
+                    "00000",
+                    "Eddy does not enforce privileges: every user already holds them all, so GRANT changes nothing",
+                );
+                Ok(Outcome::Command("GRANT".into(), None))
+            }
+            Statement::Revoke(_) => Err(UserError::unsupported(
+                "REVOKE is not supported: Eddy does not enforce privileges, every user holds them all",
+            )),
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => {
+                crate::dml::comment_on(&self.ws, object_type, object_name, comment.as_deref())?;
+                Ok(Outcome::Command("COMMENT".into(), None))
+            }
             Statement::CreateIndex(create) => {
                 let notice = crate::dml::create_index(&self.ws, create)?;
                 if let Some(notice) = notice {
@@ -509,6 +530,53 @@ impl Session {
     /// Describe; `None` without RETURNING.
     pub async fn returning_schema(&self, stmt: &Statement) -> UserResult<Option<SchemaRef>> {
         crate::dml::returning_schema(&self.ctx, &self.ws, stmt).await
+    }
+
+    /// What PostgreSQL checks of a GRANT: the tables and roles it names
+    /// exist (42P01, 42704).
+    fn check_grant(
+        &self,
+        objects: Option<&datafusion::sql::sqlparser::ast::GrantObjects>,
+        grantees: &[datafusion::sql::sqlparser::ast::Grantee],
+    ) -> UserResult<()> {
+        use datafusion::sql::sqlparser::ast::{GrantObjects, GranteeName, GranteesType};
+        if let Some(GrantObjects::Tables(tables)) = objects {
+            for table in tables {
+                let name = crate::names::object_name(table)?;
+                if self.ws.lookup(ObjectKind::Table, &name)?.is_none() {
+                    return Err(UserError::new(
+                        "42P01",
+                        format!("relation \"{name}\" does not exist"),
+                    ));
+                }
+            }
+        }
+        let roles = crate::users::UserStore::at(&self.db.data_dir)
+            .list()
+            .map_err(|e| UserError::internal(format!("reading the users file: {e}")))?;
+        for grantee in grantees {
+            if matches!(grantee.grantee_type, GranteesType::Public) {
+                continue;
+            }
+            let Some(GranteeName::ObjectName(name)) = &grantee.name else {
+                continue;
+            };
+            let role = crate::names::object_name(name)?;
+            let current = self
+                .settings
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get("session_authorization")
+                .unwrap_or_default();
+            let known = role == current || roles.iter().any(|(r, _, _)| *r == role);
+            if !known && role != "public" {
+                return Err(UserError::new(
+                    "42704",
+                    format!("role \"{role}\" does not exist"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn in_block(&self, what: &str) -> UserResult<()> {

@@ -658,6 +658,7 @@ mod tests {
             primary_key_name: None,
             indexes: vec![],
             foreign_keys: vec![],
+            comments: Default::default(),
             sql: String::new(),
         })
     }

@@ -39,6 +39,8 @@ pub struct Relation {
     /// The primary key's index first, then the others (tables only).
     pub indexes: Vec<Index>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// `COMMENT ON`: (0 for the relation, else the column's number, text).
+    pub comments: Vec<(i64, String)>,
     /// The SELECT of a streaming query; the connector of a source.
     pub definition: Option<String>,
     /// Rows held (tables only).
@@ -217,6 +219,18 @@ impl Snapshot {
                     primary_key: t.primary_key.clone(),
                     indexes: indexes_of(t),
                     foreign_keys: Vec::new(),
+                    comments: t
+                        .comments
+                        .iter()
+                        .filter_map(|(key, text)| {
+                            let subid = if key.is_empty() {
+                                0
+                            } else {
+                                t.columns.iter().position(|c| &c.name == key)? as i64 + 1
+                            };
+                            Some((subid, text.clone()))
+                        })
+                        .collect(),
                     definition: None,
                     rows: workspace
                         .table_rows(&t.name)
@@ -231,6 +245,7 @@ impl Snapshot {
                     primary_key: vec![],
                     indexes: vec![],
                     foreign_keys: vec![],
+                    comments: vec![],
                     definition: Some(s.connector.clone()),
                     rows: None,
                 },
@@ -242,6 +257,7 @@ impl Snapshot {
                     primary_key: vec![],
                     indexes: vec![],
                     foreign_keys: vec![],
+                    comments: vec![],
                     definition: Some(q.query.clone()),
                     rows: None,
                 },
@@ -281,6 +297,17 @@ impl Snapshot {
             }
         }
         Snapshot { relations }
+    }
+
+    /// The comment on relation `oid` (`subid` 0) or on its column `subid`.
+    pub fn comment(&self, oid: i64, subid: i64) -> Option<String> {
+        self.relations
+            .iter()
+            .find(|r| r.oid == oid)?
+            .comments
+            .iter()
+            .find(|(s, _)| *s == subid)
+            .map(|(_, text)| text.clone())
     }
 
     /// The relation with this OID, or the table with an index of this OID.

@@ -309,12 +309,42 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
     register(ctx, "pg_stat_get_numscans", &[1], DataType::Int64, |_| {
         Ok(ScalarValue::Int64(Some(0)))
     });
-    // No partitioned tables, no rules.
-    for name in ["pg_get_partkeydef", "pg_get_ruledef"] {
-        register(ctx, name, &[1, 2], DataType::Utf8, |_| {
-            Ok(ScalarValue::Utf8(None))
-        });
-    }
+    // No rules.
+    register(ctx, "pg_get_ruledef", &[1, 2], DataType::Utf8, |_| {
+        Ok(ScalarValue::Utf8(None))
+    });
+    register(ctx, "pg_size_pretty", &[1], DataType::Utf8, |args| {
+        Ok(ScalarValue::Utf8(as_i64(&args[0]).map(size_pretty)))
+    });
+    // Comments (`COMMENT ON TABLE` / `COLUMN`): `obj_description(oid[,
+    // catalog])` of a relation, `col_description(oid, attnum)`.
+    let c = cat.clone();
+    register(
+        ctx,
+        "obj_description",
+        &[1, 2],
+        DataType::Utf8,
+        move |args| {
+            let catalog = args.get(1).and_then(as_text);
+            if catalog.as_deref().is_some_and(|c| c != "pg_class") {
+                return Ok(ScalarValue::Utf8(None));
+            }
+            Ok(ScalarValue::Utf8(
+                as_i64(&args[0]).and_then(|oid| snapshot_now(&c).comment(oid, 0)),
+            ))
+        },
+    );
+    let c = cat.clone();
+    register(ctx, "col_description", &[2], DataType::Utf8, move |args| {
+        let (Some(oid), Some(column)) = (as_i64(&args[0]), as_i64(&args[1])) else {
+            return Ok(ScalarValue::Utf8(None));
+        };
+        Ok(ScalarValue::Utf8(if column > 0 {
+            snapshot_now(&c).comment(oid, column)
+        } else {
+            None
+        }))
+    });
     // Eddy has no triggers (pg_trigger is empty).
     register(ctx, "pg_get_triggerdef", &[1, 2], DataType::Utf8, |_| {
         Ok(ScalarValue::Utf8(None))
@@ -377,8 +407,6 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
         Ok(utf8(as_text(&args[0])))
     });
     for name in [
-        "obj_description",
-        "col_description",
         "shobj_description",
         "pg_get_statisticsobjdef_columns",
         "pg_get_serial_sequence",
@@ -468,9 +496,13 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
     for name in ["eddy_regclass_oid", "to_regclass"] {
         let c = cat.clone();
         register(ctx, name, &[1], oid.clone(), move |args| {
-            Ok(ScalarValue::Int64(
-                as_text(&args[0]).and_then(|n| relation_oid_of(&c, &n)),
-            ))
+            // regclass input: a name, or an OID in digits.
+            Ok(ScalarValue::Int64(as_text(&args[0]).and_then(
+                |n| match n.trim().parse::<i64>() {
+                    Ok(oid) => Some(oid),
+                    Err(_) => relation_oid_of(&c, &n),
+                },
+            )))
         });
     }
     let c = cat.clone();
@@ -634,6 +666,34 @@ fn set_config(
         .set(&name, &value)
         .map_err(|e| datafusion::error::DataFusionError::Execution(e.message))?;
     Ok(utf8(settings.get(&name).ok()))
+}
+
+/// `pg_size_pretty(bytes)` as PostgreSQL prints it: bytes below 10 kB,
+/// then kB, MB, GB, TB, PB, each rounded half away from zero.
+fn size_pretty(bytes: i64) -> String {
+    // (name, below this many of the unit, rounded, bits of the unit)
+    const UNITS: [(&str, i64, bool, u32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let mut size = bytes;
+    for (i, (name, limit, round, bits)) in UNITS.iter().enumerate() {
+        let last = i + 1 == UNITS.len();
+        if last || size.abs() < *limit {
+            if *round {
+                size = (size + if size < 0 { -1 } else { 1 }) / 2;
+            }
+            return format!("{size} {name}");
+        }
+        let (_, _, next_round, next_bits) = UNITS[i + 1];
+        let shift = next_bits - bits - u32::from(next_round) + u32::from(*round);
+        size /= 1i64 << shift;
+    }
+    unreachable!("the last unit always answers")
 }
 
 /// PostgreSQL's `format()`: `%s` (the value as text, NULL as empty),
@@ -865,6 +925,19 @@ mod tests {
     use datafusion::common::ScalarValue;
 
     use super::{format_pg, parse_ident};
+
+    #[test]
+    fn sizes_like_postgres() {
+        use super::size_pretty;
+        // Values checked against PostgreSQL 15's pg_size_pretty.
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(20_971_519), "20 MB");
+        assert_eq!(size_pretty(20_971_520), "20 MB");
+        assert_eq!(size_pretty(-10240), "-10 kB");
+        assert_eq!(size_pretty(1_099_511_627_776), "1024 GB");
+    }
 
     #[test]
     fn format_like_postgres() {

@@ -50,6 +50,8 @@ pub mod oids {
     pub const BTREE_AM: i64 = 403;
     pub const PG_DEFAULT_TABLESPACE: i64 = 1663;
     pub const DEFAULT_COLLATION: i64 = 100;
+    /// `pg_class`'s own OID (the `classoid` of a relation's comment).
+    pub const PG_CLASS: i64 = 1259;
     /// `pg_class` rows of the system catalogs themselves, for
     /// `'pg_class'::regclass` and `classoid` columns.
     pub const SYSTEM_RELATIONS: &[(&str, i64)] = &[

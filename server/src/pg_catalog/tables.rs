@@ -69,6 +69,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
             | "pg_attrdef"
             | "pg_index"
             | "pg_indexes"
+            | "pg_description"
             | "pg_constraint"
             | "pg_foreign_table"
             | "pg_matviews"
@@ -142,12 +143,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
                 vec![int(14), text("sql"), int(10), boolean(false), boolean(true)],
             ],
         ),
-        "pg_description" => empty(&[
-            ("objoid", Oid),
-            ("classoid", Oid),
-            ("objsubid", I32),
-            ("description", Text),
-        ]),
+        "pg_description" => pg_description(&snapshot),
         "pg_shdescription" => empty(&[("objoid", Oid), ("classoid", Oid), ("description", Text)]),
         "pg_proc" => empty(&[
             ("oid", Oid),
@@ -629,6 +625,29 @@ fn pg_index(snapshot: &Snapshot) -> DfResult<MemTable> {
         }
     }
     table(&columns, rows)
+}
+
+/// Comments on tables (`objsubid` 0) and their columns, as rows of
+/// `pg_class` (`classoid` 1259).
+fn pg_description(snapshot: &Snapshot) -> DfResult<MemTable> {
+    let rows = snapshot
+        .relations
+        .iter()
+        .flat_map(|r| {
+            r.comments.iter().map(|(subid, comment)| {
+                vec![int(r.oid), int(oids::PG_CLASS), int(*subid), text(comment)]
+            })
+        })
+        .collect();
+    table(
+        &[
+            ("objoid", Oid),
+            ("classoid", Oid),
+            ("objsubid", I32),
+            ("description", Text),
+        ],
+        rows,
+    )
 }
 
 /// The `pg_indexes` view: each index with its `CREATE INDEX` statement.

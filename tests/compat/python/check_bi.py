@@ -32,6 +32,8 @@ CREATE TABLE orders (
     placed_at timestamptz DEFAULT now()
 );
 CREATE INDEX orders_placed_at ON orders (placed_at);
+COMMENT ON TABLE orders IS 'Placed orders';
+COMMENT ON COLUMN orders.amount IS 'In euros';
 """
 
 
@@ -112,8 +114,8 @@ def metabase(conn):
           AND (n.nspname <> 'information_schema') AND c.relkind IN ('r', 'p', 'v', 'f', 'm')
           AND n.nspname IN ('public')
         ORDER BY type ASC, schema ASC, name ASC""")
-    check("metabase: tables", [r[:3] for r in got],
-          [("public", "customers", "TABLE"), ("public", "orders", "TABLE")])
+    check("metabase: tables", [r[:4] for r in got],
+          [("public", "customers", "TABLE", None), ("public", "orders", "TABLE", "Placed orders")])
     for schema, table in [("public", "customers"), ("public", "orders")]:
         check(f"metabase: select privilege on {table}", rows(conn,
               "SELECT has_table_privilege(%s, 'SELECT')", (f'"{schema}"."{table}"',)), [(True,)])
@@ -216,7 +218,10 @@ def superset():
     check("superset: unique constraints", [(u["name"], u["column_names"])
                                            for u in inspector.get_unique_constraints("customers")],
           [("customers_email_key", ["email"])])
-    check("superset: table comment", inspector.get_table_comment("orders"), {"text": None})
+    check("superset: table comment", inspector.get_table_comment("orders"),
+          {"text": "Placed orders"})
+    check("superset: column comments", [c["comment"] for c in columns],
+          [None, None, "In euros", None])
     check("superset: check constraints", inspector.get_check_constraints("orders"), [])
     meta = sa.MetaData()
     meta.reflect(engine)

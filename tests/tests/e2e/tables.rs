@@ -309,3 +309,64 @@ async fn keys_and_foreign_keys_match_postgres() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// `COMMENT ON` and `GRANT` as migrations write them, on PostgreSQL and on
+/// Eddy: the same SQLSTATEs, the same comments in `pg_description` and
+/// through `obj_description` / `col_description`, also after a column is
+/// renamed and a comment removed. (`GRANT` changes nothing in Eddy, where
+/// every user holds every privilege, but checks what it names; `REVOKE`
+/// is refused, Eddy-only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_and_grants_match_postgres() -> Result<()> {
+    let pg = eddy_tests::TestPostgres::start().await?;
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let (pg, eddy_client) = (pg.client().await?, eddy.client().await?);
+        let steps: &[(&str, Option<&str>)] = &[
+            (
+                "CREATE TABLE people (id integer PRIMARY KEY, name text, born date)",
+                None,
+            ),
+            ("COMMENT ON TABLE people IS 'Everyone we know'", None),
+            ("COMMENT ON COLUMN people.name IS 'As they sign'", None),
+            (
+                "COMMENT ON COLUMN public.people.born IS 'Day of birth'",
+                None,
+            ),
+            ("COMMENT ON COLUMN people.nope IS 'x'", Some("42703")),
+            ("COMMENT ON TABLE nobody IS 'x'", Some("42P01")),
+            ("ALTER TABLE people RENAME COLUMN name TO full_name", None),
+            ("COMMENT ON COLUMN people.born IS NULL", None),
+            ("GRANT SELECT, INSERT ON people TO PUBLIC", None),
+            ("GRANT SELECT ON TABLE nobody TO PUBLIC", Some("42P01")),
+            ("GRANT SELECT ON people TO no_such_role", Some("42704")),
+        ];
+        for (sql, code) in steps {
+            for (who, client) in [("PostgreSQL", &pg), ("Eddy", &eddy_client)] {
+                match (client.batch_execute(sql).await, code) {
+                    (Ok(()), None) => {}
+                    (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(code) => {}
+                    (result, _) => anyhow::bail!("{who}: {sql}: expected {code:?}, got {result:?}"),
+                }
+            }
+        }
+        for sql in [
+            "SELECT objsubid, description FROM pg_description \
+             WHERE objoid = 'people'::regclass ORDER BY objsubid",
+            "SELECT obj_description('people'::regclass, 'pg_class'), \
+             col_description('people'::regclass, 2), col_description('people'::regclass, 3)",
+        ] {
+            let want = query_values(&pg, sql).await?;
+            let got = query_values(&eddy_client, sql).await?;
+            ensure!(
+                got == want,
+                "{sql}\nEddy:       {got:?}\nPostgreSQL: {want:?}"
+            );
+        }
+        let error = expect_db_error(&eddy_client, "REVOKE ALL ON people FROM PUBLIC").await?;
+        ensure!(error.code().code() == "0A000", "REVOKE: {error:?}");
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
