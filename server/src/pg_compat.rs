@@ -444,7 +444,7 @@ fn number(n: &str) -> Expr {
     Expr::value(Value::Number(n.into(), false))
 }
 
-fn function(name: &str, args: Vec<Expr>) -> Function {
+pub(crate) fn function(name: &str, args: Vec<Expr>) -> Function {
     Function {
         name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
         uses_odbc_syntax: false,

@@ -39,8 +39,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, UnaryOperator, Value,
+    Expr, ObjectName, Query, SetExpr, Statement, TableFactor, UnaryOperator, Value,
     visit_expressions, visit_expressions_mut, visit_relations,
 };
 
@@ -110,24 +109,8 @@ pub fn extract(stmt: &mut Statement) -> Vec<Extracted> {
             ControlFlow::<()>::Continue(())
         });
         let name = format!("eddy_subquery_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let call = Expr::Function(Function {
-            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(&name))]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: tested
-                    .into_iter()
-                    .chain(outer)
-                    .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                    .collect(),
-                clauses: vec![],
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: vec![],
-        });
+        let args: Vec<Expr> = tested.into_iter().chain(outer).collect();
+        let call = Expr::Function(crate::pg_compat::function(&name, args));
         *expr = if negated {
             Expr::UnaryOp {
                 op: UnaryOperator::Not,

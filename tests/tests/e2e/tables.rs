@@ -230,6 +230,34 @@ async fn insert_checks_values_against_column_types() -> Result<()> {
     with_logs(result, &eddy, None)
 }
 
+/// Runs each statement on PostgreSQL and on Eddy: both must accept it, or
+/// both refuse it with the SQLSTATE given.
+async fn run_on_both(pg: &Client, eddy: &Client, steps: &[(&str, Option<&str>)]) -> Result<()> {
+    for (sql, code) in steps {
+        for (who, client) in [("PostgreSQL", pg), ("Eddy", eddy)] {
+            match (client.batch_execute(sql).await, code) {
+                (Ok(()), None) => {}
+                (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(*code) => {}
+                (result, _) => anyhow::bail!("{who}: {sql}: expected {code:?}, got {result:?}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each query answers the same rows on PostgreSQL and on Eddy.
+async fn same_answers(pg: &Client, eddy: &Client, queries: &[&str]) -> Result<()> {
+    for sql in queries {
+        let want = query_values(pg, sql).await?;
+        let got = query_values(eddy, sql).await?;
+        ensure!(
+            got == want,
+            "{sql}\nEddy:       {got:?}\nPostgreSQL: {want:?}"
+        );
+    }
+    Ok(())
+}
+
 /// Keys and foreign keys run the same on PostgreSQL and on Eddy: the
 /// statements a migration tool sends are accepted or refused with the same
 /// SQLSTATE, and `pg_constraint` / `pg_indexes` show the same definitions
@@ -270,15 +298,7 @@ async fn keys_and_foreign_keys_match_postgres() -> Result<()> {
             ("DROP TABLE customers", Some("2BP01")),
             ("ALTER TABLE customers RENAME TO clients", None),
         ];
-        for (sql, code) in steps {
-            for (who, client) in [("PostgreSQL", &pg), ("Eddy", &eddy_client)] {
-                match (client.batch_execute(sql).await, code) {
-                    (Ok(()), None) => {}
-                    (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(code) => {}
-                    (result, _) => anyhow::bail!("{who}: {sql}: expected {code:?}, got {result:?}"),
-                }
-            }
-        }
+        run_on_both(&pg, &eddy_client, steps).await?;
         let catalog = [
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint \
              WHERE conrelid = 'orders'::regclass ORDER BY conname",
@@ -291,11 +311,7 @@ async fn keys_and_foreign_keys_match_postgres() -> Result<()> {
             "SELECT constraint_name, unique_constraint_name, update_rule, delete_rule \
              FROM information_schema.referential_constraints ORDER BY constraint_name",
         ];
-        for sql in catalog {
-            let want = query_values(&pg, sql).await?;
-            let got = query_values(&eddy_client, sql).await?;
-            ensure!(got == want, "{sql}\nEddy:       {got:?}\nPostgreSQL: {want:?}");
-        }
+        same_answers(&pg, &eddy_client, &catalog).await?;
         // CASCADE drops the foreign keys, not the tables that hold them.
         for client in [&pg, &eddy_client] {
             client.batch_execute("DROP TABLE clients CASCADE").await?;
@@ -341,28 +357,14 @@ async fn comments_and_grants_match_postgres() -> Result<()> {
             ("GRANT SELECT ON TABLE nobody TO PUBLIC", Some("42P01")),
             ("GRANT SELECT ON people TO no_such_role", Some("42704")),
         ];
-        for (sql, code) in steps {
-            for (who, client) in [("PostgreSQL", &pg), ("Eddy", &eddy_client)] {
-                match (client.batch_execute(sql).await, code) {
-                    (Ok(()), None) => {}
-                    (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(code) => {}
-                    (result, _) => anyhow::bail!("{who}: {sql}: expected {code:?}, got {result:?}"),
-                }
-            }
-        }
-        for sql in [
+        run_on_both(&pg, &eddy_client, steps).await?;
+        let queries = [
             "SELECT objsubid, description FROM pg_description \
              WHERE objoid = 'people'::regclass ORDER BY objsubid",
             "SELECT obj_description('people'::regclass, 'pg_class'), \
              col_description('people'::regclass, 2), col_description('people'::regclass, 3)",
-        ] {
-            let want = query_values(&pg, sql).await?;
-            let got = query_values(&eddy_client, sql).await?;
-            ensure!(
-                got == want,
-                "{sql}\nEddy:       {got:?}\nPostgreSQL: {want:?}"
-            );
-        }
+        ];
+        same_answers(&pg, &eddy_client, &queries).await?;
         let error = expect_db_error(&eddy_client, "REVOKE ALL ON people FROM PUBLIC").await?;
         ensure!(error.code().code() == "0A000", "REVOKE: {error:?}");
         Ok(())
