@@ -90,21 +90,17 @@ pub fn extract(stmt: &mut Statement) -> Vec<Extracted> {
         if !reads_only_catalog(query) {
             return ControlFlow::Continue(());
         }
-        let outer = outer_references(query);
+        let defined = defined_names(query);
+        let outer = outer_references(query, &defined);
         // DataFusion plans uncorrelated subqueries, except `IN` outside
         // WHERE (`CASE WHEN s IN (SELECT …)`, as Grafana writes).
         if kind != Kind::In && !outer.iter().any(|e| !is_placeholder(e)) {
             return ControlFlow::Continue(());
         }
         let mut inner = (**query).clone();
-        let texts: Vec<String> = outer.iter().map(|e| e.to_string()).collect();
-        let defined = defined_names(query);
         let _ = visit_expressions_mut(&mut inner, |e: &mut Expr| {
-            if is_placeholder(e) || is_outer(e, &defined) {
-                let text = e.to_string();
-                if let Some(i) = texts.iter().position(|t| *t == text) {
-                    *e = Expr::value(Value::Placeholder(format!("${}", i + 1)));
-                }
+            if let Some(i) = outer.iter().position(|o| o == e) {
+                *e = Expr::value(Value::Placeholder(format!("${}", i + 1)));
             }
             ControlFlow::<()>::Continue(())
         });
@@ -313,11 +309,10 @@ fn is_outer(expr: &Expr, defined: &[String]) -> bool {
 
 /// The outer columns and parameters `query` uses, each once, in order of
 /// first use.
-fn outer_references(query: &Query) -> Vec<Expr> {
-    let defined = defined_names(query);
+fn outer_references(query: &Query, defined: &[String]) -> Vec<Expr> {
     let mut found: Vec<Expr> = Vec::new();
     let _ = visit_expressions(query, |e: &Expr| {
-        if (is_placeholder(e) || is_outer(e, &defined)) && !found.contains(e) {
+        if (is_placeholder(e) || is_outer(e, defined)) && !found.contains(e) {
             found.push(e.clone());
         }
         ControlFlow::<()>::Continue(())

@@ -91,17 +91,21 @@ impl Index {
     }
 }
 
-/// A foreign key whose referenced table exists.
+/// A foreign key whose referenced table exists: its definition (reached
+/// through `Deref`), with the referenced table's OID and column numbers.
 #[derive(Debug, Clone)]
 pub struct ForeignKey {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub references: String,
+    pub def: eddy_catalog::ForeignKeyDef,
     pub referenced_oid: i64,
-    pub referenced_columns: Vec<String>,
     pub referenced_attnums: Vec<i16>,
-    pub on_delete: String,
-    pub on_update: String,
+}
+
+impl std::ops::Deref for ForeignKey {
+    type Target = eddy_catalog::ForeignKeyDef;
+
+    fn deref(&self) -> &Self::Target {
+        &self.def
+    }
 }
 
 impl ForeignKey {
@@ -152,17 +156,27 @@ impl Relation {
         self.foreign_keys
             .iter()
             .find(|f| f.constraint_oid() == oid)
-            .map(|f| {
-                crate::ddl::foreign_key_sql(&eddy_catalog::ForeignKeyDef {
-                    name: f.name.clone(),
-                    columns: f.columns.clone(),
-                    references: f.references.clone(),
-                    referenced_columns: f.referenced_columns.clone(),
-                    on_delete: f.on_delete.clone(),
-                    on_update: f.on_update.clone(),
-                })
-            })
+            .map(|f| crate::ddl::foreign_key_sql(&f.def))
     }
+}
+
+/// The unique index of table `table` over exactly `columns` (in any
+/// order): the key a foreign key to those columns relies on.
+pub fn unique_index_over<'a>(
+    relations: &'a [Relation],
+    table: &str,
+    columns: &[String],
+) -> Option<&'a Index> {
+    relations
+        .iter()
+        .find(|r| r.relkind == "r" && r.name == table)?
+        .indexes
+        .iter()
+        .find(|i| {
+            i.unique
+                && i.columns.len() == columns.len()
+                && i.columns.iter().all(|c| columns.contains(c))
+        })
 }
 
 /// `"a", "b"` as PostgreSQL quotes a column list.
@@ -207,9 +221,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub async fn build(db: &Database, workspace: &Workspace) -> Snapshot {
+        let objects = workspace.list_all().unwrap_or_default();
         let mut relations = Vec::new();
-        for obj in workspace.list_all().unwrap_or_default() {
-            let oid = relation_oid(kind_key(&obj), obj.name());
+        for obj in &objects {
+            let oid = relation_oid(kind_key(obj), obj.name());
             let relation = match &obj {
                 CatalogObject::Table(t) => Relation {
                     oid,
@@ -266,8 +281,9 @@ impl Snapshot {
             relations.push(relation);
         }
         relations.sort_by(|a, b| a.name.cmp(&b.name));
-        for obj in workspace.list_all().unwrap_or_default() {
-            let CatalogObject::Table(t) = &obj else {
+        // Foreign keys once every relation is known: they name others.
+        for obj in &objects {
+            let CatalogObject::Table(t) = obj else {
                 continue;
             };
             let foreign_keys: Vec<ForeignKey> = t
@@ -278,14 +294,9 @@ impl Snapshot {
                         .iter()
                         .find(|r| r.relkind == "r" && r.name == f.references)?;
                     Some(ForeignKey {
-                        name: f.name.clone(),
-                        columns: f.columns.clone(),
-                        references: f.references.clone(),
+                        def: f.clone(),
                         referenced_oid: referenced.oid,
-                        referenced_columns: f.referenced_columns.clone(),
                         referenced_attnums: referenced.attnums(&f.referenced_columns),
-                        on_delete: f.on_delete.clone(),
-                        on_update: f.on_update.clone(),
                     })
                 })
                 .collect();

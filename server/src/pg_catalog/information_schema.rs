@@ -6,7 +6,7 @@ use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
 use super::CatalogContext;
-use super::data::{Col::*, Relation, boolean, int, null, table, text};
+use super::data::{Col::*, Relation, boolean, int, null, table, text, unique_index_over};
 use super::types;
 
 pub const NAMES: &[&str] = &[
@@ -307,19 +307,6 @@ fn table_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
     )
 }
 
-/// The unique constraint of `table` over exactly `columns`.
-fn unique_constraint_over(rels: &[Relation], table: &str, columns: &[String]) -> Option<String> {
-    let r = rels.iter().find(|r| r.name == table)?;
-    r.indexes
-        .iter()
-        .find(|i| {
-            i.unique
-                && i.columns.len() == columns.len()
-                && i.columns.iter().all(|c| columns.contains(c))
-        })
-        .map(|i| i.name.clone())
-}
-
 fn referential_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
     let mut rows = Vec::new();
     for r in rels {
@@ -331,8 +318,8 @@ fn referential_constraints(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
                 text(db),
                 text("public"),
                 text(
-                    unique_constraint_over(rels, &f.references, &f.referenced_columns)
-                        .unwrap_or_default(),
+                    unique_index_over(rels, &f.references, &f.referenced_columns)
+                        .map_or_else(String::new, |i| i.name.clone()),
                 ),
                 text("NONE"),
                 text(&f.on_update),
@@ -384,14 +371,13 @@ fn key_column_usage(db: &str, rels: &[Relation], name: &str) -> DfResult<MemTabl
             let fk = r.foreign_keys.iter().find(|f| f.name == constraint);
             if name == "key_column_usage" {
                 for (i, c) in columns.iter().enumerate() {
+                    // Where the referenced column stands in the key it references.
                     let in_unique = fk.map(|f| {
-                        let referenced =
-                            &f.referenced_columns[i.min(f.referenced_columns.len() - 1)];
-                        unique_constraint_over(rels, &f.references, &f.referenced_columns)
-                            .and_then(|u| {
-                                let r = rels.iter().find(|r| r.name == f.references)?;
-                                let index = r.indexes.iter().find(|i| i.name == u)?;
-                                index.columns.iter().position(|c| c == referenced)
+                        unique_index_over(rels, &f.references, &f.referenced_columns)
+                            .and_then(|key| {
+                                key.columns
+                                    .iter()
+                                    .position(|k| Some(k) == f.referenced_columns.get(i))
                             })
                             .map_or(i as i64 + 1, |p| p as i64 + 1)
                     });

@@ -740,18 +740,12 @@ fn pg_constraint(snapshot: &Snapshot) -> DfResult<MemTable> {
         }
         for fk in &r.foreign_keys {
             // The referenced table's unique index over the referenced columns.
-            let referenced_index = snapshot
-                .relations
-                .iter()
-                .find(|t| t.oid == fk.referenced_oid)
-                .and_then(|t| {
-                    t.indexes.iter().find(|i| {
-                        i.unique
-                            && i.columns.len() == fk.referenced_columns.len()
-                            && i.columns.iter().all(|c| fk.referenced_columns.contains(c))
-                    })
-                })
-                .map_or(0, |i| i.oid());
+            let referenced_index = super::data::unique_index_over(
+                &snapshot.relations,
+                &fk.references,
+                &fk.referenced_columns,
+            )
+            .map_or(0, |i| i.oid());
             rows.push(vec![
                 int(fk.constraint_oid()),
                 text(&fk.name),
