@@ -50,6 +50,11 @@ pub struct OffsetEntry {
     /// (their watermark closes after the epoch).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs_ended: Vec<usize>,
+    /// The partitions (by their offsets key) that had no new data for
+    /// their source's `watermark.idle_timeout` when the epoch was planned:
+    /// they do not hold the watermark back at its end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle_partitions: Vec<String>,
 }
 
 /// The entry of the commit log: where the next epoch starts.
@@ -113,11 +118,7 @@ pub struct Totals {
     pub bad_records: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct WatermarkState {
-    pub max_event_time: Option<i64>,
-    pub current: Option<i64>,
-}
+pub use crate::watermark::WatermarkState;
 
 /// One link of a state chain: a full snapshot or a delta.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +454,7 @@ mod tests {
             input_ended: false,
             idle_watermark: None,
             inputs_ended: Vec::new(),
+            idle_partitions: Vec::new(),
         };
         cp.write_offsets(&first).unwrap();
         // Crashed during epoch 1: replay it from its recorded start.
@@ -466,12 +468,19 @@ mod tests {
         let watermark = WatermarkState {
             max_event_time: Some(5),
             current: Some(1),
+            partitions: BTreeMap::from([(
+                "0".to_string(),
+                crate::watermark::PartitionTime {
+                    max_event_time: 5,
+                    idle: true,
+                },
+            )]),
         };
         cp.commit(
             &CommitEntry {
                 epoch: 1,
                 offsets: offsets(10),
-                watermark,
+                watermark: watermark.clone(),
                 more_watermarks: Vec::new(),
                 has_state: true,
                 delta: false,
@@ -488,6 +497,7 @@ mod tests {
             input_ended: true,
             idle_watermark: None,
             inputs_ended: Vec::new(),
+            idle_partitions: vec!["0".to_string()],
         };
         cp.write_offsets(&second).unwrap();
 
@@ -509,6 +519,7 @@ mod tests {
                 input_ended: false,
                 idle_watermark: None,
                 inputs_ended: Vec::new(),
+                idle_partitions: Vec::new(),
             })
             .unwrap();
             let state = RecordBatch::try_new(
@@ -609,6 +620,7 @@ mod tests {
                 input_ended: false,
                 idle_watermark: None,
                 inputs_ended: Vec::new(),
+                idle_partitions: Vec::new(),
             })
             .unwrap();
             let commit = CommitEntry {
@@ -648,6 +660,7 @@ mod tests {
                 input_ended: false,
                 idle_watermark: None,
                 inputs_ended: Vec::new(),
+                idle_partitions: Vec::new(),
             })
             .unwrap();
             let entry = CommitEntry {

@@ -14,11 +14,18 @@ use crate::table_store::TableStore;
 use crate::{EngineError, Result, Sink, Source};
 
 /// Options every source takes, whatever its connector.
-pub const COMMON_SOURCE_OPTIONS: &[OptionSpec] = &[OptionSpec::new(
-    "watermark.idle_timeout",
-    crate::options::OptionValue::Duration,
-    "when no data arrives for this long, the watermark advances with processing time, so windows close when traffic stops",
-)];
+pub const COMMON_SOURCE_OPTIONS: &[OptionSpec] = &[
+    OptionSpec::new(
+        "watermark.idle_timeout",
+        crate::options::OptionValue::Duration,
+        "a partition without data for this long stops holding the watermark back; when the whole source is silent this long, the watermark advances with processing time, so windows close when traffic stops",
+    ),
+    OptionSpec::new(
+        "watermark.policy",
+        crate::options::OptionValue::OneOf(&["min_partition", "max_seen"]),
+        "min_partition (default): the watermark is the minimum over the source's partitions of their largest event time minus the delay; max_seen: the largest event time of all partitions minus the delay (Spark's rule)",
+    ),
+];
 
 /// Builds sources of one connector type.
 pub trait SourceConnector: Send + Sync {
@@ -169,9 +176,11 @@ impl ConnectorRegistry {
             .partition(|(k, _)| k.starts_with("watermark."));
         crate::options::validate_options("a source", &common, COMMON_SOURCE_OPTIONS)?;
         if !common.is_empty() && def.watermark.is_none() {
-            return Err(EngineError::Config(
-                "'watermark.idle_timeout' needs a WATERMARK FOR clause on the source".into(),
-            ));
+            let names: Vec<&str> = common.keys().map(String::as_str).collect();
+            return Err(EngineError::Config(format!(
+                "'{}' needs a WATERMARK FOR clause on the source",
+                names.join("', '")
+            )));
         }
         crate::options::validate_options(
             &format!("source connector '{}'", c.name()),

@@ -50,4 +50,4 @@ pub use connector::{
 pub use error::{EngineError, Result};
 pub use lookup::Lookup;
 pub use sink::{OutputMode, Sink};
-pub use source::{Offsets, PlannedRange, Source};
+pub use source::{Offsets, PlannedRange, RowPartitions, Source, SourceBatch};

@@ -14,8 +14,11 @@
 //!     │◀──────────── PlannedRange{to}  │
 //!     │  (offset log: epoch N = from..to)
 //!     │  read(from, to) ──────────────▶│
-//!     │◀──── RecordBatch, RecordBatch… │
+//!     │◀──── SourceBatch, SourceBatch… │
 //! ```
+//!
+//! Every batch says which partition each of its rows came from, so that the
+//! engine can track event time per partition (see [`crate::watermark`]).
 
 use std::collections::BTreeMap;
 
@@ -28,6 +31,33 @@ use crate::Result;
 
 /// Read position per partition.
 pub type Offsets = BTreeMap<String, i64>;
+
+/// Rows read from a source, with the partition each row came from.
+#[derive(Debug, Clone)]
+pub struct SourceBatch {
+    pub batch: RecordBatch,
+    pub partitions: RowPartitions,
+}
+
+/// Which partition each row of a [`SourceBatch`] came from, by the
+/// partition's name in [`Offsets`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowPartitions {
+    /// Every row comes from this partition.
+    One(String),
+    /// Row `i` comes from partition `names[rows[i]]`.
+    PerRow { names: Vec<String>, rows: Vec<u32> },
+}
+
+impl SourceBatch {
+    /// A batch whose rows all come from `partition`.
+    pub fn of_partition(partition: impl Into<String>, batch: RecordBatch) -> Self {
+        SourceBatch {
+            batch,
+            partitions: RowPartitions::One(partition.into()),
+        }
+    }
+}
 
 /// What `plan_epoch` decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,5 +91,12 @@ pub trait Source: Send {
         &'a mut self,
         from: &'a Offsets,
         to: &'a Offsets,
-    ) -> BoxStream<'a, Result<RecordBatch>>;
+    ) -> BoxStream<'a, Result<SourceBatch>>;
+
+    /// Whether a partition has nothing more to give once its planned range
+    /// has been read (each file of a file source is read once, whole): it
+    /// then stops holding the watermark back. Kafka partitions never end.
+    fn partitions_end_when_read(&self) -> bool {
+        false
+    }
 }

@@ -19,6 +19,7 @@ use eddy_engine::job::{
 use eddy_engine::join::TableLookup;
 use eddy_engine::plan::{InputInfo, PlanContext, build_streaming_plan};
 use eddy_engine::table_store::TableStore;
+use eddy_engine::watermark::WatermarkSpec;
 use eddy_engine::{ConnectorRegistry, EngineError, Lookup, SinkContext, SourceContext};
 use eddy_sql::streaming::plan_streaming_query;
 use eddy_sql::types::arrow_schema;
@@ -148,15 +149,7 @@ impl Database {
                 UserError::unsupported("a streaming query must read from a source")
             })?;
             let schema = arrow_schema(&source_def.columns);
-            watermarks.push(match &source_def.watermark {
-                Some(w) => Some((
-                    schema
-                        .index_of(&w.column)
-                        .map_err(|e| UserError::internal(e.to_string()))?,
-                    w.delay_micros,
-                )),
-                None => None,
-            });
+            watermarks.push(WatermarkSpec::of_source(&source_def, &schema)?);
             let source_ctx = SourceContext {
                 query: def.name.clone(),
                 tables: self.tables.clone(),
@@ -186,19 +179,7 @@ impl Database {
         let checkpoint =
             CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
         let late_rows_table = options.late_rows_table(&def.name);
-        // Several inputs advance on processing time only when all of them
-        // are idle: the longest of their timeouts, if all have one.
-        let idle_timeout = source_defs
-            .iter()
-            .map(|d| {
-                d.options
-                    .get("watermark.idle_timeout")
-                    .and_then(|v| eddy_engine::options::parse_duration(v))
-            })
-            .collect::<Option<Vec<_>>>()
-            .and_then(|t| t.into_iter().max());
-        let mut job = StreamingJob::new(def.name.clone(), sources, sink, plan, options, watermarks)
-            .with_idle_timeout(idle_timeout);
+        let mut job = StreamingJob::new(def.name.clone(), sources, sink, plan, options, watermarks);
         if let Some(name) = late_rows_table {
             let [source_def] = source_defs.as_slice() else {
                 return Err(UserError::unsupported(

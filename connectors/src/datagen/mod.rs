@@ -21,11 +21,11 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::SourceDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
 use eddy_engine::{
-    EngineError, Offsets, PlannedRange, Result, Source, SourceConnector, SourceContext,
+    EngineError, Offsets, PlannedRange, Result, Source, SourceBatch, SourceConnector,
+    SourceContext,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
@@ -262,7 +262,7 @@ impl Source for DatagenSource {
         &'a mut self,
         from: &'a Offsets,
         to: &'a Offsets,
-    ) -> BoxStream<'a, Result<RecordBatch>> {
+    ) -> BoxStream<'a, Result<SourceBatch>> {
         let range = match (row_position(from), row_position(to)) {
             (Ok(a), Ok(b)) if a <= b => a..b,
             (Err(e), _) | (_, Err(e)) => return stream::once(async { Err(e) }).boxed(),
@@ -284,6 +284,7 @@ impl Source for DatagenSource {
                     &this.config.columns,
                     start..end,
                 )
+                .map(|batch| SourceBatch::of_partition(PARTITION, batch))
             })
             .boxed()
     }

@@ -12,6 +12,9 @@ use eddy_catalog::SourceDef;
 use eddy_engine::SourceConnector;
 use futures::TryStreamExt;
 
+use datafusion::arrow::record_batch::RecordBatch;
+use eddy_engine::RowPartitions;
+
 use super::*;
 
 fn schema() -> SchemaRef {
@@ -53,7 +56,15 @@ fn at(rows: i64) -> Offsets {
 
 async fn read(source: &mut Box<dyn Source>, from: i64, to: i64) -> RecordBatch {
     let (from, to) = (at(from), at(to));
-    let batches: Vec<RecordBatch> = source.read(&from, &to).try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = source
+        .read(&from, &to)
+        .map_ok(|b| {
+            assert_eq!(b.partitions, RowPartitions::One(PARTITION.to_string()));
+            b.batch
+        })
+        .try_collect()
+        .await
+        .unwrap();
     assert!(batches.iter().all(|b| b.num_rows() <= BATCH_ROWS as usize));
     concat_batches(&source.schema(), &batches).unwrap()
 }
@@ -301,7 +312,12 @@ async fn timestamptz_and_other_units() {
     let d = def(&[("fields.a.step", "1 second"), ("fields.b.kind", "random")]);
     let mut s = DatagenConnector.create(&d, schema.clone(), ctx()).unwrap();
     let (from, to) = (at(0), at(2));
-    let batches: Vec<RecordBatch> = s.read(&from, &to).try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = s
+        .read(&from, &to)
+        .map_ok(|b| b.batch)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(batches[0].schema(), schema);
     let a = batches[0]
         .column(0)

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use eddy_engine::{EngineError, Offsets, PlannedRange, Result, Source};
+use eddy_engine::{EngineError, Offsets, PlannedRange, Result, Source, SourceBatch};
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::io::AsyncReadExt;
 
@@ -177,7 +177,7 @@ struct ReadState<'a> {
 
 impl ReadState<'_> {
     /// The next non-empty batch, or `None` when every file is read.
-    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
         loop {
             let Some(open) = &mut self.current else {
                 let Some((name, size)) = self.files.pop_front() else {
@@ -232,7 +232,7 @@ impl ReadState<'_> {
             }
             let batch = self.source.decode_lines(&name, &chunk, first_line)?;
             if batch.num_rows() > 0 {
-                return Ok(Some(batch));
+                return Ok(Some(SourceBatch::of_partition(name, batch)));
             }
         }
     }
@@ -246,6 +246,11 @@ impl Source for FileSource {
 
     async fn initial_offsets(&mut self) -> Result<Offsets> {
         Ok(Offsets::new())
+    }
+
+    /// Each file is read once, whole.
+    fn partitions_end_when_read(&self) -> bool {
+        true
     }
 
     async fn plan_epoch(&mut self, from: &Offsets) -> Result<PlannedRange> {
@@ -276,7 +281,7 @@ impl Source for FileSource {
         &'a mut self,
         from: &'a Offsets,
         to: &'a Offsets,
-    ) -> BoxStream<'a, Result<RecordBatch>> {
+    ) -> BoxStream<'a, Result<SourceBatch>> {
         let files = match files_to_read(from, to) {
             Ok(files) => files,
             Err(e) => return stream::once(async { Err(e) }).boxed(),

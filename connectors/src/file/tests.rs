@@ -9,7 +9,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::{SinkDef, SourceDef};
 use eddy_engine::table_store::TableStore;
-use eddy_engine::{Offsets, SinkConnector, SinkContext, Source, SourceConnector, SourceContext};
+use eddy_engine::{
+    Offsets, RowPartitions, SinkConnector, SinkContext, Source, SourceConnector, SourceContext,
+};
 use futures::TryStreamExt;
 
 use super::*;
@@ -70,7 +72,19 @@ fn write(dir: &Path, name: &str, ids: std::ops::Range<i64>) {
 }
 
 async fn read(src: &mut Box<dyn Source>, from: &Offsets, to: &Offsets) -> RecordBatch {
-    let batches: Vec<RecordBatch> = src.read(from, to).try_collect().await.unwrap();
+    // Each batch holds lines of one file, and says which.
+    let batches: Vec<RecordBatch> = src
+        .read(from, to)
+        .map_ok(|b| {
+            let RowPartitions::One(file) = &b.partitions else {
+                panic!("a file batch from several files: {:?}", b.partitions);
+            };
+            assert!(to.contains_key(file), "{file} is not being read");
+            b.batch
+        })
+        .try_collect()
+        .await
+        .unwrap();
     concat_batches(&schema(), &batches).unwrap()
 }
 

@@ -16,7 +16,9 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use eddy_engine::{EngineError, Offsets, PlannedRange, Result, Source, SourceContext};
+use eddy_engine::{
+    EngineError, Offsets, PlannedRange, Result, RowPartitions, Source, SourceBatch, SourceContext,
+};
 use futures::stream::{self, BoxStream, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -107,8 +109,9 @@ impl KafkaSource {
     }
 
     /// Decodes one chunk into a batch of the declared schema, handing the
-    /// bad records to the `on_error` policy.
-    fn decode(&mut self, chunk: &MessageChunk) -> Result<RecordBatch> {
+    /// bad records to the `on_error` policy. The batch says which partition
+    /// each row came from.
+    fn decode(&mut self, chunk: &MessageChunk) -> Result<SourceBatch> {
         let payloads = chunk.payloads();
         let decoded = self.decoder.decode(&payloads)?;
         if !decoded.bad.is_empty() {
@@ -146,11 +149,36 @@ impl KafkaSource {
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(decoded.rows.len()));
-        Ok(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &options,
-        )?)
+        Ok(SourceBatch {
+            batch: RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?,
+            partitions: row_partitions(&chunk.partitions, &decoded.rows),
+        })
+    }
+}
+
+/// The partition of each decoded row (`rows` are the chunk's messages that
+/// decoded): a chunk holds messages of any of the assigned partitions.
+fn row_partitions(partitions: &[i32], rows: &[usize]) -> RowPartitions {
+    let mut ids: Vec<i32> = Vec::new();
+    let rows = rows
+        .iter()
+        .map(|&r| {
+            let p = partitions[r];
+            match ids.iter().position(|&q| q == p) {
+                Some(i) => i as u32,
+                None => {
+                    ids.push(p);
+                    (ids.len() - 1) as u32
+                }
+            }
+        })
+        .collect();
+    match ids.as_slice() {
+        [one] => RowPartitions::One(one.to_string()),
+        _ => RowPartitions::PerRow {
+            names: ids.iter().map(i32::to_string).collect(),
+            rows,
+        },
     }
 }
 
@@ -311,7 +339,7 @@ impl Source for KafkaSource {
         &'a mut self,
         from: &'a Offsets,
         to: &'a Offsets,
-    ) -> BoxStream<'a, Result<RecordBatch>> {
+    ) -> BoxStream<'a, Result<SourceBatch>> {
         let ranges = match self.ranges(from, to) {
             Ok(r) => r,
             Err(e) => return stream::once(async { Err(e) }).boxed(),
@@ -353,7 +381,7 @@ impl Source for KafkaSource {
                     continue;
                 }
                 let batch = source.decode(&chunk)?;
-                if batch.num_rows() > 0 {
+                if batch.batch.num_rows() > 0 {
                     return Ok(Some((batch, (source, state))));
                 }
             }
@@ -366,4 +394,26 @@ enum ReadState {
     NotStarted(Vec<(i32, Option<i64>, i64)>),
     Reading(RangeReader),
     Done,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_decoded_row_keeps_its_partition() {
+        // Messages of partitions 2, 0, 2, 1; the second did not decode.
+        let partitions = [2, 0, 2, 1];
+        assert_eq!(
+            row_partitions(&partitions, &[0, 2, 3]),
+            RowPartitions::PerRow {
+                names: vec!["2".into(), "1".into()],
+                rows: vec![0, 0, 1],
+            }
+        );
+        assert_eq!(
+            row_partitions(&partitions, &[0, 2]),
+            RowPartitions::One("2".into())
+        );
+    }
 }

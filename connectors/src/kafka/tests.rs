@@ -13,7 +13,9 @@ use datafusion::arrow::datatypes::{
 };
 use eddy_catalog::{SinkDef, SourceDef};
 use eddy_engine::table_store::TableStore;
-use eddy_engine::{Offsets, SinkConnector, SinkContext, Source, SourceConnector, SourceContext};
+use eddy_engine::{
+    Offsets, RowPartitions, SinkConnector, SinkContext, Source, SourceConnector, SourceContext,
+};
 use futures::TryStreamExt;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -124,7 +126,18 @@ fn offsets(pairs: &[(&str, i64)]) -> Offsets {
 
 async fn read(source: &mut dyn Source, from: &Offsets, to: &Offsets) -> RecordBatch {
     let schema = source.schema();
-    let batches: Vec<RecordBatch> = source.read(from, to).try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = source
+        .read(from, to)
+        .map_ok(|b| {
+            if let RowPartitions::PerRow { rows, names } = &b.partitions {
+                assert_eq!(rows.len(), b.batch.num_rows());
+                assert!(rows.iter().all(|&r| (r as usize) < names.len()));
+            }
+            b.batch
+        })
+        .try_collect()
+        .await
+        .unwrap();
     concat_batches(&schema, &batches).unwrap()
 }
 

@@ -5,16 +5,19 @@
 //! each source's offsets are kept under its name: partition `0` of source
 //! `clicks` is `clicks/0`. The query's watermark is the minimum of the
 //! sources' watermarks; a source that has ended no longer holds it back.
+//! Each source's own watermark is tracked per partition (see
+//! [`crate::watermark`]); [`Watermarks`] also decides, when an epoch is
+//! planned, which partitions are idle.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
-use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::checkpoint::WatermarkState;
-use crate::watermark::{EventTime, NO_WATERMARK, WatermarkTracker};
-use crate::{Offsets, PlannedRange, Result, Source};
+use crate::watermark::{EventTime, NO_WATERMARK, WatermarkSpec, WatermarkTracker};
+use crate::{Offsets, PlannedRange, Result, Source, SourceBatch};
 
 /// The sources of a query, by input number.
 pub struct Inputs {
@@ -38,6 +41,20 @@ impl Inputs {
             sources,
             ranges: Vec::new(),
         }
+    }
+
+    /// Whether each input's partitions end once read (see
+    /// [`Source::partitions_end_when_read`]).
+    pub fn partitions_end_when_read(&self) -> Vec<bool> {
+        self.sources
+            .iter()
+            .map(|(_, s)| s.partitions_end_when_read())
+            .collect()
+    }
+
+    /// The names of the inputs, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.sources.iter().map(|(n, _)| n.clone()).collect()
     }
 
     fn split(&self, offsets: &Offsets) -> Vec<Offsets> {
@@ -110,7 +127,7 @@ impl Inputs {
         &'a mut self,
         from: &Offsets,
         to: &Offsets,
-    ) -> BoxStream<'a, (usize, Result<RecordBatch>)> {
+    ) -> BoxStream<'a, (usize, Result<SourceBatch>)> {
         self.ranges = self.split(from).into_iter().zip(self.split(to)).collect();
         let Inputs { sources, ranges } = self;
         let streams = sources
@@ -122,19 +139,59 @@ impl Inputs {
     }
 }
 
+/// Where a partition of an input appears in a query's offsets: under its
+/// own name with one input, as `source/partition` with several.
+#[derive(Debug, Clone)]
+struct PartitionKeys {
+    /// The input names; empty for a query with one input.
+    prefixes: Vec<String>,
+}
+
+impl PartitionKeys {
+    fn new(names: Vec<String>) -> Self {
+        PartitionKeys {
+            prefixes: if names.len() > 1 {
+                names.into_iter().map(|n| format!("{n}/")).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The input and partition an offsets key names.
+    fn split<'k>(&self, key: &'k str) -> Option<(usize, &'k str)> {
+        if self.prefixes.is_empty() {
+            return Some((0, key));
+        }
+        self.prefixes
+            .iter()
+            .enumerate()
+            .find_map(|(i, prefix)| key.strip_prefix(prefix.as_str()).map(|p| (i, p)))
+    }
+}
+
 /// The watermarks of the inputs; the query's is their minimum.
 pub struct Watermarks {
     trackers: Vec<Option<WatermarkTracker>>,
+    keys: PartitionKeys,
+    /// Per partition (by offsets key): when an epoch last planned new data
+    /// for it, for `watermark.idle_timeout`. Processing time, not
+    /// checkpointed: what it decides is recorded in the offset log.
+    data_planned_at: HashMap<String, Instant>,
 }
 
 impl Watermarks {
-    /// One entry per input: its watermark column and delay, if declared.
-    pub fn new(specs: &[Option<(usize, i64)>]) -> Self {
+    /// One entry per input: its watermark, if declared, and whether its
+    /// partitions end once read; `names` are the inputs' names.
+    pub fn new(specs: &[Option<WatermarkSpec>], ends_when_read: &[bool], names: Vec<String>) -> Self {
         Watermarks {
             trackers: specs
                 .iter()
-                .map(|s| s.map(|(col, delay)| WatermarkTracker::new(col, delay)))
+                .zip(ends_when_read.iter().chain(std::iter::repeat(&false)))
+                .map(|(s, &ends)| s.map(|s| WatermarkTracker::new(s, ends)))
                 .collect(),
+            keys: PartitionKeys::new(names),
+            data_planned_at: HashMap::new(),
         }
     }
 
@@ -153,20 +210,65 @@ impl Watermarks {
             .unwrap_or(NO_WATERMARK)
     }
 
-    pub fn observe(&mut self, input: usize, batch: &RecordBatch) {
+    pub fn observe(&mut self, input: usize, batch: &SourceBatch) {
         if let Some(Some(t)) = self.trackers.get_mut(input) {
             t.observe(batch);
         }
     }
 
-    /// Ends an epoch: inputs in `ended` close, the others advance.
-    pub fn advance(&mut self, ended: &BTreeSet<usize>) -> EventTime {
+    /// The partitions (offsets keys) of an epoch planned as `[from, to)`
+    /// that are idle: nothing new planned for them for their source's
+    /// `watermark.idle_timeout`, or idle at the last epoch and still
+    /// without data. Called once per planned epoch.
+    pub fn idle_partitions(&mut self, from: &Offsets, to: &Offsets) -> Vec<String> {
+        let now = Instant::now();
+        let mut idle = Vec::new();
+        for (key, end) in to {
+            let moved = from.get(key) != Some(end);
+            let since = self.data_planned_at.entry(key.clone()).or_insert(now);
+            if moved {
+                *since = now;
+                continue;
+            }
+            let Some((input, partition)) = self.keys.split(key) else {
+                continue;
+            };
+            // Only partitions that hold the watermark back can be idle:
+            // not those that never delivered a row, nor files read whole.
+            let Some(Some(tracker)) = self.trackers.get(input) else {
+                continue;
+            };
+            let Some(was_idle) = tracker.partition_idle(partition) else {
+                continue;
+            };
+            let timed_out = tracker
+                .spec()
+                .idle_timeout
+                .is_some_and(|timeout| now.duration_since(*since) >= timeout);
+            if timed_out || was_idle {
+                idle.push(key.clone());
+            }
+        }
+        idle
+    }
+
+    /// Ends an epoch: inputs in `ended` close, the others advance, with
+    /// the partitions in `idle` (offsets keys) left out.
+    pub fn advance(&mut self, ended: &BTreeSet<usize>, idle: &[String]) -> EventTime {
+        let mut idle_per_input = vec![Vec::new(); self.trackers.len()];
+        for key in idle {
+            if let Some((input, partition)) = self.keys.split(key)
+                && let Some(list) = idle_per_input.get_mut(input)
+            {
+                list.push(partition.to_string());
+            }
+        }
         for (i, t) in self.trackers.iter_mut().enumerate() {
             if let Some(t) = t {
                 if ended.contains(&i) {
                     t.close();
                 } else {
-                    t.advance();
+                    t.advance(&idle_per_input[i]);
                 }
             }
         }
@@ -174,17 +276,29 @@ impl Watermarks {
     }
 
     /// An idle epoch: every input advances to at least `t`.
-    pub fn advance_to(&mut self, t: EventTime) -> EventTime {
+    pub fn advance_to(&mut self, t: EventTime, idle: &[String]) -> EventTime {
+        self.advance(&BTreeSet::new(), idle);
         for tracker in self.trackers.iter_mut().flatten() {
-            tracker.advance();
             tracker.advance_to(t);
         }
         self.current()
     }
 
+    /// How long the whole query must go without data before its watermark
+    /// advances on processing time: the longest of its inputs'
+    /// `watermark.idle_timeout`, if every input has one.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.trackers
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| t.spec().idle_timeout))
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()
+    }
+
     /// Where an idle epoch would take the watermark after `idle` without
     /// data on any input.
-    pub fn idle_candidate(&self, idle: std::time::Duration) -> Option<EventTime> {
+    pub fn idle_candidate(&self, idle: Duration) -> Option<EventTime> {
         if !self.exists() {
             return None;
         }
@@ -211,9 +325,9 @@ impl Watermarks {
         for (i, t) in self.trackers.iter_mut().enumerate() {
             if let Some(t) = t {
                 let state = if i == 0 {
-                    first
+                    first.clone()
                 } else {
-                    others.get(i - 1).copied().unwrap_or_default()
+                    others.get(i - 1).cloned().unwrap_or_default()
                 };
                 t.restore(state);
             }

@@ -3,7 +3,7 @@
 //! ```text
 //!  trigger fires
 //!    │ plan_epoch(from)           fix [from, to) of the source
-//!    │ read [from, to)            batches ─▶ watermark.observe
+//!    │ read [from, to)            batches ─▶ watermark.observe (per partition)
 //!    │                                     ─▶ window.assign (drops late rows)
 //!    │                                     ─▶ pre stages ─▶ aggregate.update
 //!    │ watermark.advance          (or close, when a bounded source ended)
@@ -62,7 +62,7 @@ pub fn jobs_runtime() -> &'static tokio::runtime::Runtime {
 use crate::late::late_rows_batch;
 use crate::plan::{EpochContext, StreamingPlan};
 use crate::table_store::StoredTable;
-use crate::watermark::NO_WATERMARK;
+use crate::watermark::{NO_WATERMARK, WatermarkSpec};
 use crate::{Offsets, Result, Sink, Source};
 
 /// Everything a running query owns.
@@ -74,9 +74,8 @@ pub struct StreamingJob {
     sink_open: bool,
     plan: StreamingPlan,
     options: QueryOptions,
-    /// Per input: the index of the source's watermark column and the
-    /// declared delay.
-    watermarks: Vec<Option<(usize, i64)>>,
+    /// Per input: the source's watermark, if it declares one.
+    watermarks: Vec<Option<WatermarkSpec>>,
     /// Where the query's offset log, commit log and state live.
     checkpoint: Option<CheckpointDir>,
     /// Bad records counted by the source (see [`crate::SourceContext`]).
@@ -86,8 +85,6 @@ pub struct StreamingJob {
     /// With `late_rows = 'table'`: the table late rows are appended to, and
     /// the writer name its epochs are recorded under.
     late_rows: Option<(Arc<StoredTable>, String)>,
-    /// The source's `watermark.idle_timeout`.
-    idle_timeout: Option<Duration>,
     /// When the last epoch with input was planned (for the idle timeout).
     last_data_at: Instant,
 }
@@ -120,7 +117,7 @@ impl StreamingJob {
         sink: Box<dyn Sink>,
         plan: StreamingPlan,
         options: QueryOptions,
-        watermarks: Vec<Option<(usize, i64)>>,
+        watermarks: Vec<Option<WatermarkSpec>>,
     ) -> Self {
         StreamingJob {
             name,
@@ -134,16 +131,8 @@ impl StreamingJob {
             bad_records: Arc::default(),
             fault: Fault::from_env(),
             late_rows: None,
-            idle_timeout: None,
             last_data_at: Instant::now(),
         }
-    }
-
-    /// Lets the watermark advance on processing time after `timeout`
-    /// without input (`watermark.idle_timeout`).
-    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.idle_timeout = timeout;
-        self
     }
 
     /// Keeps late rows in `table` (appended once per epoch as `writer`).
@@ -250,7 +239,11 @@ impl StreamingJob {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<QueryStatus> {
         self.plan.root.clear();
-        let mut watermarks = Watermarks::new(&self.watermarks);
+        let mut watermarks = Watermarks::new(
+            &self.watermarks,
+            &self.inputs.partitions_end_when_read(),
+            self.inputs.names(),
+        );
         let recovered = match &self.checkpoint {
             Some(c) => c.recover()?,
             None => None,
@@ -327,7 +320,7 @@ impl StreamingJob {
                     }
                     if planned.end == from
                         && !planned.exhausted
-                        && let Some(idle) = self.idle_epoch(&from, epoch + 1, &watermarks)
+                        && let Some(idle) = self.idle_epoch(&from, epoch + 1, &mut watermarks)
                     {
                         if let Some(c) = &self.checkpoint {
                             c.write_offsets(&idle)?;
@@ -352,6 +345,7 @@ impl StreamingJob {
                         self.last_data_at = Instant::now();
                         let entry = OffsetEntry {
                             epoch: epoch + 1,
+                            idle_partitions: watermarks.idle_partitions(&from, &planned.end),
                             from: from.clone(),
                             to: planned.end,
                             input_ended: planned.exhausted,
@@ -439,9 +433,9 @@ impl StreamingJob {
         &self,
         from: &Offsets,
         epoch: u64,
-        watermark: &Watermarks,
+        watermark: &mut Watermarks,
     ) -> Option<OffsetEntry> {
-        let timeout = self.idle_timeout?;
+        let timeout = watermark.idle_timeout()?;
         let idle = self.last_data_at.elapsed();
         if idle < timeout {
             return None;
@@ -455,6 +449,7 @@ impl StreamingJob {
             input_ended: false,
             idle_watermark: Some(candidate),
             inputs_ended: Vec::new(),
+            idle_partitions: watermark.idle_partitions(from, from),
         })
     }
 
@@ -534,20 +529,25 @@ impl StreamingJob {
         let mut batches = self.inputs.read(from, to);
         while let Some((input, batch)) = batches.next().await {
             let batch = batch?;
-            stats.input_rows += batch.num_rows() as u64;
+            stats.input_rows += batch.batch.num_rows() as u64;
             watermarks.observe(input, &batch);
-            stats.output.extend(root.push(input, batch, &mut cx).await?);
+            stats
+                .output
+                .extend(root.push(input, batch.batch, &mut cx).await?);
             tokio::task::consume_budget().await;
         }
         drop(batches);
         let next_watermark = if !watermarks.exists() {
             if input_ended { i64::MAX } else { NO_WATERMARK }
         } else if input_ended {
-            watermarks.advance(&(0..self.watermarks.len()).collect())
+            watermarks.advance(&(0..self.watermarks.len()).collect(), &[])
         } else if let Some(t) = entry.idle_watermark {
-            watermarks.advance_to(t)
+            watermarks.advance_to(t, &entry.idle_partitions)
         } else {
-            watermarks.advance(&entry.inputs_ended.iter().copied().collect())
+            watermarks.advance(
+                &entry.inputs_ended.iter().copied().collect(),
+                &entry.idle_partitions,
+            )
         };
         stats
             .output

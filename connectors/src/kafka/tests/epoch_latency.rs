@@ -66,7 +66,7 @@ async fn epoch(t: &mut TestSource, from: &Offsets, timings: &mut Timings) -> (Of
     let mut first = None;
     let mut stream = t.source.read(from, &planned.end);
     while let Some(batch) = stream.next().await {
-        rows += batch.unwrap().num_rows();
+        rows += batch.unwrap().batch.num_rows();
         first.get_or_insert_with(|| start.elapsed());
     }
     drop(stream);
