@@ -17,8 +17,8 @@
 //!   keyed state; [`session`]: session windows; [`dedup`]: `DISTINCT`;
 //!   [`join`]: stream–table joins over a [`lookup::Lookup`].
 //! - [`state`]: operator state as checkpoints store it.
-//! - [`watermark`]: event-time tracking; [`late`]: late rows kept in a
-//!   table (`late_rows = 'table'`).
+//! - [`watermark`]: event-time tracking per source partition; [`late`]:
+//!   late rows kept in a table (`late_rows = 'table'`).
 //! - [`job`]: the epoch loop, triggers and the query's progress.
 //! - [`checkpoint`]: offset log, commit log and state snapshots per query.
 //! - [`table_store`]: durable storage of Eddy tables.

@@ -88,7 +88,11 @@ impl WatermarkSpec {
                 EngineError::Config(format!("invalid watermark.idle_timeout '{v}'"))
             })?),
         };
-        let policy = match def.options.get("watermark.policy").map(|p| p.to_lowercase()) {
+        let policy = match def
+            .options
+            .get("watermark.policy")
+            .map(|p| p.to_lowercase())
+        {
             None => WatermarkPolicy::MinPartition,
             Some(p) if p == "min_partition" => WatermarkPolicy::MinPartition,
             Some(p) if p == "max_seen" => WatermarkPolicy::MaxSeen,
@@ -256,9 +260,7 @@ impl WatermarkTracker {
                 .min(),
         };
         if let Some(t) = candidate {
-            self.current = self
-                .current
-                .max(t.saturating_sub(self.spec.delay_micros));
+            self.current = self.current.max(t.saturating_sub(self.spec.delay_micros));
         }
         if self.partitions_end_when_read {
             self.partitions.clear();

@@ -36,6 +36,35 @@ pub struct ConsumedMessage {
     pub payload: Option<String>,
 }
 
+/// Produces `messages` to `topic` of the broker at `bootstrap` in order and
+/// waits until all are acknowledged. Needs no [`TestKafka`] handle, so a
+/// test can produce from a thread of its own while the cluster lives.
+pub fn produce_to(bootstrap: &str, topic: &str, messages: &[OutgoingMessage]) -> Result<()> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    for m in messages {
+        let mut record = BaseRecord::<str, str>::to(topic).payload(&m.payload);
+        if let Some(key) = &m.key {
+            record = record.key(key);
+        }
+        if let Some(p) = m.partition {
+            record = record.partition(p);
+        }
+        if let Some(ts) = m.timestamp_ms {
+            record = record.timestamp(ts);
+        }
+        producer
+            .send(record)
+            .map_err(|(e, _)| e)
+            .with_context(|| format!("producing to {topic}"))?;
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .with_context(|| format!("flushing messages to {topic}"))
+}
+
 pub struct TestKafka {
     cluster: MockCluster<'static, DefaultProducerContext>,
 }
@@ -75,29 +104,7 @@ impl TestKafka {
 
     /// Produces `messages` in order and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, messages: &[OutgoingMessage]) -> Result<()> {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap_servers())
-            .create()?;
-        for m in messages {
-            let mut record = BaseRecord::<str, str>::to(topic).payload(&m.payload);
-            if let Some(key) = &m.key {
-                record = record.key(key);
-            }
-            if let Some(p) = m.partition {
-                record = record.partition(p);
-            }
-            if let Some(ts) = m.timestamp_ms {
-                record = record.timestamp(ts);
-            }
-            producer
-                .send(record)
-                .map_err(|(e, _)| e)
-                .with_context(|| format!("producing to {topic}"))?;
-            producer.poll(Duration::ZERO);
-        }
-        producer
-            .flush(Duration::from_secs(30))
-            .with_context(|| format!("flushing messages to {topic}"))
+        produce_to(&self.bootstrap_servers(), topic, messages)
     }
 
     /// Every message of `topic` up to its high watermarks, ordered by

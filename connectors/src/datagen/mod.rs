@@ -24,8 +24,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::SourceDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
 use eddy_engine::{
-    EngineError, Offsets, PlannedRange, Result, Source, SourceBatch, SourceConnector,
-    SourceContext,
+    EngineError, Offsets, PlannedRange, Result, Source, SourceBatch, SourceConnector, SourceContext,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 

@@ -183,7 +183,11 @@ pub struct Watermarks {
 impl Watermarks {
     /// One entry per input: its watermark, if declared, and whether its
     /// partitions end once read; `names` are the inputs' names.
-    pub fn new(specs: &[Option<WatermarkSpec>], ends_when_read: &[bool], names: Vec<String>) -> Self {
+    pub fn new(
+        specs: &[Option<WatermarkSpec>],
+        ends_when_read: &[bool],
+        names: Vec<String>,
+    ) -> Self {
         Watermarks {
             trackers: specs
                 .iter()

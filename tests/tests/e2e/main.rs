@@ -11,6 +11,8 @@
 //!   graceful restart.
 //! - `protocol`: wire-protocol behaviour, asserted against PostgreSQL and Eddy
 //!   by the same function.
+//! - `partitions`: event time per Kafka partition; windows equal to
+//!   PostgreSQL's over all rows across SIGKILLs; idle partitions.
 //! - `errors`: error codes, positions and messages; the server stays up.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
@@ -35,6 +37,7 @@ mod joins;
 mod kafka;
 mod modes;
 mod outages;
+mod partitions;
 mod protocol;
 mod restart;
 mod security;
