@@ -162,6 +162,10 @@ impl WatermarkTracker {
         &self.spec
     }
 
+    pub fn partitions_end_when_read(&self) -> bool {
+        self.partitions_end_when_read
+    }
+
     /// What a checkpoint records.
     pub fn state(&self) -> WatermarkState {
         let some = |t: EventTime| (t != NO_WATERMARK).then_some(t);

@@ -228,20 +228,24 @@ impl Watermarks {
         let now = Instant::now();
         let mut idle = Vec::new();
         for (key, end) in to {
-            let moved = from.get(key) != Some(end);
-            let since = self.data_planned_at.entry(key.clone()).or_insert(now);
-            if moved {
-                *since = now;
-                continue;
-            }
+            // Only partitions that can hold the watermark back can be
+            // idle: not those of a source without a watermark or whose
+            // partitions end once read (files).
             let Some((input, partition)) = self.keys.split(key) else {
                 continue;
             };
-            // Only partitions that hold the watermark back can be idle:
-            // not those that never delivered a row, nor files read whole.
             let Some(Some(tracker)) = self.trackers.get(input) else {
                 continue;
             };
+            if tracker.partitions_end_when_read() {
+                continue;
+            }
+            let since = self.data_planned_at.entry(key.clone()).or_insert(now);
+            if from.get(key) != Some(end) {
+                *since = now;
+                continue;
+            }
+            // Nor those that have not delivered a row yet.
             let Some(was_idle) = tracker.partition_idle(partition) else {
                 continue;
             };
