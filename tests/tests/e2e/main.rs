@@ -13,6 +13,8 @@
 //!   by the same function.
 //! - `errors`: error codes, positions and messages; the server stays up.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
+//! - `column_names`: result column names as PostgreSQL gives them, checked
+//!   against PostgreSQL.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -21,6 +23,7 @@
 
 mod catalog;
 mod chained;
+mod column_names;
 mod compat;
 mod corruption;
 mod crash;
