@@ -314,6 +314,13 @@ impl Session {
         if let Some(result) = crate::users::execute_user_statement(&self.db, stmt) {
             return result;
         }
+        if let Some(result) = crate::databases::execute_database_statement(stmt) {
+            let (outcome, notices) = result?;
+            for notice in notices {
+                self.notice("NOTICE", "00000", notice);
+            }
+            return Ok(outcome);
+        }
         let written = stmt;
         let mut rewritten = stmt.clone();
         crate::query::rewrite_for_planning(&mut rewritten)?;
