@@ -4,7 +4,7 @@
 //!   PostgreSQL and on Eddy; the names of Eddy's RowDescription — sent for
 //!   Describe (extended protocol) and for a simple query — equal
 //!   PostgreSQL's, for aggregates, casts, operators, functions, literals,
-//!   CASE, subqueries, EXISTS, ARRAY, COALESCE, subscripts, CURRENT_DATE
+//!   CASE, subqueries, EXISTS, ARRAY, ROW, COALESCE, subscripts, CURRENT_DATE
 //!   and friends, wildcards, derived tables, CTEs, set operations and
 //!   RETURNING.
 //! - `streaming_outputs_take_postgres_names`: a streaming query's
@@ -65,6 +65,8 @@ const QUERIES: &[&str] = &[
     "SELECT round(c), abs(a), ceil(c), floor(c), pg_catalog.lower(b) FROM t",
     "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid, '{}'::jsonb",
     "SELECT a AS \"Mixed Case\", b AS lower, \"a\" FROM t",
+    "SELECT ROW(1, 2), (1, 2), current_time",
+    "SELECT greatest(1, 2)::text, coalesce(NULL, 'a')::varchar, CAST('1' AS decimal(5,1)), 'x'::char(2), 1::int8",
     "SELECT count(*) FROM t HAVING count(*) > 0 ORDER BY count(*)",
 ];
 
