@@ -260,7 +260,8 @@ fn filter_rows(rows: &[RecordBatch], mask: &BooleanArray) -> UserResult<Vec<Reco
 }
 
 /// `RETURNING items` over the rows a statement inserted, changed or
-/// deleted (the table's columns, qualified by its name).
+/// deleted (the table's columns, qualified by its name), its columns
+/// named as PostgreSQL names them.
 pub async fn returning(
     ctx: &SessionContext,
     table: &str,
@@ -296,7 +297,15 @@ pub async fn returning(
         }
     }
     let df = df.select(exprs)?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    // Named as PostgreSQL names them (`RETURNING id + 1` is `?column?`).
+    let columns: Vec<_> = items
+        .iter()
+        .map(eddy_sql::column_names::item_column)
+        .collect();
+    let schema: SchemaRef = Arc::new(eddy_sql::column_names::rename_fields(
+        df.schema().as_arrow(),
+        &columns,
+    ));
     let batches = df.collect().await?;
     Ok(Outcome::Rows(schema, batches))
 }

@@ -111,7 +111,7 @@ async fn prepare(
                 _ => None,
             };
             if let Some(mut plannable) = plannable {
-                eddy_sql::types::rewrite_pg_casts(&mut plannable)?;
+                crate::query::rewrite_for_planning(&mut plannable)?;
                 let plan = session.plan_unbound(&plannable).await?;
                 let inferred = plan.get_parameter_fields().map_err(UserError::from)?;
                 fill_inferred(&mut param_types, inferred);
@@ -119,7 +119,7 @@ async fn prepare(
                     stmt.as_ref(),
                     datafusion::sql::sqlparser::ast::Statement::Query(_)
                 ) {
-                    schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                    schema = Some(crate::query::result_schema(stmt, plan.schema().as_arrow()));
                 }
             }
         }

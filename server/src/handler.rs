@@ -124,7 +124,7 @@ pub(crate) fn session<C: ClientInfo>(client: &C, db: &Arc<Database>) -> Arc<Shar
         let database = meta
             .get("database")
             .cloned()
-            .unwrap_or_else(|| "eddy".into());
+            .unwrap_or_else(|| crate::databases::DEFAULT.into());
         let settings = Settings::with_startup(startup_settings(meta));
         Mutex::new(Session::new(db.clone(), settings, &database))
     })
@@ -171,6 +171,13 @@ impl EddyHandler {
             client
                 .feed(PgWireBackendMessage::Authentication(message))
                 .await?;
+        }
+        // After authentication, as PostgreSQL checks it.
+        let database = client.metadata().get("database").map(String::as_str);
+        if let Err((code, message)) =
+            crate::databases::check_connect(database.unwrap_or(crate::databases::DEFAULT))
+        {
+            return Err(crate::auth::fatal(code, message));
         }
         let (pid, secret) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());

@@ -8,7 +8,8 @@
 //! - [`cli`]: command line, logging, runtime, signals.
 //! - [`server`]: the listener loop and graceful shutdown.
 //! - [`database`]: shared state — catalog, tables, connectors, running
-//!   streaming queries.
+//!   streaming queries; [`databases`]: the names clients connect with
+//!   (`eddy`, and `postgres` / `template1` for the tools that expect them).
 //! - [`handler`]: pgwire handlers (startup, simple and extended query);
 //!   [`extended`] prepares statements and decodes parameters.
 //! - [`session`]: per-connection settings, transaction state, statement
@@ -30,6 +31,7 @@ pub mod advisory;
 pub mod auth;
 pub mod cli;
 pub mod database;
+pub mod databases;
 pub mod ddl;
 pub mod demo;
 mod dml;

@@ -7,11 +7,7 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use crate::error::{UserError, UserResult};
 
 pub fn ident(ident: &Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
+    eddy_sql::identifiers::fold(ident)
 }
 
 pub fn object_name(name: &ObjectName) -> UserResult<String> {

@@ -27,11 +27,10 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Query, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableAliasColumnDef,
-    TableFactor, Value, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
-    visit_relations_mut,
+    AccessExpr, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    visit_expressions, visit_expressions_mut, visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -58,9 +57,6 @@ pub fn rewrite(stmt: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
-    if let Statement::Query(query) = stmt {
-        name_columns(query.body.as_mut());
-    }
     let _ = stmt.visit(&mut ScalarFunctionsInFrom);
     let _ = visit_expressions_mut(stmt, |expr: &mut Expr| {
         rewrite_expr(expr);
@@ -147,121 +143,6 @@ impl VisitorMut for ScalarFunctionsInFrom {
             *factor = from.relation;
         }
         ControlFlow::Continue(())
-    }
-}
-
-/// Names the columns of each SELECT of a (possibly UNION) query body.
-fn name_columns(body: &mut SetExpr) {
-    match body {
-        SetExpr::Select(select) => {
-            exclude_repeated_columns(&mut select.projection);
-            name_function_columns(&mut select.projection);
-        }
-        SetExpr::SetOperation { left, right, .. } => {
-            name_columns(left);
-            name_columns(right);
-        }
-        SetExpr::Query(q) => name_columns(q.body.as_mut()),
-        _ => {}
-    }
-}
-
-/// `SELECT c.oid, c.*` (DBeaver's way) names `oid` twice, which PostgreSQL
-/// allows and DataFusion refuses: the wildcard leaves out the columns
-/// already selected from the same relation, `c.* EXCLUDE (oid)`. Clients
-/// that write this read columns by name.
-fn exclude_repeated_columns(projection: &mut [SelectItem]) {
-    let explicit: Vec<(String, Ident)> = projection
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) if parts.len() == 2 => {
-                Some((parts[0].value.to_lowercase(), parts[1].clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    for item in projection.iter_mut() {
-        let SelectItem::QualifiedWildcard(
-            SelectItemQualifiedWildcardKind::ObjectName(name),
-            options,
-        ) = item
-        else {
-            continue;
-        };
-        let Some(qualifier) = function_name(name) else {
-            continue;
-        };
-        let columns: Vec<Ident> = explicit
-            .iter()
-            .filter(|(q, _)| *q == qualifier)
-            .map(|(_, c)| c.clone())
-            .collect();
-        if !columns.is_empty() && options.opt_exclude.is_none() {
-            options.opt_exclude = Some(ExcludeSelectItem::Multiple(
-                columns
-                    .into_iter()
-                    .map(|c| ObjectName(vec![ObjectNamePart::Identifier(c)]))
-                    .collect(),
-            ));
-        }
-    }
-}
-
-/// The name PostgreSQL gives an unaliased column computed by `expr`.
-fn column_name(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Function(f) if f.over.is_none() => function_name(&f.name),
-        Expr::Identifier(i) => Some(i.value.to_lowercase()),
-        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_lowercase()),
-        Expr::Cast { expr, .. } => column_name(expr),
-        _ => None,
-    }
-}
-
-/// PostgreSQL names a column computed by a function call after the
-/// function (`SELECT current_schema()` gives a column `current_schema`);
-/// DataFusion after the whole call. Unaliased calls get the function's
-/// name, where that name is not taken by another column.
-fn name_function_columns(projection: &mut [SelectItem]) {
-    let name_of = |item: &SelectItem| -> Option<String> {
-        match item {
-            SelectItem::UnnamedExpr(expr) => column_name(expr),
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
-            _ => None,
-        }
-    };
-    let names: Vec<Option<String>> = projection.iter().map(name_of).collect();
-    for (item, name) in projection.iter_mut().zip(&names) {
-        let Some(name) = name else { continue };
-        if names.iter().filter(|n| n.as_ref() == Some(name)).count() != 1 {
-            continue;
-        }
-        if let SelectItem::UnnamedExpr(expr @ (Expr::Function(_) | Expr::Cast { .. })) = item {
-            *item = SelectItem::ExprWithAlias {
-                expr: expr.clone(),
-                alias: Ident::new(name.clone()),
-            };
-        }
-    }
-    // The same expression twice (`SELECT pubname, NULL, NULL`) is allowed
-    // in PostgreSQL (both named `?column?`), not in DataFusion.
-    let texts: Vec<Option<String>> = projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) => Some(e.to_string()),
-            _ => None,
-        })
-        .collect();
-    for (i, item) in projection.iter_mut().enumerate() {
-        let Some(text) = &texts[i] else { continue };
-        if texts.iter().filter(|t| t.as_ref() == Some(text)).count() > 1
-            && let SelectItem::UnnamedExpr(expr) = item
-        {
-            *item = SelectItem::ExprWithAlias {
-                expr: expr.clone(),
-                alias: Ident::with_quote('"', format!("?column?{}", i + 1)),
-            };
-        }
     }
 }
 
@@ -729,11 +610,11 @@ mod tests {
     fn object_identifier_casts() {
         assert_eq!(
             rewritten("SELECT c.oid::pg_catalog.regclass FROM t WHERE x = 'orders'::regclass"),
-            "SELECT eddy_regclass_name(c.oid) AS oid FROM t WHERE x = eddy_regclass_oid('orders')"
+            "SELECT eddy_regclass_name(c.oid) FROM t WHERE x = eddy_regclass_oid('orders')"
         );
         assert_eq!(
             rewritten("SELECT 'orders'::regclass::text, 16384::oid, a::regtype"),
-            "SELECT eddy_regclass_name(eddy_regclass_oid('orders')), 16384::BIGINT, format_type(a, NULL) AS a"
+            "SELECT eddy_regclass_name(eddy_regclass_oid('orders')), 16384::BIGINT, format_type(a, NULL)"
         );
     }
 
@@ -744,7 +625,7 @@ mod tests {
                 "SELECT pg_catalog.format_type(a, b)::pg_catalog.text FROM c \
                  WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default"
             ),
-            "SELECT format_type(a, b)::TEXT AS format_type FROM c WHERE c.relname ~ '^(orders)$'"
+            "SELECT format_type(a, b)::TEXT FROM c WHERE c.relname ~ '^(orders)$'"
         );
     }
 
@@ -776,7 +657,7 @@ mod tests {
     fn array_of_a_subquery() {
         assert_eq!(
             rewritten("SELECT array(SELECT rolname FROM pg_roles ORDER BY 1)"),
-            "SELECT (SELECT array_agg(rolname) FROM pg_roles) AS array"
+            "SELECT (SELECT array_agg(rolname) FROM pg_roles)"
         );
     }
 }

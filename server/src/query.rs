@@ -7,24 +7,69 @@
 //! `current_setting()`, …). The catalog also holds `pg_catalog` and
 //! `information_schema` (see [`crate::pg_catalog`]); DataFusion's own
 //! information schema is off, so that names resolve as in PostgreSQL.
+//!
+//! A query's result columns carry PostgreSQL's names, not DataFusion's
+//! (`count`, not `count(*)`; see [`eddy_sql::column_names`]):
+//! [`rewrite_for_planning`] aliases derived tables' columns before planning,
+//! and [`result_schema`] names the top level's in the description both
+//! protocols send, from the statement as the client wrote it.
 
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemTable, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::Statement;
 use eddy_catalog::{CatalogObject, ObjectKind};
+use eddy_sql::column_names;
 
 use crate::advisory::{self, SessionLocks};
 use crate::database::Database;
+use crate::error::UserResult;
 use crate::pg_catalog::{self, CatalogContext, InformationSchema, PgCatalogSchema};
 use crate::settings::Settings;
+
+/// What the planner gets of a statement: PostgreSQL's names given to the
+/// columns of derived tables and CTEs (so that `SELECT count FROM (SELECT
+/// count(*) …) s` finds its column) and aliases that keep the top level's
+/// names unique for DataFusion (see
+/// [`column_names::name_for_planning`]), then the casts DataFusion cannot
+/// plan as written rewritten (`::uuid`, `::jsonb`, `'\x…'::bytea`).
+pub fn rewrite_for_planning(stmt: &mut Statement) -> UserResult<()> {
+    match stmt {
+        Statement::Query(query) => column_names::name_for_planning(query),
+        Statement::Insert(insert) => {
+            if let Some(source) = &mut insert.source {
+                column_names::name_for_planning(source);
+            }
+        }
+        _ => {}
+    }
+    eddy_sql::types::rewrite_pg_casts(stmt)?;
+    Ok(())
+}
+
+/// The columns a query's result is described with: `planned` (DataFusion's
+/// output schema) with PostgreSQL's names, figured from `written`, the
+/// statement as the client sent it. PostgreSQL allows two columns of one
+/// name (`SELECT 1, 2`), which a DataFusion projection does not: hence
+/// names in the description rather than aliases in the plan.
+pub fn result_schema(written: &Statement, planned: &Schema) -> SchemaRef {
+    let columns = match written {
+        Statement::Query(query) => column_names::output_columns(query),
+        _ => None,
+    };
+    match columns {
+        Some(columns) => Arc::new(column_names::rename_fields(planned, &columns)),
+        None => Arc::new(planned.clone()),
+    }
+}
 
 /// The default schema: Eddy's tables, looked up in the catalog each time.
 /// Names it does not hold fall through to `pg_catalog`, as PostgreSQL's

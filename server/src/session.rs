@@ -314,15 +314,22 @@ impl Session {
         if let Some(result) = crate::users::execute_user_statement(&self.db, stmt) {
             return result;
         }
-        // `::uuid`, `::json(b)` and `'\x…'::bytea` as the planner can take them.
+        if let Some(result) = crate::databases::execute_database_statement(stmt) {
+            let (outcome, notices) = result?;
+            for notice in notices {
+                self.notice("NOTICE", "00000", notice);
+            }
+            return Ok(outcome);
+        }
+        let written = stmt;
         let mut rewritten = stmt.clone();
-        eddy_sql::types::rewrite_pg_casts(&mut rewritten)?;
+        crate::query::rewrite_for_planning(&mut rewritten)?;
         let stmt = &rewritten;
         match stmt {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(stmt.clone(), params).await?;
                 let df = self.ctx.execute_logical_plan(plan).await?;
-                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let schema = crate::query::result_schema(written, df.schema().as_arrow());
                 let batches = df.collect().await?;
                 Ok(Outcome::Rows(schema, batches))
             }

@@ -9,6 +9,9 @@
 //! - [`types`]: SQL type names ↔ catalog [`eddy_catalog::SqlType`] ↔ Arrow.
 //! - [`text_types`]: `uuid`, `json` and `jsonb`, stored as canonical text in
 //!   `Utf8` columns whose field metadata names the type.
+//! - [`column_names`]: PostgreSQL's names for result columns
+//!   (`count(*)` is `count`, `1 + 1` is `?column?`).
+//! - [`identifiers`]: PostgreSQL's identifier folding.
 //! - [`streaming`]: rewrites a streaming SELECT's window table functions
 //!   (`TUMBLE(src, ts, size)`) into plain relations and plans it with
 //!   DataFusion.
@@ -16,7 +19,9 @@
 //! sqlparser is DataFusion's own (`datafusion::sql::sqlparser`), so Eddy's
 //! statements and DataFusion's planner share one AST.
 
+pub mod column_names;
 mod error;
+pub mod identifiers;
 pub mod parser;
 mod spark_window;
 pub mod statement;

@@ -8,6 +8,9 @@
 //! DataFusion then plans the query as a batch query over those relations;
 //! the engine turns the resulting logical plan into streaming operators and
 //! computes the two window columns itself when it reads the source.
+//!
+//! The output columns are named as PostgreSQL names them (`count(*)` is
+//! `count`, see [`crate::column_names`]): they become the sink's columns.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use datafusion::sql::sqlparser::ast::{
     Statement, TableAlias, TableFactor, TableWithJoins, Value,
 };
 
-use crate::SqlError;
+use crate::{SqlError, identifiers};
 
 /// Kind of window a window relation adds.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +97,8 @@ pub async fn plan_streaming_query(
 ) -> Result<PlannedStreamingQuery, SqlError> {
     let mut query = query.clone();
     crate::spark_window::rewrite_spark_windows(&mut query)?;
+    // After the Spark rewrite, so that `window.start` stays `window_start`.
+    crate::column_names::name_output_columns(&mut query)?;
     let mut rewriter = WindowRewriter::default();
     rewriter.rewrite_query(&mut query)?;
 
@@ -280,19 +285,11 @@ impl WindowRewriter {
 fn object_name(name: &ObjectName) -> Result<String, SqlError> {
     let parts: Vec<&Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
     match parts.as_slice() {
-        [one] => Ok(ident_name(one)),
-        [schema, one] if ident_name(schema) == "public" => Ok(ident_name(one)),
+        [one] => Ok(identifiers::fold(one)),
+        [schema, one] if identifiers::fold(schema) == "public" => Ok(identifiers::fold(one)),
         _ => Err(SqlError::undefined(format!(
             "relation \"{name}\" does not exist"
         ))),
-    }
-}
-
-fn ident_name(ident: &Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
     }
 }
 
@@ -405,11 +402,11 @@ fn parse_window_call(
 
 fn expr_ident(expr: &Expr, message: &str) -> Result<String, SqlError> {
     match expr {
-        Expr::Identifier(ident) => Ok(ident_name(ident)),
+        Expr::Identifier(ident) => Ok(identifiers::fold(ident)),
         Expr::CompoundIdentifier(parts)
-            if parts.len() == 2 && ident_name(&parts[0]) == "public" =>
+            if parts.len() == 2 && identifiers::fold(&parts[0]) == "public" =>
         {
-            Ok(ident_name(&parts[1]))
+            Ok(identifiers::fold(&parts[1]))
         }
         _ => Err(SqlError::syntax(message.to_string(), None)),
     }

@@ -45,7 +45,6 @@ pub mod oids {
     pub const PG_CATALOG: i64 = 11;
     pub const PUBLIC: i64 = 2200;
     pub const INFORMATION_SCHEMA: i64 = 13_183;
-    pub const DATABASE: i64 = 16_384;
     pub const HEAP_AM: i64 = 2;
     pub const BTREE_AM: i64 = 403;
     pub const PG_DEFAULT_TABLESPACE: i64 = 1663;

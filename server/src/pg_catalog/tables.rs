@@ -91,7 +91,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "pg_indexes" => pg_indexes(&snapshot),
         "pg_constraint" => pg_constraint(&snapshot),
         "pg_type" => pg_type(),
-        "pg_database" => pg_database(&ctx.database_name),
+        "pg_database" => pg_database(),
         "pg_roles" | "pg_authid" => pg_roles(&roles(ctx)),
         "pg_user" => pg_user(&roles(ctx)),
         "pg_auth_members" => empty(&[
@@ -856,7 +856,8 @@ fn pg_type() -> DfResult<MemTable> {
     table(&columns, rows)
 }
 
-fn pg_database(name: &str) -> DfResult<MemTable> {
+/// Eddy's one database under each of its names (see [`crate::databases`]).
+fn pg_database() -> DfResult<MemTable> {
     table(
         &[
             ("oid", Oid),
@@ -877,25 +878,30 @@ fn pg_database(name: &str) -> DfResult<MemTable> {
             ("datcollversion", Text),
             ("datacl", TextArray),
         ],
-        vec![vec![
-            int(oids::DATABASE),
-            text(name),
-            int(10),
-            int(6),
-            text("c"),
-            boolean(false),
-            boolean(true),
-            int(-1),
-            int(0),
-            int(0),
-            int(oids::PG_DEFAULT_TABLESPACE),
-            text("C"),
-            text("C"),
-            null(),
-            null(),
-            null(),
-            null(),
-        ]],
+        crate::databases::DATABASES
+            .iter()
+            .map(|d| {
+                vec![
+                    int(d.oid),
+                    text(d.name),
+                    int(10),
+                    int(6),
+                    text("c"),
+                    boolean(d.is_template),
+                    boolean(true),
+                    int(-1),
+                    int(0),
+                    int(0),
+                    int(oids::PG_DEFAULT_TABLESPACE),
+                    text("C"),
+                    text("C"),
+                    null(),
+                    null(),
+                    null(),
+                    null(),
+                ]
+            })
+            .collect(),
     )
 }
 
@@ -1361,7 +1367,7 @@ fn pg_stat_activity(ctx: &CatalogContext, user: &str) -> DfResult<MemTable> {
             ("backend_type", Text),
         ],
         vec![vec![
-            int(oids::DATABASE),
+            int(crate::databases::lookup(&ctx.database_name).map_or(0, |d| d.oid)),
             text(&ctx.database_name),
             int(i64::from(std::process::id())),
             int(10),

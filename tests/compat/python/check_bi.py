@@ -237,12 +237,12 @@ def dbeaver(conn):
     rows(conn, "SHOW TRANSACTION ISOLATION LEVEL")
     rows(conn, "SELECT db.oid, db.* FROM pg_catalog.pg_database db WHERE datname = %s",
          (DATABASE,))
-    namespaces = rows(conn, """
+    namespaces = named(conn, """
         SELECT n.oid, n.*, d.description FROM pg_catalog.pg_namespace n
         LEFT OUTER JOIN pg_catalog.pg_description d
           ON d.objoid = n.oid AND d.objsubid = 0 AND d.classoid = 'pg_namespace'::regclass
         ORDER BY nspname""")
-    public = [r[0] for r in namespaces if r[1] == "public"]
+    public = [r["oid"] for r in namespaces if r["nspname"] == "public"]
     check("dbeaver: public namespace", len(public), 1)
     tables = rows(conn, """
         SELECT c.oid, c.relname, c.relkind, d.description,

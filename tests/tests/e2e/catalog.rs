@@ -44,7 +44,12 @@ async fn psql(eddy: &TestEddy, command: &str) -> Result<String> {
 }
 
 /// [`psql`] against any server: `user` on database `database` at `port`.
-async fn psql_on(port: u16, user: &str, database: &str, command: &str) -> Result<String> {
+pub(crate) async fn psql_on(
+    port: u16,
+    user: &str,
+    database: &str,
+    command: &str,
+) -> Result<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("psql")
@@ -297,7 +302,11 @@ async fn drivers_and_bi_tools_read_the_catalog() -> Result<()> {
         ensure!(scalar("select pg_catalog.version()").await?.starts_with("PostgreSQL 16"));
         ensure!(scalar("select current_schema()").await? == "public");
         let database = scalar("SELECT current_database()").await?;
-        ensure!(scalar("SELECT datname FROM pg_database").await? == database);
+        ensure!(
+            scalar("SELECT datname FROM pg_database WHERE oid = (SELECT datid FROM pg_stat_activity)")
+                .await?
+                == database
+        );
         // The harness logs in as `postgres`; it owns what it sees.
         ensure!(scalar("SELECT current_user").await? == "postgres");
         ensure!(scalar("SELECT rolname FROM pg_roles").await? == "postgres");

@@ -265,16 +265,21 @@ async fn bi_tool_queries() -> Result<()> {
 
 /// dbmate's command line against `eddy`, with migrations from `dir`.
 fn dbmate(eddy: &TestEddy, dir: &Path) -> Command {
+    dbmate_command(eddy, "eddy", dir, "migrate")
+}
+
+/// `dbmate <verb>` against database `database` of `eddy`.
+fn dbmate_command(eddy: &TestEddy, database: &str, dir: &Path, verb: &str) -> Command {
     let mut command = Command::new(compat_dir().join(DBMATE));
     command
         .arg("--url")
         .arg(format!(
-            "postgres://eddy@127.0.0.1:{}/eddy?sslmode=disable",
+            "postgres://eddy@127.0.0.1:{}/{database}?sslmode=disable",
             eddy.port()
         ))
         .arg("--migrations-dir")
         .arg(dir)
-        .args(["--no-dump-schema", "migrate"]);
+        .args(["--no-dump-schema", verb]);
     command
 }
 
@@ -327,6 +332,47 @@ async fn dbmate_migrations_run_twice() -> Result<()> {
     let eddy = TestEddy::start().await?;
     let result = migrations_twice(&eddy).await;
     with_logs(expected("dbmate, twice", result), &eddy, None)
+}
+
+/// `dbmate up` on a fresh Eddy: dbmate asks the maintenance database
+/// `postgres` whether `eddy` exists (`pg_database`), finds it, so creates
+/// nothing, and migrates; for a database Eddy does not have, `dbmate up`
+/// stops at CREATE DATABASE with Eddy's explanation.
+async fn up_on_fresh_eddy(eddy: &TestEddy) -> Result<String> {
+    let dir = compat_dir().join("dbmate/migrations");
+    let up = run(dbmate_command(eddy, "eddy", &dir, "up"), "dbmate up").await?;
+    ensure!(
+        !up.contains("Creating"),
+        "dbmate up created a database:\n{up}"
+    );
+    ensure!(
+        applied_versions(eddy).await? == MIGRATIONS,
+        "schema_migrations after dbmate up:\n{up}"
+    );
+    let other = run(
+        dbmate_command(eddy, "other", &dir, "up"),
+        "dbmate up (other)",
+    )
+    .await;
+    let Err(other) = other else {
+        bail!("dbmate up succeeded on database \"other\"");
+    };
+    let other = format!("{other:#}");
+    ensure!(
+        other.contains("CREATE DATABASE is not supported") && other.contains("0A000"),
+        "dbmate up on \"other\" failed otherwise:\n{other}"
+    );
+    Ok(format!("{up}\n{other}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbmate_up_on_a_fresh_eddy() -> Result<()> {
+    if !node_modules()? {
+        return Ok(());
+    }
+    let eddy = TestEddy::start().await?;
+    let result = up_on_fresh_eddy(&eddy).await;
+    with_logs(expected("dbmate up", result), &eddy, None)
 }
 
 /// The good migrations, then one that fails half-way: it leaves no table,

@@ -15,6 +15,8 @@
 //!   PostgreSQL's over all rows across SIGKILLs; idle partitions.
 //! - `errors`: error codes, positions and messages; the server stays up.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
+//! - `column_names`: result column names as PostgreSQL gives them, checked
+//!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -23,9 +25,11 @@
 
 mod catalog;
 mod chained;
+mod column_names;
 mod compat;
 mod corruption;
 mod crash;
+mod databases;
 mod dedup;
 mod errors;
 mod exactly_once;
