@@ -99,5 +99,18 @@ async fn scenario(kafka: &TestKafka, eddy: &TestEddy) -> Result<()> {
         error.message().contains("WATERMARK FOR"),
         "idle timeout without a watermark: {error:?}"
     );
+    let error = eddy_tests::expect_db_error(
+        &client,
+        "CREATE SOURCE bad_policy (n BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+         WITH (connector = 'datagen', 'watermark.policy' = 'fastest')",
+    )
+    .await?;
+    ensure!(
+        error.message().contains("'fastest'")
+            && error.message().contains("min_partition")
+            && error.message().contains("max_seen")
+            && error.code() != &tokio_postgres::error::SqlState::INTERNAL_ERROR,
+        "an unknown watermark.policy: {error:?}"
+    );
     Ok(())
 }
