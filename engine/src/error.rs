@@ -50,13 +50,57 @@ impl EngineError {
 
     /// Whether the operation may succeed if tried again unchanged.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            EngineError::External {
-                retryable: true,
-                ..
-            } | EngineError::Io(_)
-        )
+        match self {
+            EngineError::External { retryable, .. } => *retryable,
+            EngineError::Io(e) => io_is_retryable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an i/o error may go away by itself: an interrupted or timed-out
+/// call, a connection that dropped, a resource busy for a while. A full
+/// disk, a missing file, a permission or a corrupt input stays until
+/// someone acts, so retrying only hides it.
+fn io_is_retryable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        Interrupted
+            | TimedOut
+            | WouldBlock
+            | ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | BrokenPipe
+            | AddrInUse
+            | AddrNotAvailable
+            | NetworkDown
+            | NetworkUnreachable
+            | HostUnreachable
+            | ResourceBusy
+            | Deadlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::EngineError;
+
+    #[test]
+    fn io_errors_are_retried_only_when_they_may_pass() {
+        let io = |kind| EngineError::Io(Error::from(kind));
+        assert!(io(ErrorKind::TimedOut).is_retryable());
+        assert!(io(ErrorKind::ConnectionReset).is_retryable());
+        assert!(!io(ErrorKind::StorageFull).is_retryable());
+        assert!(!io(ErrorKind::NotFound).is_retryable());
+        assert!(!io(ErrorKind::PermissionDenied).is_retryable());
+        assert!(!io(ErrorKind::InvalidData).is_retryable());
+        // A full disk as the OS reports it (ENOSPC).
+        assert!(!EngineError::Io(Error::from_raw_os_error(28)).is_retryable());
     }
 }
 

@@ -14,7 +14,7 @@
 //!   a tree of operators batches are pushed through.
 //! - [`window`]: window assignment (`TUMBLE`, `HOP`, `SESSION`) and late rows.
 //! - [`aggregate`]: aggregation (windowed or not, any output mode) and its
-//!   keyed state; [`session`]: session windows; [`dedup`]: `DISTINCT`;
+//!   keyed state; [`session_window`]: session windows; [`dedup`]: `DISTINCT`;
 //!   [`join`]: stream–table joins over a [`lookup::Lookup`].
 //! - [`state`]: operator state as checkpoints store it.
 //! - [`watermark`]: event-time tracking per source partition; [`late`]:
@@ -36,7 +36,7 @@ pub mod late;
 pub mod lookup;
 pub mod options;
 pub mod plan;
-pub mod session;
+pub mod session_window;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -40,7 +40,7 @@ use crate::checkpoint::StatePart;
 use crate::dedup::Dedup;
 use crate::interval_join::{IntervalJoin, JoinSide};
 use crate::join::{LookupJoin, LookupJoinType};
-use crate::session::{GroupRole, SessionAggregate};
+use crate::session_window::{GroupRole, SessionAggregate};
 use crate::state::OperatorState;
 use crate::watermark::EventTime;
 use crate::window::{LateRows, WindowAssigner, drop_behind_watermark};
