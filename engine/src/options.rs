@@ -150,13 +150,22 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 /// second(s)/s/sec, minute(s)/min/m, hour(s)/h, day(s)/d) or a plain number
 /// of seconds. Several terms add up: `'1 minute 30 seconds'`.
 pub fn parse_duration(value: &str) -> Option<Duration> {
+    parse_duration_bare_in(value, Duration::from_secs(1))
+}
+
+/// The one duration grammar, for Eddy's options ([`parse_duration`]) and
+/// PostgreSQL's time settings (`statement_timeout = 5000`), which differ
+/// only in what a number without a unit counts: `bare` (a second for
+/// Eddy's options, a millisecond for PostgreSQL's settings).
+pub fn parse_duration_bare_in(value: &str, bare: Duration) -> Option<Duration> {
     let tokens = split_number_units(value)?;
     let mut total_micros: u128 = 0;
     for (number, unit) in tokens {
         let micros_per_unit: f64 = match unit.to_ascii_lowercase().as_str() {
+            "" => bare.as_micros() as f64,
             "us" | "microsecond" | "microseconds" => 1.0,
             "ms" | "millisecond" | "milliseconds" => 1e3,
-            "" | "s" | "sec" | "secs" | "second" | "seconds" => 1e6,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1e6,
             "m" | "min" | "mins" | "minute" | "minutes" => 60e6,
             "h" | "hour" | "hours" => 3600e6,
             "d" | "day" | "days" => 86_400e6,
@@ -293,6 +302,20 @@ mod tests {
             Some(Duration::from_millis(10))
         );
         assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        let millis = Duration::from_millis(1);
+        assert_eq!(
+            parse_duration_bare_in("5000", millis),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_duration_bare_in("2min", millis),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_duration_bare_in("1.5 s", millis),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration_bare_in("-1", millis), None);
         assert_eq!(parse_duration("fast"), None);
     }
 }

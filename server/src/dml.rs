@@ -31,6 +31,7 @@ use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::session::Outcome;
 use crate::transaction::{Workspace, not_a_table};
+use eddy_sql::identifiers::quoted as quote;
 
 const STRICT_CAST: CastOptions<'static> = CastOptions {
     safe: false,
@@ -43,10 +44,6 @@ pub fn table_def(ws: &Workspace, name: &str) -> UserResult<TableDef> {
         Some(CatalogObject::Table(t)) => Ok(t),
         other => Err(not_a_table(name, other.as_ref())),
     }
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The target of UPDATE / DELETE: one plain table, maybe with an alias.

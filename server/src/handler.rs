@@ -411,23 +411,7 @@ async fn run_guarded(
 /// A PostgreSQL duration setting: a number of milliseconds, or a number
 /// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let millis = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" => number,
-        "us" => number / 1000.0,
-        "s" => number * 1000.0,
-        "min" => number * 60_000.0,
-        "h" => number * 3_600_000.0,
-        "d" => number * 86_400_000.0,
-        _ => return None,
-    };
-    (millis.is_finite() && millis >= 0.0)
-        .then(|| std::time::Duration::from_secs_f64(millis / 1000.0))
+    eddy_engine::options::parse_duration_bare_in(text, std::time::Duration::from_millis(1))
 }
 
 fn error_response(e: UserError) -> Response {

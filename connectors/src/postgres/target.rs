@@ -91,10 +91,7 @@ impl std::fmt::Display for TableName {
     }
 }
 
-/// `"name"`, with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use eddy_sql::identifiers::quoted as quote_ident;
 
 /// A column of the PostgreSQL table.
 #[derive(Debug, Clone)]

@@ -23,6 +23,9 @@ use datafusion::prelude::{Expr, SessionContext};
 
 use super::{CatalogContext, Snapshot, oids, types};
 
+/// PostgreSQL's `quote_ident()`, also used for names in catalog text.
+pub use eddy_sql::identifiers::quote_if_needed as quote_ident;
+
 type RowFn = dyn Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync;
 
 /// A scalar function evaluated row by row.
@@ -180,25 +183,6 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
             tokio::task::block_in_place(|| handle.block_on(future))
         }
         _ => futures::executor::block_on(future),
-    }
-}
-
-/// `"name"` if PostgreSQL would quote it.
-pub fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !datafusion::sql::sqlparser::keywords::RESERVED_FOR_COLUMN_ALIAS
-            .iter()
-            .any(|k| format!("{k:?}").eq_ignore_ascii_case(name));
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
