@@ -1,6 +1,9 @@
 //! Eddy's benchmark harness.
 //!
-//! `cargo run --release --bin eddy-bench [-- --scenario NAME --rows N --repeat R]`
+//! `cargo run --release -p eddy-bench [-- --scenario NAME --rows N --repeat R]`
+//!
+//! A crate of its own, so that the server links nothing only the benchmark
+//! needs (librdkafka's mock cluster, `getrusage`).
 //!
 //! Scenarios (all by default):
 //! - `datagen-window`: an unthrottled datagen source with 10,000 keys →
