@@ -14,7 +14,8 @@
 //!
 //! The second scenario stops one partition early: with
 //! `watermark.idle_timeout` it stops holding the watermark back (also
-//! across a restart), and every window still closes.
+//! across a restart), and every window still closes. The third reads
+//! files: each file is a partition during the epoch that reads it.
 
 use std::time::Duration;
 
@@ -310,4 +311,111 @@ async fn an_idle_partition_stops_holding_the_watermark_back() -> Result<()> {
     }
     .await;
     with_logs(result, &eddy, Some(&pg))
+}
+
+/// A file of `count` events one per 100 ms from second `first` on.
+fn file_events(first: i64, count: i64) -> String {
+    (0..count)
+        .map(|i| {
+            let ts = ts_text(first * 1000 + i * 100);
+            format!("{{\"id\": {}, \"ts\": \"{ts}\"}}\n", first * 1000 + i)
+        })
+        .collect()
+}
+
+/// Each file is a partition while it is read. Files `a` (seconds 0–9) and
+/// `b` (20–29) are read in one epoch: the watermark after it is the
+/// minimum over them, so file `c` (12–17), published later, is on time;
+/// under `max_seen` it is late (a whole file, 60 rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_each_hold_the_watermark_back_while_read() -> Result<()> {
+    let input = tempfile::tempdir()?;
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let publish = |name: &str, contents: String| -> Result<()> {
+            let tmp = input.path().join(format!("{name}.tmp"));
+            std::fs::write(&tmp, contents)?;
+            Ok(std::fs::rename(tmp, input.path().join(name))?)
+        };
+        publish("a.json", file_events(0, 100))?;
+        publish("b.json", file_events(20, 100))?;
+        let client = eddy.client().await?;
+        for (name, policy) in [("by_file", "min_partition"), ("max_seen", "max_seen")] {
+            execute(
+                &client,
+                &format!(
+                    "CREATE SOURCE {name} (id BIGINT, ts TIMESTAMP,
+                        WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                     WITH (connector = 'file', path = '{dir}', format = 'json',
+                        'watermark.policy' = '{policy}');
+                     CREATE TABLE {name}_windows (window_start TIMESTAMP, n BIGINT);
+                     CREATE SINK {name}_sink WITH (connector = 'table', table = '{name}_windows');
+                     CREATE STREAMING QUERY {name}_counts WITH (trigger = '100 milliseconds')
+                        AS INSERT INTO {name}_sink
+                        SELECT window_start, count(*) AS n
+                        FROM TUMBLE({name}, ts, INTERVAL '1' SECOND)
+                        GROUP BY window_start;",
+                    dir = input.path().display(),
+                ),
+            )
+            .await?;
+        }
+        let read = |rows: i64| {
+            let client = &client;
+            async move {
+                for query in ["by_file_counts", "max_seen_counts"] {
+                    wait_until(Duration::from_secs(60), "files read", || async {
+                        Ok(match query_status(client, query).await? {
+                            Some(q) if q.input_rows >= rows => Progress::Done(()),
+                            seen => Progress::Pending(format!("{seen:?}")),
+                        })
+                    })
+                    .await?;
+                }
+                anyhow::Ok(())
+            }
+        };
+        read(200).await?;
+        publish("c.json", file_events(12, 60))?;
+        // The far-future file in an epoch of its own (read with `c`, it
+        // would not move the watermark past `c`).
+        read(260).await?;
+        publish("d.json", file_events(3_600, 1))?;
+        wait_until(Duration::from_secs(60), "every window closed", || async {
+            Ok(match watermark_of(&client, "by_file_counts").await? {
+                Some(w) if w >= ts_text(600_000) => Progress::Done(()),
+                other => Progress::Pending(format!("watermark {other:?}")),
+            })
+        })
+        .await?;
+        let mut expected: Vec<Vec<Option<String>>> = (0..10)
+            .chain(12..18)
+            .chain(20..30)
+            .map(|s| {
+                let start = ts_text(s * 1000);
+                vec![Some(start[..19].to_string()), Some("10".to_string())]
+            })
+            .collect();
+        expected.sort();
+        let windows = eddy_tests::query_values(
+            &client,
+            "SELECT window_start, n FROM by_file_windows
+             WHERE window_start < TIMESTAMP '2026-01-01 00:10:00' ORDER BY window_start",
+        )
+        .await?;
+        ensure!(windows == expected, "by_file windows: {windows:?}");
+        let by_file = query_status(&client, "by_file_counts").await?;
+        ensure!(
+            by_file.as_ref().is_some_and(|q| q.late_rows == 0),
+            "{by_file:?}"
+        );
+        let max_seen = query_status(&client, "max_seen_counts").await?;
+        ensure!(
+            max_seen.as_ref().is_some_and(|q| q.late_rows == 60),
+            "under max_seen file c is late: {max_seen:?}"
+        );
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
 }
