@@ -86,6 +86,22 @@ async fn produce(bootstrap: &str, pg: &Client, rows: Vec<(i64, i64, i64, i64)>) 
     .await
 }
 
+/// `CREATE SOURCE name` over the topic, with a 2-second delay and the
+/// connector `options` besides the usual ones.
+fn source_sql(name: &str, kafka: &TestKafka, options: &str) -> String {
+    format!(
+        "CREATE SOURCE {name} (
+            id BIGINT, k BIGINT, ts TIMESTAMP,
+            WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+         ) WITH (
+            connector = 'kafka', topic = 'events',
+            'properties.bootstrap.servers' = '{}',
+            'scan.startup.mode' = 'earliest', format = 'json', {options}
+         );",
+        kafka.bootstrap_servers()
+    )
+}
+
 /// Creates the topic, the record of what was produced, the source and the
 /// window query into PostgreSQL.
 async fn set_up(
@@ -106,15 +122,7 @@ async fn set_up(
     execute(
         &eddy.client().await?,
         &format!(
-            "CREATE SOURCE events (
-                id BIGINT, k BIGINT, ts TIMESTAMP,
-                WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
-             ) WITH (
-                connector = 'kafka', topic = 'events',
-                'properties.bootstrap.servers' = '{bootstrap}',
-                'scan.startup.mode' = 'earliest', format = 'json',
-                'max.records.per.epoch' = '150'{source_options}
-             );
+            "{source}
              CREATE SINK windows_sink WITH (connector = 'postgres', url = '{url}',
                 table = 'windows', create_table = 'true');
              CREATE STREAMING QUERY counts WITH (trigger = '100 milliseconds')
@@ -122,7 +130,11 @@ async fn set_up(
                 SELECT window_start, k, count(*) AS n, max(id) AS top
                 FROM TUMBLE(events, ts, INTERVAL '1' SECOND)
                 GROUP BY window_start, k;",
-            bootstrap = kafka.bootstrap_servers(),
+            source = source_sql(
+                "events",
+                kafka,
+                &format!("'max.records.per.epoch' = '150'{source_options}")
+            ),
             url = pg.url(),
         ),
     )
@@ -248,15 +260,7 @@ async fn windows_with_sigkills_equal_postgres_over_all_rows() -> Result<()> {
         execute(
             &eddy.client().await?,
             &format!(
-                "CREATE SOURCE events_max_seen (
-                    id BIGINT, k BIGINT, ts TIMESTAMP,
-                    WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
-                 ) WITH (
-                    connector = 'kafka', topic = 'events',
-                    'properties.bootstrap.servers' = '{}',
-                    'scan.startup.mode' = 'earliest', format = 'json',
-                    'watermark.policy' = 'max_seen'
-                 );
+                "{}
                  CREATE TABLE max_seen_windows (window_start TIMESTAMP, n BIGINT);
                  CREATE SINK max_seen_sink WITH (connector = 'table', table = 'max_seen_windows');
                  CREATE STREAMING QUERY max_seen_counts WITH (trigger = '100 milliseconds')
@@ -264,7 +268,7 @@ async fn windows_with_sigkills_equal_postgres_over_all_rows() -> Result<()> {
                     SELECT window_start, count(*) AS n
                     FROM TUMBLE(events_max_seen, ts, INTERVAL '1' SECOND)
                     GROUP BY window_start;",
-                kafka.bootstrap_servers()
+                source_sql("events_max_seen", &kafka, "'watermark.policy' = 'max_seen'")
             ),
         )
         .await?;
