@@ -133,28 +133,73 @@ impl From<DataFusionError> for UserError {
         {
             return user.clone();
         }
-        let e = e.find_root().to_string();
-        let message = strip_datafusion_prefix(&e);
-        let code = if message.contains("Divide by zero") || message.contains("division by zero") {
+        let root = e.find_root();
+        let text = root.to_string();
+        let message = strip_datafusion_prefix(&text);
+        if matches!(sqlstate_of(root), "22012") {
             return UserError::new("22012", "division by zero");
-        } else if let Some(name) = missing_table(&message) {
+        }
+        if let DataFusionError::Plan(_) = root
+            && let Some(name) = missing_table(&message)
+        {
             return UserError::new("42P01", format!("relation \"{name}\" does not exist"));
-        } else if message.contains("No field named") || message.contains("not found") {
-            "42703"
-        } else if message.contains("Cannot cast") || message.contains("Cast error") {
-            "22P02"
-        } else if message.contains("Invalid function") || message.contains("not supported") {
-            "42883"
-        } else if message.contains("overflow") {
-            "22003"
-        } else if e.starts_with("Error during planning") || e.starts_with("Schema error") {
-            "42P10"
-        } else if e.starts_with("This feature is not implemented") {
-            "0A000"
-        } else {
-            "XX000"
-        };
-        UserError::new(code, message)
+        }
+        UserError::new(sqlstate_of(root), message)
+    }
+}
+
+/// The SQLSTATE of a DataFusion error, from its kind (and Arrow's and
+/// sqlparser's kinds inside it). Planning errors have no finer kind in
+/// DataFusion, so for those alone the message tells a missing function or
+/// column from other invalid references.
+fn sqlstate_of(e: &DataFusionError) -> &'static str {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::SchemaError;
+    use datafusion::sql::sqlparser::parser::ParserError;
+    match e {
+        DataFusionError::SchemaError(schema, _) => match schema.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            SchemaError::AmbiguousReference { .. } => "42702",
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+        },
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            ArrowError::DivideByZero => "22012",
+            ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
+            ArrowError::ArithmeticOverflow(_)
+            | ArrowError::DictionaryKeyOverflowError
+            | ArrowError::RunEndIndexOverflowError
+            | ArrowError::OffsetOverflowError(_) => "22003",
+            ArrowError::ComputeError(m) if m.contains("overflow") => "22003",
+            ArrowError::InvalidArgumentError(_) => "22023",
+            ArrowError::MemoryError(_) => "53200",
+            ArrowError::IoError(..) => "58030",
+            ArrowError::NotYetImplemented(_) => "0A000",
+            _ => "XX000",
+        },
+        DataFusionError::SQL(parser, _) => match parser.as_ref() {
+            ParserError::RecursionLimitExceeded => "54001",
+            ParserError::TokenizerError(_) | ParserError::ParserError(_) => "42601",
+        },
+        DataFusionError::Plan(m) => {
+            if m.contains("Invalid function") || m.contains("No function matches") {
+                "42883"
+            } else if m.contains("No field named") {
+                "42703"
+            } else if m.contains("Cannot cast") {
+                "42846"
+            } else {
+                "42P10"
+            }
+        }
+        DataFusionError::Execution(m) if m.contains("ivide by zero") => "22012",
+        DataFusionError::Execution(m) if m.contains("verflow") => "22003",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::Configuration(_) => "22023",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::IoError(_) => "58030",
+        DataFusionError::Shared(inner) => sqlstate_of(inner),
+        _ => "XX000",
     }
 }
 
@@ -186,3 +231,70 @@ fn strip_datafusion_prefix(message: &str) -> String {
 }
 
 pub type UserResult<T> = Result<T, UserError>;
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::{Column, SchemaError};
+    use datafusion::error::DataFusionError;
+    use datafusion::sql::sqlparser::parser::ParserError;
+
+    use super::UserError;
+
+    fn code(e: DataFusionError) -> (&'static str, String) {
+        let user = UserError::from(e);
+        (user.sqlstate, user.message)
+    }
+
+    /// SQLSTATEs come from the error's kind, wherever it is wrapped.
+    #[test]
+    fn datafusion_errors_map_by_kind() {
+        let arrow = |e| DataFusionError::ArrowError(Box::new(e), None);
+        assert_eq!(
+            code(arrow(ArrowError::DivideByZero)),
+            ("22012", "division by zero".into())
+        );
+        let wrapped = DataFusionError::Context(
+            "while running".into(),
+            Box::new(arrow(ArrowError::CastError(
+                "Cannot cast 'x' to Int64".into(),
+            ))),
+        );
+        assert_eq!(code(wrapped).0, "22P02");
+        assert_eq!(
+            code(arrow(ArrowError::ArithmeticOverflow("1 + max".into()))).0,
+            "22003"
+        );
+        let missing = SchemaError::FieldNotFound {
+            field: Box::new(Column::from_name("nope")),
+            valid_fields: Vec::new(),
+        };
+        assert_eq!(
+            code(DataFusionError::SchemaError(
+                Box::new(missing),
+                Box::new(None)
+            ))
+            .0,
+            "42703"
+        );
+        assert_eq!(
+            code(DataFusionError::SQL(
+                Box::new(ParserError::RecursionLimitExceeded),
+                None
+            ))
+            .0,
+            "54001"
+        );
+        assert_eq!(
+            code(DataFusionError::Plan(
+                "table 'eddy.public.clicks' not found".into()
+            )),
+            ("42P01", "relation \"clicks\" does not exist".into())
+        );
+        assert_eq!(
+            code(DataFusionError::NotImplemented("LATERAL".into())).0,
+            "0A000"
+        );
+        assert_eq!(code(DataFusionError::Internal("bug".into())).0, "XX000");
+    }
+}
