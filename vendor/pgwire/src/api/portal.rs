@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 
 use crate::api::Type;
 use crate::api::results::QueryResponse;
-use crate::error::{PgWireError, PgWireResult};
+use crate::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR};
 use crate::messages::data::FORMAT_CODE_BINARY;
 use crate::messages::extendedquery::Bind;
 use crate::types::FromSqlText;
@@ -74,7 +74,12 @@ impl Format {
         match self {
             Format::UnifiedText => FieldFormat::Text,
             Format::UnifiedBinary => FieldFormat::Binary,
-            Format::Individual(fv) => FieldFormat::from(fv[idx]),
+            // (eddy) A count that does not match the columns is refused where
+            // it is known (see `Portal::try_new`); out of range is text, not
+            // a panic.
+            Format::Individual(fv) => fv
+                .get(idx)
+                .map_or(FieldFormat::Text, |code| FieldFormat::from(*code)),
         }
     }
 
@@ -106,6 +111,19 @@ impl<S: Clone> Portal<S> {
             .portal_name
             .clone()
             .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+
+        // (eddy) As PostgreSQL: one format for all parameters, or one each.
+        let formats = bind.parameter_format_codes.len();
+        if formats > 1 && formats != bind.parameters.len() {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                SEVERITY_ERROR.to_owned(),
+                "08P01".to_owned(),
+                format!(
+                    "bind message has {formats} parameter formats but {} parameters",
+                    bind.parameters.len()
+                ),
+            ))));
+        }
 
         // param format
         let param_format = Format::from_codes(&bind.parameter_format_codes);

@@ -2,7 +2,7 @@ use std::str;
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::error::{PgWireError, PgWireResult};
+use crate::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_FATAL};
 
 /// Get null-terminated string, returns None when empty or
 /// non null-terminated cstring read.
@@ -86,14 +86,63 @@ where
         if msg_len > max_size {
             return Err(PgWireError::MessageTooLarge(max_size, msg_len));
         }
+        // (eddy) The length counts itself: anything shorter cannot be real.
+        if msg_len < 4 {
+            return Err(invalid_message(format!("invalid message length {msg_len}")));
+        }
 
         if buf.remaining() >= msg_len + offset {
             buf.advance(offset + 4);
-            return decode_fn(buf, msg_len).map(|r| Some(r));
+            // (eddy) The body is decoded on its own, so that a message whose
+            // fields do not match its length fails instead of reading into
+            // the next message (or past the end of the buffer).
+            let mut body = buf.split_to(msg_len - 4);
+            let message = decode_fn(&mut body, msg_len)?;
+            if !body.is_empty() {
+                return Err(invalid_message(format!(
+                    "{} bytes left over at the end of the message",
+                    body.len()
+                )));
+            }
+            return Ok(Some(message));
         }
     }
 
     Ok(None)
+}
+
+/// (eddy) The error for a message whose body contradicts its length or its
+/// own counts: FATAL 08P01, as PostgreSQL answers ("invalid message format").
+pub(crate) fn invalid_message(detail: impl Into<String>) -> PgWireError {
+    let mut info = ErrorInfo::new(
+        SEVERITY_FATAL.to_owned(),
+        "08P01".to_owned(),
+        "invalid message format".to_owned(),
+    );
+    info.detail = Some(detail.into());
+    PgWireError::UserError(Box::new(info))
+}
+
+/// (eddy) `bytes`' checked reads fail with [`invalid_message`].
+impl From<bytes::TryGetError> for PgWireError {
+    fn from(e: bytes::TryGetError) -> Self {
+        invalid_message(format!(
+            "insufficient data left in message: {} bytes needed, {} left",
+            e.requested, e.available
+        ))
+    }
+}
+
+/// (eddy) Splits off `len` bytes, or fails with [`invalid_message`].
+pub(crate) fn split_checked(buf: &mut BytesMut, len: usize) -> PgWireResult<BytesMut> {
+    if len > buf.remaining() {
+        return Err(bytes::TryGetError {
+            requested: len,
+            available: buf.remaining(),
+        }
+        .into());
+    }
+    Ok(buf.split_to(len))
 }
 
 // pub(crate) fn get_and_ensure_message_type(buf: &mut BytesMut, t: u8) -> PgWireResult<()> {

@@ -629,6 +629,19 @@ macro_rules! process_socket_messages {
                     break;
                 }
             } else {
+                // (eddy) A message that cannot be decoded ends the connection,
+                // as in PostgreSQL, but the client is told why (FATAL 08P01)
+                // and the error handler sees it; the stream cannot be trusted
+                // past it. An IO error has nobody left to tell.
+                if let Some(Err(mut e)) = msg {
+                    error_handler.on_error(socket, &mut e);
+                    if !matches!(e, PgWireError::IoError(_)) {
+                        let info: ErrorInfo = e.into();
+                        let _ = socket
+                            .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                            .await;
+                    }
+                }
                 break;
             }
         }
