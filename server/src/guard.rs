@@ -120,6 +120,12 @@ pub(crate) async fn catching_panics<T>(
         .unwrap_or_else(|panic| Err(statement_panicked(sql, panic)))
 }
 
+/// Runs the synchronous end of a statement — encoding its rows — with a
+/// panic turned into XX000.
+pub(crate) fn catching_panics_in<T>(sql: &str, work: impl FnOnce() -> T) -> Result<T, UserError> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(|panic| statement_panicked(sql, panic))
+}
+
 /// The error for a statement that panicked, logged once with the statement
 /// (the panic hook has logged where it happened).
 fn statement_panicked(sql: &str, panic: Box<dyn Any + Send>) -> UserError {

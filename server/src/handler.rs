@@ -45,7 +45,7 @@ use crate::database::Database;
 use crate::encode::{encode_rows, field_infos};
 use crate::error::UserError;
 use crate::extended::{EddyQueryParser, Prepared, decode_params};
-use crate::guard::{CancelKey, CancelSignal, run_guarded};
+use crate::guard::{CancelKey, CancelSignal, catching_panics_in, run_guarded};
 use crate::redact::redact_sql;
 use crate::session::{Outcome, Session};
 use crate::settings::Settings;
@@ -421,10 +421,15 @@ impl SimpleQueryHandler for EddyHandler {
             session.begin_script();
         }
         for stmt in &statements {
-            let result = run_guarded(&mut session, stmt, &[], &mut cancel).await;
+            let result = run_guarded(&mut session, stmt, &[], &mut cancel)
+                .await
+                .and_then(|outcome| {
+                    catching_panics_in(&stmt.text, || response(outcome, &Format::UnifiedText))
+                        .inspect_err(|_| session.note_error())
+                });
             send_notices(client, &mut session).await?;
             match result {
-                Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
+                Ok(answer) => responses.push(answer),
                 Err(e) => {
                     tracing::debug!(error = %e, statement = %redact_sql(&stmt.text), "statement failed");
                     responses.push(error_response(e));
@@ -574,7 +579,12 @@ impl ExtendedQueryHandler for EddyHandler {
         // An error is returned, not answered, so that pgwire skips the rest
         // of the pipeline until Sync, as PostgreSQL does.
         result
-            .map(|outcome| response(outcome, &portal.result_column_format))
+            .and_then(|outcome| {
+                catching_panics_in(&stmt.text, || {
+                    response(outcome, &portal.result_column_format)
+                })
+                .inspect_err(|_| session.note_error())
+            })
             .map_err(UserError::into_pgwire)
     }
 }

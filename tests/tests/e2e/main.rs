@@ -12,6 +12,10 @@
 //! - `protocol`: wire-protocol behaviour, asserted against PostgreSQL and Eddy
 //!   by the same function.
 //! - `errors`: error codes, positions and messages; the server stays up.
+//! - `limits`: statements too deep for the stack are refused with 54001, a
+//!   panic ends its statement with XX000; the server stays up.
+//! - `malformed`: malformed protocol messages end their connection with
+//!   FATAL 08P01, seeded fuzzing before and after startup.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
@@ -33,6 +37,8 @@ mod hopping;
 mod idle;
 mod joins;
 mod kafka;
+mod limits;
+mod malformed;
 mod modes;
 mod outages;
 mod protocol;
@@ -68,7 +74,10 @@ impl TestEddy {
         let data = tempfile::Builder::new()
             .prefix("eddy-test-data-")
             .tempdir()?;
-        let server = EddyServer::start_with_binary(SERVER_BIN, data.path()).await?;
+        // `EDDY_TEST_SERVER_BIN` runs the tests against another build (an
+        // older one, to see a test fail without a fix).
+        let binary = std::env::var("EDDY_TEST_SERVER_BIN").unwrap_or_else(|_| SERVER_BIN.into());
+        let server = EddyServer::start_with_binary(binary, data.path()).await?;
         Ok(TestEddy {
             server,
             _data: data,
