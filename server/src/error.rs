@@ -74,7 +74,7 @@ impl std::fmt::Display for UserError {
 impl From<SqlError> for UserError {
     fn from(e: SqlError) -> Self {
         // 54001 comes from the depth limits, which the hint states.
-        let hint = (e.sqlstate == "54001").then(|| eddy_sql::STACK_DEPTH_HINT.to_string());
+        let hint = (e.sqlstate == "54001").then(eddy_sql::stack_depth_hint);
         UserError {
             position: e.position,
             hint,

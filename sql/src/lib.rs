@@ -25,6 +25,6 @@ pub mod text_types;
 pub mod types;
 
 pub use error::SqlError;
-pub use parser::depth::{STACK_DEPTH_HINT, STATEMENT_STACK_SIZE};
+pub use parser::depth::{STATEMENT_STACK_SIZE, stack_depth_hint};
 pub use parser::parse_statements;
 pub use statement::{EddyStatement, ParsedStatement};

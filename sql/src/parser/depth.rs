@@ -88,11 +88,17 @@ fn subqueries_too_deep() -> SqlError {
     }
 }
 
-/// The HINT a client sees with a 54001 from this module.
-pub const STACK_DEPTH_HINT: &str = "Eddy accepts expressions nested up to 4,000 levels deep \
-     (e.g. 4,000 terms of a + b + …; AND and OR chains of any length up to about 10,000 items), \
-     subqueries nested 16 deep inside expressions and about 500 deep in FROM; \
-     write long OR chains of equalities as IN lists.";
+/// The HINT a client sees with a 54001 from this module: the limits.
+pub fn stack_depth_hint() -> String {
+    format!(
+        "Eddy accepts expressions nested up to {MAX_EXPRESSION_DEPTH} levels deep (e.g. that many \
+         terms of a + b + …; long AND and OR chains are balanced and may have tens of thousands \
+         of items), subqueries nested {MAX_SUBQUERY_NESTING} deep inside expressions, and about \
+         {} levels of parentheses or half as many of subqueries in FROM; write long OR chains \
+         of equalities as IN lists.",
+        PARSER_RECURSION_LIMIT * 9 / 10
+    )
+}
 
 /// Refuses a token stream whose statements could nest deeper than
 /// [`MAX_TOKEN_NESTING`], counting, for each comma-separated part of each
