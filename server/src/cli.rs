@@ -76,17 +76,46 @@ pub fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    std::panic::set_hook(Box::new(log_panic));
     match cli.command {
         Command::Serve {
             listen,
             data_dir,
             demo,
             security,
-        } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(serve(listen, data_dir, demo, security)),
+        } => {
+            // Sessions parse, plan and run statements on this runtime's
+            // threads, whose stacks are sized for the deepest statement the
+            // parser lets through (see `eddy_sql::parser::depth`). The server
+            // itself runs as a task too, not on the main thread's stack.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .thread_stack_size(eddy_sql::STATEMENT_STACK_SIZE)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                tokio::spawn(serve(listen, data_dir, demo, security))
+                    .await
+                    .context("the server task panicked")?
+            })
+        }
     }
+}
+
+/// A panic is one error line in the log (where it happened, and its
+/// message), not a backtrace on stderr: whoever catches it — a session ends
+/// the statement with XX000, tokio ends the task — carries on.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let message = crate::guard::panic_message(info.payload());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    tracing::error!(
+        thread = thread.name().unwrap_or("unnamed"),
+        %location,
+        "panic: {message}"
+    );
 }
 
 /// Sets the bootstrap password and checks that someone can log in: a

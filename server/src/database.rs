@@ -9,8 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::sql::sqlparser::ast::{Query, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use eddy_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef, StreamingQueryDef};
 use eddy_engine::checkpoint::CheckpointDir;
 use eddy_engine::job::{
@@ -244,17 +242,25 @@ impl Database {
     }
 }
 
-/// Parses the stored SELECT text of a streaming query.
+/// Parses the stored SELECT text of a streaming query, held to the same
+/// nesting limits as every statement (see `eddy_sql::parser::depth`).
 pub fn parse_query(text: &str) -> UserResult<Box<Query>> {
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text)
-        .map_err(|e| UserError::new("42601", e.to_string()))?;
-    match statements.pop() {
-        Some(Statement::Query(q)) if statements.is_empty() => Ok(q),
-        _ => Err(UserError::new(
-            "42601",
-            "a streaming query's body must be a single SELECT",
-        )),
+    let mut statements = eddy_sql::parse_statements(text)?;
+    let single = match statements.pop() {
+        Some(only) if statements.is_empty() => Some(only.stmt),
+        _ => None,
+    };
+    match single {
+        Some(eddy_sql::EddyStatement::Standard(stmt)) => match *stmt {
+            Statement::Query(q) => Ok(q),
+            _ => Err(not_a_select()),
+        },
+        _ => Err(not_a_select()),
     }
+}
+
+fn not_a_select() -> UserError {
+    UserError::new("42601", "a streaming query's body must be a single SELECT")
 }
 
 /// What the streaming planner asks of the catalog: relations and lookups.

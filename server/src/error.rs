@@ -73,8 +73,11 @@ impl std::fmt::Display for UserError {
 
 impl From<SqlError> for UserError {
     fn from(e: SqlError) -> Self {
+        // 54001 comes from the depth limits, which the hint states.
+        let hint = (e.sqlstate == "54001").then(eddy_sql::stack_depth_hint);
         UserError {
             position: e.position,
+            hint,
             ..UserError::new(e.sqlstate, e.message)
         }
     }

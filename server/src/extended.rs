@@ -19,6 +19,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use crate::database::Database;
 use crate::encode::{field_infos, pg_type, pg_type_of_field, pg_type_of_sql};
 use crate::error::UserError;
+use crate::guard::catching_panics;
 use crate::handler::session;
 use crate::session::{Outcome, Session, returns_rows};
 use eddy_sql::text_types::TextType;
@@ -52,7 +53,7 @@ impl QueryParser for EddyQueryParser {
     {
         let session = session(client, &self.db);
         let mut session = session.lock().await;
-        let prepared = prepare(&mut session, sql, types).await;
+        let prepared = catching_panics(sql, prepare(&mut session, sql, types)).await;
         if prepared.is_err() {
             session.note_error();
         }

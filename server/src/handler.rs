@@ -2,17 +2,15 @@
 //! [`crate::auth`]), the simple and the extended query protocol, each turned
 //! into calls on the connection's [`Session`].
 //!
-//! Every statement runs under two guards: the connection's cancel key (a
-//! CancelRequest, Ctrl-C in psql) and the session's `statement_timeout`.
-//! Either drops the running statement and answers 57014; the session stays
-//! usable (a transaction block becomes failed, as in PostgreSQL). pgwire's
-//! own cancel support is not used, because it cannot mark the session.
+//! Every statement runs under [`crate::guard`]: cancel, `statement_timeout`
+//! and panics end the statement, never the session. A message pgwire cannot
+//! decode ends the connection with FATAL 08P01 (see `vendor/pgwire`), logged
+//! here in one line.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::channel::oneshot;
 use futures::sink::{Sink, SinkExt};
 use futures::stream;
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
@@ -29,8 +27,8 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    DEFAULT_NAME, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    ClientInfo, ClientPortalStore, ConnectionManager, DEFAULT_NAME, ErrorHandler,
+    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -47,10 +45,11 @@ use crate::database::Database;
 use crate::encode::{encode_rows, field_infos};
 use crate::error::UserError;
 use crate::extended::{EddyQueryParser, Prepared, decode_params};
+use crate::guard::{CancelKey, CancelSignal, catching_panics_in, run_guarded};
 use crate::redact::redact_sql;
 use crate::session::{Outcome, Session};
 use crate::settings::Settings;
-use eddy_sql::{ParsedStatement, parse_statements};
+use eddy_sql::parse_statements;
 
 /// Builds the handlers for each connection.
 pub struct EddyHandlers {
@@ -98,6 +97,35 @@ impl PgWireServerHandlers for EddyHandlers {
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(DefaultCancelHandler::new(self.cancels.clone()))
     }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(ProtocolViolationLog)
+    }
+}
+
+/// Logs each protocol violation (08P01: a message that cannot be decoded,
+/// a Bind that contradicts itself) in one line, with the client's address;
+/// pgwire then answers the client and, if fatal, closes its connection.
+struct ProtocolViolationLog;
+
+impl ErrorHandler for ProtocolViolationLog {
+    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
+        if error.code() != "08P01" {
+            return;
+        }
+        let what = match &*error {
+            PgWireError::UserError(info) => match &info.detail {
+                Some(detail) => format!("{}: {detail}", info.message),
+                None => info.message.clone(),
+            },
+            other => other.to_string(),
+        };
+        tracing::warn!(
+            peer = %client.socket_addr(),
+            severity = error.severity(),
+            "protocol violation: {what}"
+        );
+    }
 }
 
 pub struct EddyHandler {
@@ -105,13 +133,6 @@ pub struct EddyHandler {
     security: Arc<Security>,
     cancels: Arc<ConnectionManager>,
     keys: Arc<RandomPidSecretKeyGenerator>,
-}
-
-/// The connection's cancel key registration, under a type of Eddy's own so
-/// that pgwire does not race Eddy for the cancel signal.
-struct CancelKey {
-    handle: Arc<ConnectionHandle>,
-    _guard: ConnectionGuard,
 }
 
 type SharedSession = Mutex<Session>;
@@ -182,10 +203,9 @@ impl EddyHandler {
         let (pid, secret) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());
         let (handle, guard) = self.cancels.register(pid, secret.clone());
-        client.session_extensions().insert(CancelKey {
-            handle,
-            _guard: guard,
-        });
+        client
+            .session_extensions()
+            .insert(CancelKey::new(handle, guard));
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
             .await?;
@@ -344,76 +364,6 @@ fn response(outcome: Outcome, format: &Format) -> Response {
     }
 }
 
-/// Fires when the client sends a CancelRequest for this connection while
-/// the statements of one query message run.
-struct CancelSignal(Option<oneshot::Receiver<()>>);
-
-impl CancelSignal {
-    async fn of<C: ClientInfo>(client: &C) -> CancelSignal {
-        match client.session_extensions().get::<CancelKey>() {
-            Some(key) => CancelSignal(Some(key.handle.start_query().await)),
-            None => CancelSignal(None),
-        }
-    }
-
-    /// Resolves on a cancel request; never if there is none.
-    async fn cancelled(&mut self) {
-        if let Some(rx) = &mut self.0 {
-            // A dropped sender (the next query's `start_query`) is no
-            // cancel.
-            let fired = rx.await.is_ok();
-            self.0 = None;
-            if fired {
-                return;
-            }
-        }
-        std::future::pending::<()>().await
-    }
-}
-
-/// Runs one statement, stopped by a cancel request or by the session's
-/// `statement_timeout` with 57014.
-async fn run_guarded(
-    session: &mut Session,
-    stmt: &ParsedStatement,
-    params: &[datafusion::common::ScalarValue],
-    cancel: &mut CancelSignal,
-) -> Result<Outcome, UserError> {
-    let timeout = session
-        .settings
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get("statement_timeout")
-        .ok()
-        .and_then(|t| parse_duration(&t))
-        .filter(|t| !t.is_zero());
-    let interrupted = {
-        let run = session.run(stmt, params);
-        tokio::pin!(run);
-        let deadline = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = &mut run => return result,
-            _ = cancel.cancelled() => "canceling statement due to user request",
-            _ = deadline => "canceling statement due to statement timeout",
-        }
-    };
-    // The statement's future is dropped: whatever it ran is stopped, and a
-    // transaction block it was part of is failed, as after any error.
-    session.note_error();
-    Err(UserError::new("57014", interrupted))
-}
-
-/// A PostgreSQL duration setting: a number of milliseconds, or a number
-/// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    eddy_engine::options::parse_duration_bare_in(text, std::time::Duration::from_millis(1))
-}
-
 fn error_response(e: UserError) -> Response {
     Response::Error(Box::new(e.into_error_info()))
 }
@@ -478,10 +428,15 @@ impl SimpleQueryHandler for EddyHandler {
             session.begin_script();
         }
         for stmt in &statements {
-            let result = run_guarded(&mut session, stmt, &[], &mut cancel).await;
+            let result = run_guarded(&mut session, stmt, &[], &mut cancel)
+                .await
+                .and_then(|outcome| {
+                    catching_panics_in(&stmt.text, || response(outcome, &Format::UnifiedText))
+                        .inspect_err(|_| session.note_error())
+                });
             send_notices(client, &mut session).await?;
             match result {
-                Ok(outcome) => responses.push(response(outcome, &Format::UnifiedText)),
+                Ok(answer) => responses.push(answer),
                 Err(e) => {
                     tracing::debug!(error = %e, statement = %redact_sql(&stmt.text), "statement failed");
                     responses.push(error_response(e));
@@ -631,7 +586,12 @@ impl ExtendedQueryHandler for EddyHandler {
         // An error is returned, not answered, so that pgwire skips the rest
         // of the pipeline until Sync, as PostgreSQL does.
         result
-            .map(|outcome| response(outcome, &portal.result_column_format))
+            .and_then(|outcome| {
+                catching_panics_in(&stmt.text, || {
+                    response(outcome, &portal.result_column_format)
+                })
+                .inspect_err(|_| session.note_error())
+            })
             .map_err(UserError::into_pgwire)
     }
 }

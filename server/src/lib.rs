@@ -12,6 +12,8 @@
 //!   (`eddy`, and `postgres` / `template1` for the tools that expect them).
 //! - [`handler`]: pgwire handlers (startup, simple and extended query);
 //!   [`extended`] prepares statements and decodes parameters.
+//! - [`guard`]: what every statement runs under — cancel,
+//!   `statement_timeout`, panics caught as XX000.
 //! - [`session`]: per-connection settings, transaction state, statement
 //!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
 //!   DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`] for a
@@ -38,6 +40,7 @@ mod dml;
 pub mod encode;
 pub mod error;
 pub mod extended;
+pub mod guard;
 pub mod handler;
 pub mod live;
 mod names;

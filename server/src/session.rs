@@ -165,6 +165,16 @@ impl Session {
         }
     }
 
+    /// A statement that did not finish (cancelled, timed out, panicked):
+    /// as after an error, a block becomes failed, and outside one what the
+    /// statement (or its script) changed is discarded.
+    pub fn abandon_statement(&mut self) {
+        self.note_error();
+        if self.tx == TxState::Idle {
+            self.ws.discard();
+        }
+    }
+
     /// Runs one statement with the transaction rules applied.
     pub async fn run(
         &mut self,

@@ -59,3 +59,20 @@ pub enum EddyStatement {
     /// Anything else, as sqlparser's PostgreSQL dialect parses it.
     Standard(Box<Statement>),
 }
+
+impl EddyStatement {
+    /// 54001 if the statement's syntax tree nests deeper than the server's
+    /// stack allows (see [`crate::parser::depth`]).
+    /// Long `AND`/`OR` chains are balanced on the way.
+    pub(crate) fn check_depth(&mut self) -> Result<(), crate::SqlError> {
+        use crate::parser::depth::check_tree_depth;
+        match self {
+            EddyStatement::CreateStreamingQuery { query, .. } => check_tree_depth(&mut **query),
+            EddyStatement::Standard(stmt) => check_tree_depth(&mut **stmt),
+            EddyStatement::CreateSource { .. }
+            | EddyStatement::CreateSink { .. }
+            | EddyStatement::ShowObjects(_)
+            | EddyStatement::Drop { .. } => Ok(()),
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! A tiny raw PostgreSQL wire-protocol client (protocol 3.0, simple query only).
+//! A tiny raw PostgreSQL wire-protocol client (protocol 3.0, simple query
+//! only, plus raw bytes for tests of malformed input).
 //!
 //! Drivers such as tokio-postgres hide what the tests here need to see: the
 //! ParameterStatus messages sent at startup and after `SET`, the transaction
@@ -292,6 +293,20 @@ impl WireClient {
             .with_context(|| format!("running {sql:?}"))
     }
 
+    /// Sends `bytes` as they are: a test of how the server takes malformed
+    /// messages.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Closes the sending side, then returns every message the server sends
+    /// until it closes the connection (bounded by [`WireClient::READ_TIMEOUT`]).
+    pub async fn finish(mut self) -> Result<Vec<BackendMessage>> {
+        self.stream.shutdown().await?;
+        read_to_end(&mut self.stream, &mut self.buf).await
+    }
+
     /// Sends Terminate and closes the connection.
     pub async fn close(mut self) -> Result<()> {
         self.stream.write_all(&[b'X', 0, 0, 0, 4]).await?;
@@ -326,6 +341,39 @@ impl WireClient {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+/// Every message `stream` carries until the server closes it.
+async fn read_to_end(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<BackendMessage>> {
+    let mut messages = Vec::new();
+    loop {
+        while let Some((message, used)) = decode(buf)? {
+            buf.drain(..used);
+            messages.push(message);
+        }
+        let mut chunk = [0u8; 8192];
+        let read = tokio::time::timeout(WireClient::READ_TIMEOUT, stream.read(&mut chunk))
+            .await
+            .with_context(|| format!("the server kept the connection open; got {messages:?}"))?;
+        match read {
+            Ok(0) => return Ok(messages),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A reset after the server's last words is a close too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(messages),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends `bytes` on a new connection before any startup message, closes
+/// the sending side and returns what the server answers until it closes.
+pub async fn send_before_startup(addr: SocketAddr, bytes: &[u8]) -> Result<Vec<BackendMessage>> {
+    let mut stream = tokio::time::timeout(WireClient::READ_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .context("connecting timed out")??;
+    stream.write_all(bytes).await?;
+    stream.shutdown().await?;
+    read_to_end(&mut stream, &mut Vec::new()).await
 }
 
 /// The (name, value) of every ParameterStatus in `messages`.

@@ -54,6 +54,7 @@ pub fn jobs_runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .thread_name("eddy-job")
+            .thread_stack_size(eddy_sql::STATEMENT_STACK_SIZE)
             .enable_all()
             .build()
             .expect("the jobs' runtime starts")

@@ -203,7 +203,8 @@ fn source_columns(p: &mut Parser) -> Result<(Vec<ColumnDef>, Option<WatermarkDef
 fn column_def(p: &mut Parser) -> Result<ColumnDef, Failure> {
     let name_location = p.peek_token_ref().span.start;
     let type_token = p.peek_nth_token(1);
-    let def = p.parse_column_def()?;
+    let mut def = p.parse_column_def()?;
+    super::depth::check_tree_depth(&mut def)?;
     let data_type = sql_type_from_ast(&def.data_type).map_err(|e| at(e, &type_token))?;
     let mut column = ColumnDef {
         name: fold_ident(&def.name),
@@ -242,7 +243,8 @@ fn watermark_clause(p: &mut Parser) -> Result<WatermarkClause, Failure> {
     let column = fold_ident(&p.parse_identifier()?);
     p.expect_keyword_is(Keyword::AS)?;
     let expr_location = p.peek_token_ref().span.start;
-    let expr = p.parse_expr()?;
+    let mut expr = p.parse_expr()?;
+    super::depth::check_tree_depth(&mut expr)?;
     Ok(WatermarkClause {
         column,
         column_location,

@@ -16,11 +16,15 @@
 //! instead returns the statements that parsed before the first error, for
 //! callers that want to run them anyway.
 //!
+//! A statement nested deeper than the server's stack allows is refused with
+//! 54001 before, while and after parsing; [`depth`] has the limits.
+//!
 //! Positions in errors are 1-based *character* positions in the whole query
 //! string, as in PostgreSQL's `ErrorResponse`. sqlparser reports line and
 //! column (in characters); [`SourceText`] converts.
 
 mod ddl;
+pub mod depth;
 #[cfg(test)]
 mod tests;
 
@@ -62,7 +66,14 @@ pub fn parse_statements_partial(sql: &str) -> (Vec<ParsedStatement>, Option<SqlE
                 .map_or(Location { line: 1, column: 1 }, |t| t.span.end);
             (e, token_start)
         });
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    // A statement too deep for the stack is refused before a tree is built
+    // (see `depth`); PostgreSQL, too, runs nothing of such a string.
+    if let Err(e) = depth::check_token_nesting(&tokens) {
+        return (Vec::new(), Some(e));
+    }
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(depth::PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
 
     let mut statements = Vec::new();
     let failure = loop {
@@ -71,10 +82,13 @@ pub fn parse_statements_partial(sql: &str) -> (Vec<ParsedStatement>, Option<SqlE
             break None;
         }
         let start = parser.peek_token_ref().span.start;
-        let stmt = match ddl::parse_statement(&mut parser, &source) {
+        let mut stmt = match ddl::parse_statement(&mut parser, &source) {
             Ok(stmt) => stmt,
             Err(failure) => break Some(failure),
         };
+        if let Err(e) = stmt.check_depth() {
+            break Some(Failure::Plain(e));
+        }
         let end = last_consumed_end(&parser);
         let next = parser.peek_token();
         match next.token {
@@ -215,13 +229,7 @@ impl<'a> SourceText<'a> {
     fn parser_error(&self, e: &ParserError) -> SqlError {
         let text = match e {
             ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.as_str(),
-            ParserError::RecursionLimitExceeded => {
-                return SqlError {
-                    sqlstate: "54001",
-                    message: "statement is too deeply nested".to_string(),
-                    position: None,
-                };
-            }
+            ParserError::RecursionLimitExceeded => return depth::stack_depth_exceeded(),
         };
         let (head, location) = split_location(text);
         let expected = head

@@ -14,6 +14,10 @@
 //! - `partitions`: event time per Kafka partition; windows equal to
 //!   PostgreSQL's over all rows across SIGKILLs; idle partitions.
 //! - `errors`: error codes, positions and messages; the server stays up.
+//! - `limits`: statements too deep for the stack are refused with 54001, a
+//!   panic ends its statement with XX000; the server stays up.
+//! - `malformed`: malformed protocol messages end their connection with
+//!   FATAL 08P01, seeded fuzzing before and after startup.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
 //! - `column_names`: result column names as PostgreSQL gives them, checked
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
@@ -39,6 +43,8 @@ mod hopping;
 mod idle;
 mod joins;
 mod kafka;
+mod limits;
+mod malformed;
 mod modes;
 mod outages;
 mod partitions;
@@ -75,7 +81,10 @@ impl TestEddy {
         let data = tempfile::Builder::new()
             .prefix("eddy-test-data-")
             .tempdir()?;
-        let server = EddyServer::start_with_binary(SERVER_BIN, data.path()).await?;
+        // `EDDY_TEST_SERVER_BIN` runs the tests against another build (an
+        // older one, to see a test fail without a fix).
+        let binary = std::env::var("EDDY_TEST_SERVER_BIN").unwrap_or_else(|_| SERVER_BIN.into());
+        let server = EddyServer::start_with_binary(binary, data.path()).await?;
         Ok(TestEddy {
             server,
             _data: data,
