@@ -265,7 +265,7 @@ pub fn backslash_escaped(pattern: &str, escape: &str) -> Option<String> {
 }
 
 fn function_name(name: &ObjectName) -> Option<String> {
-    name.0.last()?.as_ident().map(|i| i.value.to_lowercase())
+    name.0.last()?.as_ident().map(eddy_sql::identifiers::fold)
 }
 
 fn rewrite_function(f: &mut Function) {

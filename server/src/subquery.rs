@@ -199,7 +199,7 @@ fn reads_only_catalog(query: &Query) -> bool {
         let parts: Vec<String> = name
             .0
             .iter()
-            .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+            .filter_map(|p| p.as_ident().map(eddy_sql::identifiers::fold))
             .collect();
         let catalog = match parts.as_slice() {
             [schema, _] => schema == "pg_catalog" || schema == "information_schema",

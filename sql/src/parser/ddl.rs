@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
-    self as ast, BinaryOperator, ColumnOption, DateTimeField, Expr, Ident, ObjectNamePart, Value,
+    self as ast, BinaryOperator, ColumnOption, DateTimeField, Expr, ObjectNamePart, Value,
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -20,7 +20,7 @@ use eddy_catalog::{ColumnDef, ObjectKind, SqlType, WatermarkDef};
 
 use super::{Failure, SourceText, last_consumed_end};
 use crate::types::{parse_interval_micros, sql_type_from_ast};
-use crate::{EddyStatement, SqlError};
+use crate::{EddyStatement, SqlError, identifiers};
 
 /// Parses one statement starting at the parser's position, leaving the
 /// parser after its last token.
@@ -207,7 +207,7 @@ fn column_def(p: &mut Parser) -> Result<ColumnDef, Failure> {
     super::depth::check_tree_depth(&mut def)?;
     let data_type = sql_type_from_ast(&def.data_type).map_err(|e| at(e, &type_token))?;
     let mut column = ColumnDef {
-        name: fold_ident(&def.name),
+        name: identifiers::fold(&def.name),
         data_type,
         nullable: true,
         default: None,
@@ -240,7 +240,7 @@ struct WatermarkClause {
 fn watermark_clause(p: &mut Parser) -> Result<WatermarkClause, Failure> {
     advance(p, 2);
     let column_location = p.peek_token_ref().span.start;
-    let column = fold_ident(&p.parse_identifier()?);
+    let column = identifiers::fold(&p.parse_identifier()?);
     p.expect_keyword_is(Keyword::AS)?;
     let expr_location = p.peek_token_ref().span.start;
     let mut expr = p.parse_expr()?;
@@ -294,8 +294,7 @@ fn watermark_delay(expr: &Expr, column: &str) -> Result<i64, SqlError> {
              {column} - INTERVAL '5' SECOND"
         ))
     };
-    let is_column =
-        |e: &Expr| matches!(strip_nested(e), Expr::Identifier(id) if fold_ident(id) == column);
+    let is_column = |e: &Expr| matches!(strip_nested(e), Expr::Identifier(id) if identifiers::fold(id) == column);
     match strip_nested(expr) {
         e if is_column(e) => Ok(0),
         Expr::BinaryOp {
@@ -472,8 +471,8 @@ fn object_name(p: &mut Parser) -> Result<String, Failure> {
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => fold_ident(ident),
-            ObjectNamePart::Function(f) => fold_ident(&f.name),
+            ObjectNamePart::Identifier(ident) => identifiers::fold(ident),
+            ObjectNamePart::Function(f) => identifiers::fold(&f.name),
         })
         .collect();
     match parts.len() {
@@ -512,19 +511,8 @@ fn advance(p: &mut Parser, tokens: usize) {
     }
 }
 
-/// PostgreSQL's identifier folding: ASCII letters only, and only unquoted.
-fn fold_ident(ident: &Ident) -> String {
-    match ident.quote_style {
-        None => ident.value.to_ascii_lowercase(),
-        Some(_) => ident.value.clone(),
-    }
-}
-
 fn fold_word(word: &Word) -> String {
-    match word.quote_style {
-        None => word.value.to_ascii_lowercase(),
-        Some(_) => word.value.clone(),
-    }
+    identifiers::fold_text(&word.value, word.quote_style.is_some())
 }
 
 fn at(error: SqlError, token: &TokenWithSpan) -> Failure {
