@@ -58,6 +58,8 @@ impl EngineError {
     }
 }
 
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
 /// Whether an i/o error may go away by itself: an interrupted or timed-out
 /// call, a connection that dropped, a resource busy for a while. A full
 /// disk, a missing file, a permission or a corrupt input stays until
@@ -103,5 +105,3 @@ mod tests {
         assert!(!EngineError::Io(Error::from_raw_os_error(28)).is_retryable());
     }
 }
-
-pub type Result<T, E = EngineError> = std::result::Result<T, E>;
