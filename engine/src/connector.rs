@@ -22,7 +22,7 @@ pub const COMMON_SOURCE_OPTIONS: &[OptionSpec] = &[
     ),
     OptionSpec::new(
         "watermark.policy",
-        crate::options::OptionValue::OneOf(&["min_partition", "max_seen"]),
+        crate::options::OptionValue::OneOf(crate::watermark::WATERMARK_POLICIES),
         "min_partition (default): the watermark is the minimum over the source's partitions of their largest event time minus the delay; max_seen: the largest event time of all partitions minus the delay (Spark's rule)",
     ),
 ];

@@ -48,6 +48,9 @@ pub type EventTime = i64;
 
 pub const NO_WATERMARK: EventTime = i64::MIN;
 
+/// The values of `watermark.policy`, in [`WatermarkPolicy`]'s order.
+pub const WATERMARK_POLICIES: &[&str] = &["min_partition", "max_seen"];
+
 /// How a source's partitions make its watermark (`watermark.policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WatermarkPolicy {
@@ -88,19 +91,21 @@ impl WatermarkSpec {
                 EngineError::Config(format!("invalid watermark.idle_timeout '{v}'"))
             })?),
         };
-        let policy = match def
-            .options
-            .get("watermark.policy")
-            .map(|p| p.to_lowercase())
-        {
+        let policy = match def.options.get("watermark.policy") {
             None => WatermarkPolicy::MinPartition,
-            Some(p) if p == "min_partition" => WatermarkPolicy::MinPartition,
-            Some(p) if p == "max_seen" => WatermarkPolicy::MaxSeen,
-            Some(p) => {
-                return Err(EngineError::Config(format!(
-                    "unknown watermark.policy '{p}'; expected one of min_partition, max_seen"
-                )));
-            }
+            Some(p) => match WATERMARK_POLICIES
+                .iter()
+                .position(|known| known.eq_ignore_ascii_case(p))
+            {
+                Some(0) => WatermarkPolicy::MinPartition,
+                Some(_) => WatermarkPolicy::MaxSeen,
+                None => {
+                    return Err(EngineError::Config(format!(
+                        "unknown watermark.policy '{p}'; expected one of {}",
+                        WATERMARK_POLICIES.join(", ")
+                    )));
+                }
+            },
         };
         Ok(Some(WatermarkSpec {
             column,

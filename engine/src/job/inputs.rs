@@ -191,7 +191,7 @@ impl Watermarks {
         Watermarks {
             trackers: specs
                 .iter()
-                .zip(ends_when_read.iter().chain(std::iter::repeat(&false)))
+                .zip(ends_when_read)
                 .map(|(s, &ends)| s.map(|s| WatermarkTracker::new(s, ends)))
                 .collect(),
             keys: PartitionKeys::new(names),
