@@ -3,8 +3,6 @@
 //! PostgreSQL infers them), result descriptions, and decoding bound
 //! parameters by their declared types in text or binary format.
 
-mod arrays;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,7 +12,7 @@ use pgwire::api::portal::{Format, Portal};
 use pgwire::api::results::FieldInfo;
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::PgWireResult;
 
 use crate::database::Database;
 use crate::encode::{field_infos, pg_type, pg_type_of_field, pg_type_of_sql};
@@ -325,7 +323,9 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
             ArrayElemTypeDef::SquareBracket(element, _)
             | ArrayElemTypeDef::AngleBracket(element)
             | ArrayElemTypeDef::Parenthesis(element),
-        ) => arrays::array_of(&scalar(element)?),
+        ) => eddy_pgtypes::mapping::array_of(scalar(element)?.oid())
+            .filter(|oid| eddy_pgtypes::decode::is_known(*oid))
+            .and_then(Type::from_oid),
         other => scalar(other),
     }
 }
@@ -334,7 +334,10 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
 fn param_type(field: &FieldRef) -> Type {
     match field.data_type() {
         DataType::List(f) | DataType::LargeList(f) => {
-            arrays::array_of(&pg_type(f.data_type())).unwrap_or(Type::TEXT)
+            eddy_pgtypes::mapping::array_of(pg_type(f.data_type()).oid())
+                .filter(|oid| eddy_pgtypes::decode::is_known(*oid))
+                .and_then(Type::from_oid)
+                .unwrap_or(Type::TEXT)
         }
         _ => pg_type_of_field(field),
     }
@@ -342,99 +345,9 @@ fn param_type(field: &FieldRef) -> Type {
 
 /// Parameter `i`'s bytes and whether they are in binary format; `None` for
 /// NULL.
-fn raw_param(portal: &Portal<Prepared>, i: usize) -> Option<(&[u8], bool)> {
-    let bytes = portal.parameters.get(i)?.as_deref()?;
-    Some((bytes, portal.parameter_format.is_binary(i)))
-}
-
-/// A numeric in text, as PostgreSQL reads it: plain (`-0.5`) or with an
-/// exponent (`1e3`, `2.5E-2`).
-fn decode_numeric_text(bytes: &[u8]) -> Result<rust_decimal::Decimal, String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| e.to_string())?
-        .trim();
-    let parsed = if text.contains(['e', 'E']) {
-        rust_decimal::Decimal::from_scientific(text)
-    } else {
-        text.parse()
-    };
-    parsed.map_err(|_| format!("invalid input syntax for type numeric: \"{text}\""))
-}
-
-/// An interval parameter: binary is µs (i64), days (i32), months (i32).
-fn decode_interval(bytes: &[u8], binary: bool) -> Result<IntervalMonthDayNano, String> {
-    let (months, days, micros) = if binary {
-        let bytes: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| format!("binary interval of {} bytes, expected 16", bytes.len()))?;
-        let [
-            m0,
-            m1,
-            m2,
-            m3,
-            m4,
-            m5,
-            m6,
-            m7,
-            d0,
-            d1,
-            d2,
-            d3,
-            n0,
-            n1,
-            n2,
-            n3,
-        ] = bytes;
-        (
-            i32::from_be_bytes([n0, n1, n2, n3]),
-            i32::from_be_bytes([d0, d1, d2, d3]),
-            i64::from_be_bytes([m0, m1, m2, m3, m4, m5, m6, m7]),
-        )
-    } else {
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-        let iv = eddy_sql::types::parse_interval(text).map_err(|e| e.message)?;
-        (iv.months, iv.days, iv.micros)
-    };
-    let nanoseconds = micros
-        .checked_mul(1_000)
-        .ok_or_else(|| "interval out of range".to_string())?;
-    Ok(IntervalMonthDayNano::new(months, days, nanoseconds))
-}
-
-/// A parameter kept as text: text types, and `uuid`, `json` and `jsonb`,
-/// whose binary forms are turned into text, and whose text is made canonical
-/// as stored (so that `u = $1` compares like with like).
-fn decode_text(t: &Type, bytes: &[u8], binary: bool) -> Result<String, String> {
-    fn utf8(b: &[u8]) -> Result<&str, String> {
-        std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8: {e}"))
-    }
-    let text_type = match *t {
-        Type::UUID => Some(TextType::Uuid),
-        Type::JSON => Some(TextType::Json),
-        Type::JSONB => Some(TextType::Jsonb),
-        _ => None,
-    };
-    let text = match (text_type, binary) {
-        (Some(TextType::Uuid), true) => {
-            let bytes: [u8; 16] = bytes
-                .try_into()
-                .map_err(|_| format!("binary uuid of {} bytes, expected 16", bytes.len()))?;
-            return Ok(eddy_sql::text_types::format_uuid(&bytes));
-        }
-        // jsonb's binary form is a version byte (1) and the JSON text.
-        (Some(TextType::Jsonb), true) => match bytes.split_first() {
-            Some((1, json)) => utf8(json)?,
-            _ => return Err("unsupported binary jsonb version".into()),
-        },
-        _ => utf8(bytes)?,
-    };
-    match text_type {
-        Some(text_type) => text_type
-            .canonical(text)
-            .map(|c| c.into_owned())
-            .map_err(|e| e.message),
-        None => Ok(text.to_owned()),
-    }
+fn raw_param(portal: &Portal<Prepared>, i: usize) -> (Option<&[u8]>, bool) {
+    let bytes = portal.parameters.get(i).and_then(|b| b.as_deref());
+    (bytes, portal.parameter_format.is_binary(i))
 }
 
 /// Decodes bound parameters by their declared (or inferred) types.
@@ -442,147 +355,208 @@ pub fn decode_params(
     portal: &Portal<Prepared>,
     types: &[Type],
 ) -> Result<Vec<ScalarValue>, UserError> {
-    let bad = |i: usize, e: PgWireError| {
-        UserError::new(
-            "22P02",
-            format!("invalid value for parameter ${}: {e}", i + 1),
-        )
-    };
     (0..portal.parameter_len())
         .map(|i| {
             let t = types.get(i).cloned().unwrap_or(Type::TEXT);
-            let v = match t {
-                Type::BOOL => {
-                    ScalarValue::Boolean(portal.parameter::<bool>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT2 => {
-                    ScalarValue::Int16(portal.parameter::<i16>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT4 => {
-                    ScalarValue::Int32(portal.parameter::<i32>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::INT8 => {
-                    ScalarValue::Int64(portal.parameter::<i64>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::FLOAT4 => {
-                    ScalarValue::Float32(portal.parameter::<f32>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::FLOAT8 => {
-                    ScalarValue::Float64(portal.parameter::<f64>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-                    portal
-                        .parameter::<chrono::NaiveDateTime>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| d.and_utc().timestamp_micros()),
-                    None,
-                ),
-                Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-                    portal
-                        .parameter::<chrono::DateTime<chrono::FixedOffset>>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| d.timestamp_micros()),
-                    Some("+00:00".into()),
-                ),
-                Type::DATE => ScalarValue::Date32(
-                    portal
-                        .parameter::<chrono::NaiveDate>(i, &t)
-                        .map_err(|e| bad(i, e))?
-                        .map(|d| {
-                            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
-                                as i32
-                        }),
-                ),
-                Type::BYTEA => {
-                    ScalarValue::Binary(portal.parameter::<Vec<u8>>(i, &t).map_err(|e| bad(i, e))?)
-                }
-                Type::NUMERIC => {
-                    let d = match raw_param(portal, i) {
-                        Some((text, false)) => Some(decode_numeric_text(text).map_err(|e| {
-                            UserError::new("22P02", format!("parameter ${}: {e}", i + 1))
-                        })?),
-                        _ => portal
-                            .parameter::<rust_decimal::Decimal>(i, &t)
-                            .map_err(|e| bad(i, e))?,
-                    };
-                    match d {
-                        None => ScalarValue::Decimal128(None, 38, 10),
-                        Some(d) => {
-                            let s = ScalarValue::Utf8(Some(d.to_string()));
-                            s.cast_to(&DataType::Decimal128(38, d.scale().min(38) as i8))
-                                .map_err(|e| UserError::new("22P02", e.to_string()))?
-                        }
-                    }
-                }
-                Type::INTERVAL => ScalarValue::IntervalMonthDayNano(
-                    raw_param(portal, i)
-                        .map(|(bytes, binary)| decode_interval(bytes, binary))
-                        .transpose()
-                        .map_err(|e| {
-                            UserError::new("22007", format!("parameter ${}: {e}", i + 1))
-                        })?,
-                ),
-                t if arrays::is_array(&t) => arrays::decode_array(&t, raw_param(portal, i))
-                    .map_err(|e| UserError::new("22P02", format!("parameter ${}: {e}", i + 1)))?,
-                _ => ScalarValue::Utf8(
-                    raw_param(portal, i)
-                        .map(|(bytes, binary)| decode_text(&t, bytes, binary))
-                        .transpose()
-                        .map_err(|e| {
-                            UserError::new("22P02", format!("parameter ${}: {e}", i + 1))
-                        })?,
-                ),
-            };
-            Ok(v)
+            let (bytes, binary) = raw_param(portal, i);
+            decode_param(&t, bytes, binary).map_err(|(code, message)| {
+                UserError::new(
+                    code,
+                    format!("invalid value for parameter ${}: {message}", i + 1),
+                )
+            })
         })
         .collect()
 }
 
+/// One parameter of type `t` as the scalar its statement sees.
+fn decode_param(
+    t: &Type,
+    bytes: Option<&[u8]>,
+    binary: bool,
+) -> Result<ScalarValue, (&'static str, String)> {
+    use eddy_pgtypes::decode::{Value, decode};
+    use eddy_pgtypes::oids;
+    let oid = t.oid();
+    let known = eddy_pgtypes::decode::is_known(oid);
+    // Interval text has the SQL parser's grammar; everything else unknown
+    // stays text.
+    if oid == oids::INTERVAL && !binary {
+        let Some(bytes) = bytes else {
+            return Ok(ScalarValue::IntervalMonthDayNano(None));
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| ("22P02", e.to_string()))?;
+        let iv = eddy_sql::types::parse_interval(text).map_err(|e| (e.sqlstate, e.message))?;
+        return interval(iv.months, iv.days, iv.micros);
+    }
+    let value = decode(if known { oid } else { oids::TEXT }, bytes, binary)
+        .map_err(|e| (e.code, e.message))?;
+    if value == Value::Null {
+        return ScalarValue::try_from(&param_data_type(oid)).map_err(|e| ("22P02", e.to_string()));
+    }
+    scalar(oid, value)
+}
+
+/// The Arrow type a parameter of type `oid` is bound as.
+fn param_data_type(oid: u32) -> DataType {
+    use datafusion::arrow::datatypes::{IntervalUnit, TimeUnit};
+    use eddy_pgtypes::oids;
+    match oid {
+        oids::BOOL => DataType::Boolean,
+        oids::INT2 => DataType::Int16,
+        oids::INT4 => DataType::Int32,
+        oids::INT8 => DataType::Int64,
+        oids::FLOAT4 => DataType::Float32,
+        oids::FLOAT8 => DataType::Float64,
+        oids::NUMERIC => DataType::Decimal128(38, 10),
+        oids::BYTEA => DataType::Binary,
+        oids::DATE => DataType::Date32,
+        oids::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        oids::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        oids::INTERVAL => DataType::Interval(IntervalUnit::MonthDayNano),
+        array if eddy_pgtypes::decode::is_known(array) => {
+            match eddy_pgtypes::mapping::element_of(array) {
+                Some(element) if element != array => {
+                    DataType::new_list(param_data_type(element), true)
+                }
+                _ => DataType::Utf8,
+            }
+        }
+        _ => DataType::Utf8,
+    }
+}
+
+fn interval(months: i32, days: i32, micros: i64) -> Result<ScalarValue, (&'static str, String)> {
+    let nanoseconds = micros
+        .checked_mul(1_000)
+        .ok_or(("22008", "interval out of range".to_string()))?;
+    Ok(ScalarValue::IntervalMonthDayNano(Some(
+        IntervalMonthDayNano::new(months, days, nanoseconds),
+    )))
+}
+
+/// A decoded value as the scalar of its parameter type: uuid, json and
+/// jsonb text made canonical as stored (so that `u = $1` compares like
+/// with like).
+fn scalar(
+    oid: u32,
+    value: eddy_pgtypes::decode::Value,
+) -> Result<ScalarValue, (&'static str, String)> {
+    use eddy_pgtypes::decode::Value;
+    use eddy_pgtypes::oids;
+    Ok(match value {
+        Value::Null => {
+            ScalarValue::try_from(&param_data_type(oid)).map_err(|e| ("22P02", e.to_string()))?
+        }
+        Value::Bool(v) => ScalarValue::Boolean(Some(v)),
+        Value::Int2(v) => ScalarValue::Int16(Some(v)),
+        Value::Int4(v) => ScalarValue::Int32(Some(v)),
+        Value::Int8(v) => ScalarValue::Int64(Some(v)),
+        Value::Float4(v) => ScalarValue::Float32(Some(v)),
+        Value::Float8(v) => ScalarValue::Float64(Some(v)),
+        Value::Numeric { unscaled, scale } => ScalarValue::Decimal128(Some(unscaled), 38, scale),
+        Value::Bytes(v) => ScalarValue::Binary(Some(v)),
+        Value::Date(v) => ScalarValue::Date32(Some(v)),
+        Value::Timestamp(v) => ScalarValue::TimestampMicrosecond(Some(v), None),
+        Value::TimestampTz(v) => ScalarValue::TimestampMicrosecond(Some(v), Some("+00:00".into())),
+        Value::Interval(iv) => return interval(iv.months, iv.days, iv.micros),
+        Value::Text(text) => {
+            let text_type = match oid {
+                oids::UUID => Some(TextType::Uuid),
+                oids::JSON => Some(TextType::Json),
+                oids::JSONB => Some(TextType::Jsonb),
+                _ => None,
+            };
+            match text_type {
+                Some(t) => ScalarValue::Utf8(Some(
+                    t.canonical(&text)
+                        .map(|c| c.into_owned())
+                        .map_err(|e| (e.sqlstate, e.message))?,
+                )),
+                None => ScalarValue::Utf8(Some(text)),
+            }
+        }
+        Value::Array { element, values } => {
+            let values = values
+                .into_iter()
+                .map(|v| scalar(element, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            ScalarValue::List(ScalarValue::new_list_nullable(
+                &values,
+                &param_data_type(element),
+            ))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use datafusion::common::ScalarValue;
     use pgwire::api::Type;
 
-    use super::decode_text;
+    use super::decode_param;
 
     const UUID: &str = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+
+    fn text(t: &Type, bytes: &[u8], binary: bool) -> Result<String, String> {
+        match decode_param(t, Some(bytes), binary) {
+            Ok(ScalarValue::Utf8(Some(s))) => Ok(s),
+            Ok(other) => panic!("not text: {other:?}"),
+            Err((_, message)) => Err(message),
+        }
+    }
 
     #[test]
     fn uuid_and_json_parameters_arrive_canonical() {
         let upper = "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}";
-        assert_eq!(
-            decode_text(&Type::UUID, upper.as_bytes(), false).unwrap(),
-            UUID
-        );
+        assert_eq!(text(&Type::UUID, upper.as_bytes(), false).unwrap(), UUID);
         let bytes = eddy_sql::text_types::parse_uuid(UUID).unwrap();
-        assert_eq!(decode_text(&Type::UUID, &bytes, true).unwrap(), UUID);
+        assert_eq!(text(&Type::UUID, &bytes, true).unwrap(), UUID);
         assert_eq!(
-            decode_text(&Type::UUID, b"nope", false).unwrap_err(),
+            text(&Type::UUID, b"nope", false).unwrap_err(),
             r#"invalid input syntax for type uuid: "nope""#
         );
         assert_eq!(
-            decode_text(&Type::UUID, &bytes[..10], true).unwrap_err(),
+            text(&Type::UUID, &bytes[..10], true).unwrap_err(),
             "binary uuid of 10 bytes, expected 16"
         );
 
         let doc = br#"{"b":1,"a":2}"#;
-        assert_eq!(
-            decode_text(&Type::JSON, doc, true).unwrap(),
-            r#"{"b":1,"a":2}"#
-        );
+        assert_eq!(text(&Type::JSON, doc, true).unwrap(), r#"{"b":1,"a":2}"#);
         let binary_jsonb = [&[1u8][..], doc].concat();
         assert_eq!(
-            decode_text(&Type::JSONB, &binary_jsonb, true).unwrap(),
+            text(&Type::JSONB, &binary_jsonb, true).unwrap(),
             r#"{"a": 2, "b": 1}"#
         );
         assert_eq!(
-            decode_text(&Type::JSONB, &[&[2u8][..], doc].concat(), true).unwrap_err(),
+            text(&Type::JSONB, &[&[2u8][..], doc].concat(), true).unwrap_err(),
             "unsupported binary jsonb version"
         );
         assert_eq!(
-            decode_text(&Type::JSON, b"{", false).unwrap_err(),
+            text(&Type::JSON, b"{", false).unwrap_err(),
             "invalid input syntax for type json"
         );
         // Text stays as sent.
-        assert_eq!(decode_text(&Type::TEXT, b" A ", false).unwrap(), " A ");
+        assert_eq!(text(&Type::TEXT, b" A ", false).unwrap(), " A ");
+    }
+
+    #[test]
+    fn numbers_dates_and_arrays() {
+        assert_eq!(
+            decode_param(&Type::NUMERIC, Some(b"2.50"), false),
+            Ok(ScalarValue::Decimal128(Some(250), 38, 2))
+        );
+        assert_eq!(
+            decode_param(&Type::INT4, None, false),
+            Ok(ScalarValue::Int32(None))
+        );
+        assert_eq!(
+            decode_param(&Type::INTERVAL, Some(b"1 day"), false),
+            Ok(ScalarValue::IntervalMonthDayNano(Some(
+                datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, 1, 0)
+            )))
+        );
+        let list = decode_param(&Type::TEXT_ARRAY, Some(b"{a,b}"), false).unwrap();
+        assert_eq!(list.to_string(), "[a, b]");
     }
 }

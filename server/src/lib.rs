@@ -26,7 +26,8 @@
 //!   USER, verifiers in `users.json`); [`tls`]: `--tls-cert/--tls-key`;
 //!   [`redact`]: secrets masked wherever definitions are shown or logged.
 //! - [`live`]: simple-protocol answers flushed row by row as they come.
-//! - [`encode`]: Arrow results → PostgreSQL rows; [`error`]: SQLSTATEs.
+//! - [`encode`]: Arrow results → DataRows through `eddy_pgtypes`;
+//!   [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 
 pub mod advisory;

@@ -191,6 +191,18 @@ pub fn session_locks(ctx: &SessionContext) -> Option<Arc<SessionLocks>> {
     ctx.state().config().get_extension::<SessionLocks>()
 }
 
+/// Functions the embedding binary adds to every session (see
+/// [`add_functions`]).
+static EXTRA_FUNCTIONS: std::sync::OnceLock<Vec<datafusion::logical_expr::ScalarUDF>> =
+    std::sync::OnceLock::new();
+
+/// Adds functions to every session of this process, before the server
+/// starts. The end-to-end test server adds one that panics, so that tests
+/// reach the path a real bug would take (XX000, the session carrying on).
+pub fn add_functions(udfs: Vec<datafusion::logical_expr::ScalarUDF>) {
+    let _ = EXTRA_FUNCTIONS.set(udfs);
+}
+
 fn constant_udf(ctx: &SessionContext, name: &str, value: ScalarValue) {
     let data_type = value.data_type();
     ctx.register_udf(create_udf(
@@ -207,6 +219,9 @@ fn register_pg_functions(
     settings: Arc<RwLock<Settings>>,
     database_name: &str,
 ) {
+    for udf in EXTRA_FUNCTIONS.get().into_iter().flatten() {
+        ctx.register_udf(udf.clone());
+    }
     constant_udf(
         ctx,
         "version",

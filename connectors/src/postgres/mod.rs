@@ -36,8 +36,8 @@
 //!
 //! Modules: [`url`] parses JDBC and libpq URLs, [`connection`] opens
 //! connections and classifies failures (retryable or not), [`copy`]
-//! encodes Arrow batches in the binary COPY format (numerics via
-//! [`numeric`]), [`target`] resolves and checks (or creates) the table,
+//! encodes Arrow batches in the binary COPY format (through
+//! [`eddy_pgtypes::encode`]), [`target`] resolves and checks (or creates) the table,
 //! [`progress`] holds the compare-and-set on `eddy_sink_progress`,
 //! [`writer`] builds and runs one epoch's transaction, [`sink`] owns the
 //! sink's connection. For the source: [`source`] parses its options,
@@ -50,7 +50,6 @@ pub mod lookup;
 mod lookup_cache;
 #[cfg(test)]
 mod lookup_tests;
-pub mod numeric;
 pub mod progress;
 pub mod sink;
 pub mod source;

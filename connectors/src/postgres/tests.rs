@@ -244,7 +244,7 @@ async fn binary_copy_round_trips_every_type() {
     let err = sink.write_epoch(2, &[too_big]).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "value 3000000000 of column narrow does not fit PostgreSQL type integer"
+        "column narrow: value 3000000000 does not fit PostgreSQL type integer"
     );
     let count: i64 = client
         .query_one("SELECT count(*) FROM app.\"All Types\"", &[])
@@ -354,7 +354,7 @@ async fn binary_copy_writes_uuid_and_json() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "value \"not a uuid\" of column u is not a uuid"
+        "column u: invalid input syntax for type uuid: \"not a uuid\""
     );
 }
 

@@ -7,12 +7,12 @@
 //! declared TEXT, a `numeric(12,4)` declared NUMERIC(10,2)) is converted by
 //! PostgreSQL with its own rules, and the decoding here only ever sees the
 //! declared type. Keys are sent as arrays of the same types
-//! (`$1::int8[]`). Both directions use the binary format; timestamps,
-//! dates, numerics and intervals are encoded by hand (the same formats as
-//! [`super::copy`]) rather than through chrono or a decimal crate.
+//! (`$1::int8[]`). Both directions use the binary format, through the
+//! codecs of [`eddy_pgtypes`] (the ones the wire and COPY use).
 //!
-//! Reading walks the rows once per column, so each column's loop is
-//! monomorphic; strings and byte strings are borrowed from the rows.
+//! Reading walks the rows once per column, taking each value's raw bytes
+//! and decoding them with [`eddy_pgtypes::decode`]; numerics are decoded
+//! straight at the column's scale.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -32,8 +32,10 @@ use eddy_engine::{EngineError, Result};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::copy::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
-use super::numeric::{Numeric, decode_numeric};
+use eddy_pgtypes::datetime::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+use eddy_pgtypes::decode::{Value, decode_binary};
+use eddy_pgtypes::numeric::{Numeric, decode_numeric};
+use eddy_pgtypes::oids;
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -120,68 +122,107 @@ pub fn key_param(array: &ArrayRef) -> Result<Box<dyn ToSql + Sync + Send + '_>> 
 /// Reads column `index` of `rows` as `field` (whose type has a
 /// [`read_type`], which the query cast the column to).
 pub fn read_column(rows: &[Row], index: usize, field: &Field) -> Result<ArrayRef> {
-    let bad = |e: tokio_postgres::Error| {
-        let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
+    let bad = |why: String| {
         EngineError::Data(format!(
-            "cannot read column \"{}\" from PostgreSQL as {}{cause}",
+            "cannot read column \"{}\" from PostgreSQL as {}: {why}",
             field.name(),
             field.data_type()
         ))
     };
+    fn raw_value(row: &Row, index: usize) -> Result<Option<&[u8]>, tokio_postgres::Error> {
+        Ok(row.try_get::<_, Option<Raw>>(index)?.map(|v| v.0))
+    }
+    let raw = |row| {
+        raw_value(row, index).map_err(|e| {
+            bad(e
+                .source()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string()))
+        })
+    };
     macro_rules! read {
-        ($builder:expr, $ty:ty) => {
-            read!($builder, $ty, |v| v)
-        };
-        ($builder:expr, $ty:ty, |$v:ident| $convert:expr) => {{
+        ($builder:expr, $oid:expr, $variant:ident) => {{
             let mut builder = $builder;
             for row in rows {
-                let value: Option<$ty> = row.try_get(index).map_err(bad)?;
-                builder.append_option(value.map(|$v| $convert));
+                match raw(row)? {
+                    None => builder.append_null(),
+                    Some(bytes) => match decode_binary($oid, bytes).map_err(|e| bad(e.message))? {
+                        Value::$variant(v) => builder.append_value(v),
+                        other => return Err(bad(format!("unexpected value {other:?}"))),
+                    },
+                }
             }
             Arc::new(builder.finish()) as ArrayRef
         }};
     }
     let n = rows.len();
     Ok(match field.data_type() {
-        DataType::Boolean => read!(BooleanBuilder::with_capacity(n), bool),
-        DataType::Int16 => read!(Int16Builder::with_capacity(n), i16),
-        DataType::Int32 => read!(Int32Builder::with_capacity(n), i32),
-        DataType::Int64 => read!(Int64Builder::with_capacity(n), i64),
-        DataType::Float32 => read!(Float32Builder::with_capacity(n), f32),
-        DataType::Float64 => read!(Float64Builder::with_capacity(n), f64),
+        DataType::Boolean => read!(BooleanBuilder::with_capacity(n), oids::BOOL, Bool),
+        DataType::Int16 => read!(Int16Builder::with_capacity(n), oids::INT2, Int2),
+        DataType::Int32 => read!(Int32Builder::with_capacity(n), oids::INT4, Int4),
+        DataType::Int64 => read!(Int64Builder::with_capacity(n), oids::INT8, Int8),
+        DataType::Float32 => read!(Float32Builder::with_capacity(n), oids::FLOAT4, Float4),
+        DataType::Float64 => read!(Float64Builder::with_capacity(n), oids::FLOAT8, Float8),
         DataType::Decimal128(p, s) => {
-            let builder = Decimal128Builder::with_capacity(n).with_precision_and_scale(*p, *s)?;
-            let scale = *s;
-            let mut builder = builder;
+            let mut builder =
+                Decimal128Builder::with_capacity(n).with_precision_and_scale(*p, *s)?;
             for row in rows {
-                let value: Option<RawNumeric> = row.try_get(index).map_err(bad)?;
-                let value = value
-                    .map(|raw| decode_numeric(raw.0, scale))
+                let value = raw(row)?
+                    .map(|bytes| decode_numeric(bytes, *s))
                     .transpose()
-                    .map_err(|why| {
-                        EngineError::Data(format!(
-                            "cannot read column \"{}\" from PostgreSQL as {}: {why}",
-                            field.name(),
-                            field.data_type()
-                        ))
-                    })?;
+                    .map_err(|why| bad(why.to_string()))?;
                 builder.append_option(value);
             }
             Arc::new(builder.finish())
         }
-        DataType::Utf8 => read!(StringBuilder::with_capacity(n, n * 16), &str),
-        DataType::Binary => read!(BinaryBuilder::with_capacity(n, n * 16), &[u8]),
-        DataType::Date32 => read!(Date32Builder::with_capacity(n), PgDate, |v| v.0),
-        DataType::Timestamp(TimeUnit::Microsecond, tz) => read!(
-            TimestampMicrosecondBuilder::with_capacity(n).with_timezone_opt(tz.clone()),
-            PgTimestamp,
-            |v| v.0
-        ),
-        DataType::Interval(IntervalUnit::MonthDayNano) => read!(
-            IntervalMonthDayNanoBuilder::with_capacity(n),
-            PgInterval,
-            |v| v.0
-        ),
+        DataType::Utf8 => {
+            let mut builder = StringBuilder::with_capacity(n, n * 16);
+            for row in rows {
+                match raw(row)? {
+                    None => builder.append_null(),
+                    Some(bytes) => builder
+                        .append_value(std::str::from_utf8(bytes).map_err(|e| bad(e.to_string()))?),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        DataType::Binary => {
+            let mut builder = BinaryBuilder::with_capacity(n, n * 16);
+            for row in rows {
+                builder.append_option(raw(row)?);
+            }
+            Arc::new(builder.finish())
+        }
+        DataType::Date32 => read!(Date32Builder::with_capacity(n), oids::DATE, Date),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let builder =
+                TimestampMicrosecondBuilder::with_capacity(n).with_timezone_opt(tz.clone());
+            read!(builder, oids::TIMESTAMP, Timestamp)
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let mut builder = IntervalMonthDayNanoBuilder::with_capacity(n);
+            for row in rows {
+                match raw(row)? {
+                    None => builder.append_null(),
+                    Some(bytes) => match decode_binary(oids::INTERVAL, bytes) {
+                        Ok(Value::Interval(iv)) => {
+                            let nanoseconds = iv
+                                .micros
+                                .checked_mul(1_000)
+                                .ok_or_else(|| bad("interval out of range".into()))?;
+                            builder.append_value(IntervalMonthDayNano::new(
+                                iv.months,
+                                iv.days,
+                                nanoseconds,
+                            ))
+                        }
+                        Ok(other) => return Err(bad(format!("unexpected value {other:?}"))),
+                        Err(e) => return Err(bad(e.message)),
+                    },
+                }
+            }
+            Arc::new(builder.finish())
+        }
         other => {
             return Err(EngineError::Internal(format!(
                 "column \"{}\" of type {other} cannot be read from PostgreSQL",
@@ -191,12 +232,17 @@ pub fn read_column(rows: &[Row], index: usize, field: &Field) -> Result<ArrayRef
     })
 }
 
-fn read_i64(raw: &[u8]) -> Result<i64, BoxError> {
-    Ok(i64::from_be_bytes(raw.try_into()?))
-}
+/// Any value's bytes as sent (binary format), decoded by the caller.
+struct Raw<'a>(&'a [u8]);
 
-fn read_i32(raw: &[u8]) -> Result<i32, BoxError> {
-    Ok(i32::from_be_bytes(raw.try_into()?))
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
 }
 
 /// Microseconds since 1970-01-01 (UTC for `timestamptz`).
@@ -220,19 +266,6 @@ impl ToSql for PgTimestamp {
     to_sql_checked!();
 }
 
-impl<'a> FromSql<'a> for PgTimestamp {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        read_i64(raw)?
-            .checked_add(PG_EPOCH_MICROS)
-            .map(PgTimestamp)
-            .ok_or_else(|| "infinite timestamps have no Arrow value".into())
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ)
-    }
-}
-
 /// Days since 1970-01-01.
 #[derive(Debug, Clone, Copy)]
 pub struct PgDate(pub i32);
@@ -252,19 +285,6 @@ impl ToSql for PgDate {
     }
 
     to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for PgDate {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        read_i32(raw)?
-            .checked_add(PG_EPOCH_DAYS)
-            .map(PgDate)
-            .ok_or_else(|| "infinite dates have no Arrow value".into())
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::DATE
-    }
 }
 
 /// PostgreSQL's interval: microseconds, days, months (its three fields,
@@ -287,24 +307,6 @@ impl ToSql for PgInterval {
     to_sql_checked!();
 }
 
-impl<'a> FromSql<'a> for PgInterval {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        if raw.len() != 16 {
-            return Err("malformed interval".into());
-        }
-        let micros = read_i64(&raw[..8])?;
-        Ok(PgInterval(IntervalMonthDayNano {
-            months: read_i32(&raw[12..])?,
-            days: read_i32(&raw[8..12])?,
-            nanoseconds: micros.checked_mul(1_000).ok_or("interval out of range")?,
-        }))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::INTERVAL
-    }
-}
-
 /// A numeric parameter.
 #[derive(Debug)]
 pub struct PgNumeric(Numeric);
@@ -322,19 +324,6 @@ impl ToSql for PgNumeric {
     }
 
     to_sql_checked!();
-}
-
-/// A numeric value as sent, decoded once the target scale is known.
-struct RawNumeric<'a>(&'a [u8]);
-
-impl<'a> FromSql<'a> for RawNumeric<'a> {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        Ok(RawNumeric(raw))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
 }
 
 #[cfg(test)]

@@ -30,8 +30,8 @@ use eddy_catalog::SqlType;
 
 use crate::SqlError;
 
-/// The Arrow field metadata key naming a column's PostgreSQL type.
-pub const PG_TYPE_KEY: &str = "eddy.pg_type";
+pub use eddy_pgtypes::PG_TYPE_KEY;
+pub use eddy_pgtypes::uuid::{format_uuid, parse_uuid};
 
 /// A PostgreSQL type stored as Arrow `Utf8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,48 +142,6 @@ fn invalid_uuid(text: &str) -> SqlError {
         message: format!("invalid input syntax for type uuid: \"{text}\""),
         position: None,
     }
-}
-
-/// A uuid in any of PostgreSQL's input forms: 32 hex digits in either
-/// case, optionally in braces, with a hyphen allowed after any group of
-/// four digits (`A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11`,
-/// `{a0eebc999c0b4ef8bb6d6bb9bd380a11}`, `a0ee-bc99-9c0b-4ef8-…`).
-pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
-    let mut rest = text.as_bytes();
-    let braced = rest.first() == Some(&b'{');
-    if braced {
-        rest = &rest[1..];
-    }
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut bytes = [0u8; 16];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        let [high, low, tail @ ..] = rest else {
-            return None;
-        };
-        *byte = hex(*high)? << 4 | hex(*low)?;
-        rest = tail;
-        if i % 2 == 1 && i < 15 && rest.first() == Some(&b'-') {
-            rest = &rest[1..];
-        }
-    }
-    if braced {
-        rest = rest.strip_prefix(b"}")?;
-    }
-    rest.is_empty().then_some(bytes)
-}
-
-/// `a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`.
-pub fn format_uuid(bytes: &[u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

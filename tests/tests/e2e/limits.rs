@@ -222,10 +222,9 @@ async fn deep_streaming_and_catalog_queries_are_refused_or_run() -> Result<()> {
     with_logs(result, &eddy, None)
 }
 
-/// A timestamp in seconds too large for microseconds overflows in the row
-/// encoder (`server/src/encode.rs`, debug builds): a real panic inside a
-/// statement. If that is ever fixed, this test needs another way in.
-const PANICKING_STATEMENT: &str = "SELECT from_unixtime(9223372036854775807)";
+/// `eddy_test_panic()` exists only in the test server
+/// (`tests/src/bin/eddy-test-server.rs`): a real panic inside a statement.
+const PANICKING_STATEMENT: &str = "SELECT eddy_test_panic()";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_ends_the_statement_with_xx000_not_the_session() -> Result<()> {
@@ -252,6 +251,16 @@ async fn a_panic_ends_the_statement_with_xx000_not_the_session() -> Result<()> {
         );
         execute(&client, "ROLLBACK").await?;
         still_answering(&eddy, &client, "a panic in a block").await?;
+
+        // A timestamp beyond microseconds is an error, as in PostgreSQL,
+        // not an overflow in the row encoder.
+        let error = expect_db_error(&client, "SELECT from_unixtime(9223372036854775807)").await?;
+        ensure!(
+            error.code().code() == "22008" && error.message() == "timestamp out of range",
+            "a timestamp out of range gave {} {:?}",
+            error.code().code(),
+            error.message()
+        );
 
         let log = std::fs::read_to_string(eddy.log_path())?;
         let panics = log.lines().filter(|l| l.contains("panic: ")).count();

@@ -8,9 +8,10 @@
 //! `Σ digit[k] × 10000^(weight - k)` and `dscale` is the number of decimal
 //! digits after the point to display. PostgreSQL applies the column's
 //! typmod (`numeric(p,s)`) on receipt, so any scale may be sent.
-//! [`decode_numeric`] reads the same format back (lookups).
+//! [`decode_numeric`] reads the same format back (lookups, parameters);
+//! [`write_text`] prints a decimal as `numeric_out` does.
 
-use super::copy::put;
+use crate::put;
 
 /// PostgreSQL's binary numeric: base-10000 digit groups, most significant
 /// first, with `weight` = the power of 10000 of the first group.
@@ -94,6 +95,13 @@ impl Numeric {
         8 + 2 * self.ndigits
     }
 
+    /// Appends the binary form to `out`.
+    pub fn append(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + self.encoded_len(), 0);
+        self.write(out, &mut start.clone());
+    }
+
     pub fn write(&self, out: &mut [u8], cursor: &mut usize) {
         put(out, cursor, &(self.ndigits as i16).to_be_bytes());
         put(out, cursor, &self.weight.to_be_bytes());
@@ -110,6 +118,33 @@ impl Numeric {
 }
 
 const NUMERIC_NAN: u16 = 0xC000;
+
+/// Appends `unscaled × 10^-scale` as PostgreSQL prints a numeric: the
+/// plain decimal with `scale` fraction digits (`1.50`, `-0.005`, `1200`).
+/// Covers all 38 digits of Arrow's Decimal128.
+pub fn write_text(unscaled: i128, scale: i8, out: &mut Vec<u8>) {
+    if unscaled < 0 {
+        out.push(b'-');
+    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(unscaled.unsigned_abs()).as_bytes();
+    if scale <= 0 {
+        out.extend_from_slice(digits);
+        out.extend(std::iter::repeat_n(b'0', scale.unsigned_abs() as usize));
+        return;
+    }
+    let scale = scale as usize;
+    if digits.len() <= scale {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+        out.extend_from_slice(digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+}
 
 /// Reads `numeric_send`'s bytes as the unscaled value at `scale` (the value
 /// times 10^scale), rounding half away from zero like PostgreSQL. Fails on
@@ -174,6 +209,24 @@ mod tests {
         let mut out = vec![0; n.encoded_len()];
         n.write(&mut out, &mut 0);
         out
+    }
+
+    #[test]
+    fn text_like_postgres() {
+        let text = |unscaled, scale| {
+            let mut out = Vec::new();
+            write_text(unscaled, scale, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(150, 2), "1.50");
+        assert_eq!(text(-5, 3), "-0.005");
+        assert_eq!(text(12, 0), "12");
+        assert_eq!(text(12, -2), "1200");
+        assert_eq!(text(0, 2), "0.00");
+        assert_eq!(
+            text(i128::MAX, 10),
+            "17014118346046923173168730371.5884105727"
+        );
     }
 
     #[test]
