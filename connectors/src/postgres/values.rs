@@ -42,22 +42,30 @@ type BoxError = Box<dyn Error + Sync + Send>;
 /// The PostgreSQL type a column declared with Arrow type `dt` is read as,
 /// or `None` if lookups cannot read it.
 pub fn read_type(dt: &DataType) -> Option<String> {
-    Some(match dt {
-        DataType::Boolean => "bool".into(),
-        DataType::Int16 => "int2".into(),
-        DataType::Int32 => "int4".into(),
-        DataType::Int64 => "int8".into(),
-        DataType::Float32 => "float4".into(),
-        DataType::Float64 => "float8".into(),
-        DataType::Decimal128(p, s) if *s >= 0 && (*s as u8) <= *p => format!("numeric({p},{s})"),
-        DataType::Utf8 => "text".into(),
-        DataType::Binary => "bytea".into(),
-        DataType::Date32 => "date".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => "timestamptz".into(),
-        DataType::Interval(IntervalUnit::MonthDayNano) => "interval".into(),
-        _ => return None,
-    })
+    let readable = match dt {
+        DataType::Boolean
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Utf8
+        | DataType::Binary
+        | DataType::Date32
+        | DataType::Timestamp(TimeUnit::Microsecond, _)
+        | DataType::Interval(IntervalUnit::MonthDayNano) => true,
+        DataType::Decimal128(p, s) => *s >= 0 && (*s as u8) <= *p,
+        _ => false,
+    };
+    if !readable {
+        return None;
+    }
+    // The name of the type Arrow's maps to (as the wire describes it).
+    let t = eddy_pgtypes::of_arrow(dt);
+    match t.oid {
+        oids::NUMERIC => eddy_pgtypes::oid::format_type(t.oid.into(), Some(t.typmod)),
+        _ => Some(t.name().to_string()),
+    }
 }
 
 /// A key column as an array parameter of its [`read_type`]. NULLs (which
