@@ -30,6 +30,7 @@ use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_sql::column_names;
 
 use crate::advisory::{self, SessionLocks};
+use crate::catalog_view::SessionCatalog;
 use crate::database::Database;
 use crate::error::UserResult;
 use crate::pg_catalog::{self, CatalogContext, InformationSchema, PgCatalogSchema};
@@ -147,10 +148,9 @@ pub fn session_context(
     // `u = 'A0EEBC99-…'` compares canonical forms, as PostgreSQL does.
     ctx.add_analyzer_rule(Arc::new(eddy_sql::text_types::literals::CanonicalLiterals));
     let catalog_ctx = CatalogContext {
-        db: db.clone(),
+        source: Arc::new(SessionCatalog::new(db.clone(), workspace)),
         settings: settings.clone(),
         database_name: database_name.to_string(),
-        workspace,
     };
     let pg_catalog = Arc::new(PgCatalogSchema {
         ctx: catalog_ctx.clone(),

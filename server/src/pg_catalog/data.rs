@@ -11,9 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
 use eddy_catalog::CatalogObject;
 
-use super::{kind_key, relation_oid, types};
-use crate::database::{Database, parse_query};
-use crate::transaction::Workspace;
+use super::{CatalogSource, kind_key, relation_oid, types};
 
 /// One column of a relation, in PostgreSQL's terms.
 #[derive(Debug, Clone)]
@@ -156,8 +154,25 @@ impl Relation {
         self.foreign_keys
             .iter()
             .find(|f| f.constraint_oid() == oid)
-            .map(|f| crate::ddl::foreign_key_sql(&f.def))
+            .map(|f| foreign_key_sql(&f.def))
     }
+}
+
+/// `FOREIGN KEY (a) REFERENCES t(b) …`, as `pg_get_constraintdef` shows it.
+pub fn foreign_key_sql(fk: &eddy_catalog::ForeignKeyDef) -> String {
+    let mut sql = format!(
+        "FOREIGN KEY ({}) REFERENCES {}({})",
+        quoted_list(&fk.columns),
+        super::functions::quote_ident(&fk.references),
+        quoted_list(&fk.referenced_columns)
+    );
+    if fk.on_update != "NO ACTION" {
+        sql.push_str(&format!(" ON UPDATE {}", fk.on_update));
+    }
+    if fk.on_delete != "NO ACTION" {
+        sql.push_str(&format!(" ON DELETE {}", fk.on_delete));
+    }
+    sql
 }
 
 /// The unique index of table `table` over exactly `columns` (in any
@@ -220,8 +235,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub async fn build(db: &Database, workspace: &Workspace) -> Snapshot {
-        let objects = workspace.list_all().unwrap_or_default();
+    /// The relations `source` holds now. A catalog that cannot be read
+    /// shows as empty: introspection queries should not fail on it.
+    pub async fn build(source: &dyn CatalogSource) -> Snapshot {
+        let objects = source.objects().unwrap_or_default();
         let mut relations = Vec::new();
         for obj in &objects {
             let oid = relation_oid(kind_key(obj), obj.name());
@@ -247,10 +264,7 @@ impl Snapshot {
                         })
                         .collect(),
                     definition: None,
-                    rows: workspace
-                        .table_rows(&t.name)
-                        .ok()
-                        .map(|(_, batches)| batches.iter().map(|b| b.num_rows() as i64).sum()),
+                    rows: source.table_rows(&t.name),
                 },
                 CatalogObject::Source(s) => Relation {
                     oid,
@@ -268,7 +282,7 @@ impl Snapshot {
                     oid,
                     name: q.name.clone(),
                     relkind: "m",
-                    columns: streaming_query_columns(db, &q.query).await,
+                    columns: streaming_query_columns(source, &q.query).await,
                     primary_key: vec![],
                     indexes: vec![],
                     foreign_keys: vec![],
@@ -380,19 +394,13 @@ fn default_as_postgres_prints_it(default: &str, t: eddy_catalog::SqlType) -> Str
     }
 }
 
-/// A streaming query's output columns: its SELECT planned as at CREATE.
-async fn streaming_query_columns(db: &Database, query: &str) -> Vec<Column> {
-    let Ok(query) = parse_query(query) else {
+/// A streaming query's output columns: its SELECT planned as at CREATE
+/// (none when it no longer plans).
+async fn streaming_query_columns(source: &dyn CatalogSource, query: &str) -> Vec<Column> {
+    let Some(schema) = source.streaming_query_schema(query).await else {
         return vec![];
     };
-    let Ok(planned) =
-        eddy_sql::streaming::plan_streaming_query(&query, &|name| db.relation_schema(name)).await
-    else {
-        return vec![];
-    };
-    planned
-        .plan
-        .schema()
+    schema
         .fields()
         .iter()
         .map(|f| {
@@ -463,8 +471,8 @@ pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<M
             .map(|(name, col)| {
                 let field = Field::new(*name, col.data_type(), true);
                 match col {
-                    Col::Int2Vector => crate::encode::vector_field(field, "int2vector"),
-                    Col::OidVector => crate::encode::vector_field(field, "oidvector"),
+                    Col::Int2Vector => vector_field(field, "int2vector"),
+                    Col::OidVector => vector_field(field, "oidvector"),
                     _ => field,
                 }
             })
@@ -494,6 +502,16 @@ pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<M
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
     MemTable::try_new(schema, vec![vec![batch]])
+}
+
+/// `field` (a list) marked as PostgreSQL's `int2vector` or `oidvector`,
+/// which the wire encoding reads from [`eddy_sql::text_types::PG_TYPE_KEY`]
+/// to send it as space-separated numbers.
+fn vector_field(field: Field, pg_type: &str) -> Field {
+    field.with_metadata(std::collections::HashMap::from([(
+        eddy_sql::text_types::PG_TYPE_KEY.to_string(),
+        pg_type.to_string(),
+    )]))
 }
 
 /// Cell constructors.

@@ -23,6 +23,7 @@
 mod data;
 pub mod functions;
 mod information_schema;
+mod source;
 mod tables;
 pub mod types;
 
@@ -34,10 +35,10 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DfResult;
 use eddy_catalog::{CatalogObject, ObjectKind};
 
-use crate::database::Database;
 use crate::settings::Settings;
 
-pub use data::Snapshot;
+pub use data::{Snapshot, foreign_key_sql};
+pub use source::{CatalogSource, DatabaseEntry, RoleEntry};
 
 /// OIDs PostgreSQL gives its fixed objects.
 pub mod oids {
@@ -86,13 +87,13 @@ pub fn relation_oid(kind: &str, name: &str) -> i64 {
 /// What the catalog tables of one query are built from.
 #[derive(Clone)]
 pub struct CatalogContext {
-    pub db: Arc<Database>,
+    /// The session's view of the database: inside a transaction block,
+    /// its uncommitted objects are listed too (Alembic looks for its table
+    /// in `pg_class` within its block).
+    pub source: Arc<dyn CatalogSource>,
     pub settings: Arc<RwLock<Settings>>,
+    /// The name the client connected with (`current_database()`).
     pub database_name: String,
-    /// The session's view: inside a transaction block, its uncommitted
-    /// objects are listed too (Alembic looks for its table in `pg_class`
-    /// within its block).
-    pub workspace: crate::transaction::Workspace,
 }
 
 impl CatalogContext {
@@ -106,12 +107,13 @@ impl CatalogContext {
     }
 
     pub async fn snapshot(&self) -> Snapshot {
-        Snapshot::build(&self.db, &self.workspace).await
+        Snapshot::build(self.source.as_ref()).await
     }
 }
 
 /// The `pg_catalog` schema. Its tables are also found without the schema
-/// prefix (see [`crate::query`]), as `search_path` makes them in PostgreSQL.
+/// prefix (the server's default schema falls through to them), as
+/// `search_path` makes them in PostgreSQL.
 pub struct PgCatalogSchema {
     pub ctx: CatalogContext,
 }

@@ -72,6 +72,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
             | "pg_description"
             | "pg_constraint"
             | "pg_foreign_table"
+            | "pg_foreign_server"
             | "pg_matviews"
             | "pg_tables"
             | "pg_stat_user_tables"
@@ -91,7 +92,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "pg_indexes" => pg_indexes(&snapshot),
         "pg_constraint" => pg_constraint(&snapshot),
         "pg_type" => pg_type(),
-        "pg_database" => pg_database(),
+        "pg_database" => pg_database(ctx),
         "pg_roles" | "pg_authid" => pg_roles(&roles(ctx)),
         "pg_user" => pg_user(&roles(ctx)),
         "pg_auth_members" => empty(&[
@@ -108,7 +109,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
         "pg_tables" => pg_tables(&snapshot, &user),
         "pg_matviews" => pg_matviews(&snapshot, &user),
         "pg_foreign_table" => pg_foreign_table(&snapshot),
-        "pg_foreign_server" => pg_foreign_server(ctx),
+        "pg_foreign_server" => pg_foreign_server(&snapshot),
         "pg_tablespace" => table(
             &[
                 ("oid", Oid),
@@ -856,8 +857,8 @@ fn pg_type() -> DfResult<MemTable> {
     table(&columns, rows)
 }
 
-/// Eddy's one database under each of its names (see [`crate::databases`]).
-fn pg_database() -> DfResult<MemTable> {
+/// Eddy's one database under each of its names.
+fn pg_database(ctx: &CatalogContext) -> DfResult<MemTable> {
     table(
         &[
             ("oid", Oid),
@@ -878,7 +879,8 @@ fn pg_database() -> DfResult<MemTable> {
             ("datcollversion", Text),
             ("datacl", TextArray),
         ],
-        crate::databases::DATABASES
+        ctx.source
+            .databases()
             .iter()
             .map(|d| {
                 vec![
@@ -922,15 +924,12 @@ fn roles(ctx: &CatalogContext) -> Vec<Role> {
         name: user.clone(),
         login: true,
     }];
-    let stored = crate::users::UserStore::at(&ctx.db.data_dir)
-        .list()
-        .unwrap_or_default();
-    for (name, login, _) in stored {
-        if name != user {
+    for stored in ctx.source.roles() {
+        if stored.name != user {
             roles.push(Role {
-                oid: super::relation_oid("role", &name),
-                name,
-                login,
+                oid: super::relation_oid("role", &stored.name),
+                name: stored.name,
+                login: stored.can_login,
             });
         }
     }
@@ -1269,17 +1268,13 @@ fn pg_foreign_table(snapshot: &Snapshot) -> DfResult<MemTable> {
     )
 }
 
-fn pg_foreign_server(ctx: &CatalogContext) -> DfResult<MemTable> {
-    let mut connectors: Vec<String> = ctx
-        .db
-        .catalog
-        .list(eddy_catalog::ObjectKind::Source)
-        .unwrap_or_default()
+/// One foreign server per connector that a source uses.
+fn pg_foreign_server(snapshot: &Snapshot) -> DfResult<MemTable> {
+    let mut connectors: Vec<String> = snapshot
+        .relations
         .iter()
-        .filter_map(|o| match o {
-            eddy_catalog::CatalogObject::Source(s) => Some(s.connector.clone()),
-            _ => None,
-        })
+        .filter(|r| r.relkind == "f")
+        .filter_map(|r| r.definition.clone())
         .collect();
     connectors.sort();
     connectors.dedup();
@@ -1367,7 +1362,12 @@ fn pg_stat_activity(ctx: &CatalogContext, user: &str) -> DfResult<MemTable> {
             ("backend_type", Text),
         ],
         vec![vec![
-            int(crate::databases::lookup(&ctx.database_name).map_or(0, |d| d.oid)),
+            int(ctx
+                .source
+                .databases()
+                .iter()
+                .find(|d| d.name == ctx.database_name)
+                .map_or(0, |d| d.oid)),
             text(&ctx.database_name),
             int(i64::from(std::process::id())),
             int(10),
