@@ -33,7 +33,9 @@ use crate::advisory::{self, SessionLocks};
 use crate::catalog_view::SessionCatalog;
 use crate::database::Database;
 use crate::error::UserResult;
-use crate::pg_catalog::{self, CatalogContext, InformationSchema, PgCatalogSchema};
+use crate::pg_catalog::{
+    self, CatalogContext, InformationSchema, PgCatalogSchema, StatementSnapshot,
+};
 use crate::settings::Settings;
 
 /// What the planner gets of a statement: PostgreSQL's names given to the
@@ -135,6 +137,7 @@ pub fn session_context(
     settings: Arc<RwLock<Settings>>,
     database_name: &str,
     workspace: crate::transaction::Workspace,
+    statement: Arc<StatementSnapshot>,
 ) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(database_name, "public")
@@ -151,6 +154,7 @@ pub fn session_context(
         source: Arc::new(SessionCatalog::new(db.clone(), workspace)),
         settings: settings.clone(),
         database_name: database_name.to_string(),
+        statement,
     };
     let pg_catalog = Arc::new(PgCatalogSchema {
         ctx: catalog_ctx.clone(),

@@ -166,7 +166,7 @@ fn utf8(s: Option<String>) -> ScalarValue {
 }
 
 /// Runs an async snapshot from a synchronous function body.
-fn snapshot_now(ctx: &CatalogContext) -> Snapshot {
+fn snapshot_now(ctx: &CatalogContext) -> Arc<Snapshot> {
     let ctx = ctx.clone();
     block_on(async move { ctx.snapshot().await })
 }

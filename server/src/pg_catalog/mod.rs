@@ -24,6 +24,7 @@ mod data;
 pub mod functions;
 mod information_schema;
 mod source;
+mod statement;
 mod tables;
 pub mod types;
 
@@ -39,6 +40,7 @@ use crate::settings::Settings;
 
 pub use data::{Snapshot, foreign_key_sql};
 pub use source::{CatalogSource, DatabaseEntry, RoleEntry};
+pub use statement::{StatementScope, StatementSnapshot};
 
 /// OIDs PostgreSQL gives its fixed objects.
 pub mod oids {
@@ -94,6 +96,10 @@ pub struct CatalogContext {
     pub settings: Arc<RwLock<Settings>>,
     /// The name the client connected with (`current_database()`).
     pub database_name: String,
+    /// The snapshot of the statement running, which every catalog table
+    /// and function of the statement reads; the session begins and ends
+    /// its statements on it.
+    pub statement: Arc<StatementSnapshot>,
 }
 
 impl CatalogContext {
@@ -106,8 +112,10 @@ impl CatalogContext {
             .unwrap_or_else(|_| "eddy".into())
     }
 
-    pub async fn snapshot(&self) -> Snapshot {
-        Snapshot::build(self.source.as_ref()).await
+    /// The catalog as the running statement sees it (see
+    /// [`StatementSnapshot`]).
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        self.statement.get_or_build(self.source.as_ref()).await
     }
 }
 

@@ -3,6 +3,8 @@
 //! content for (policies, triggers, publications, …) exist empty, so that
 //! the queries joining them still plan.
 
+use std::sync::Arc;
+
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
@@ -80,7 +82,7 @@ pub async fn build(ctx: &CatalogContext, name: &str) -> DfResult<Option<MemTable
     let snapshot = if needs_snapshot {
         ctx.snapshot().await
     } else {
-        Snapshot::default()
+        Arc::new(Snapshot::default())
     };
     let user = ctx.user();
     let table = match name {
