@@ -246,7 +246,7 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
         } else {
             &["public"]
         };
-        Ok(super::data::text_array(names))
+        Ok(super::rows::text_array(names))
     });
     let settings = cat.settings.clone();
     register(ctx, "set_config", &[3], text.clone(), move |args| {
@@ -593,7 +593,7 @@ pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
                 })
                 .collect();
             let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
-            Ok(super::data::text_array(&shown))
+            Ok(super::rows::text_array(&shown))
         },
     );
     register(

@@ -20,9 +20,10 @@
 //! restarts; type OIDs are PostgreSQL's. Sinks are not relations and do not
 //! appear.
 
-mod data;
 pub mod functions;
 mod information_schema;
+mod rows;
+mod snapshot;
 mod source;
 mod statement;
 mod tables;
@@ -38,7 +39,7 @@ use eddy_catalog::{CatalogObject, ObjectKind};
 
 use crate::settings::Settings;
 
-pub use data::{Snapshot, foreign_key_sql};
+pub use snapshot::{Snapshot, foreign_key_sql};
 pub use source::{CatalogSource, DatabaseEntry, RoleEntry};
 pub use statement::{StatementScope, StatementSnapshot};
 

@@ -101,76 +101,16 @@ impl Drop for StatementScope {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::RwLock;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
     use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
-    use datafusion::arrow::datatypes::SchemaRef;
     use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
     use datafusion::prelude::{SessionConfig, SessionContext};
-    use eddy_catalog::{CatalogObject, ColumnDef, SqlType, TableDef};
 
+    use super::super::PgCatalogSchema;
+    use super::super::source::testing::{GrowingCatalog, context};
     use super::*;
-    use crate::error::UserResult;
-    use crate::pg_catalog::{CatalogContext, DatabaseEntry, PgCatalogSchema, RoleEntry};
-
-    /// A catalog that gains a table each time it is read: read `n` lists
-    /// `t1` … `tn`, each with one column.
-    #[derive(Default)]
-    struct GrowingCatalog {
-        reads: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl CatalogSource for GrowingCatalog {
-        fn objects(&self) -> UserResult<Vec<CatalogObject>> {
-            let n = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok((1..=n)
-                .map(|i| {
-                    CatalogObject::Table(TableDef {
-                        name: format!("t{i}"),
-                        columns: vec![ColumnDef {
-                            name: "id".into(),
-                            data_type: SqlType::BigInt,
-                            nullable: false,
-                            default: None,
-                        }],
-                        primary_key: vec![],
-                        primary_key_name: None,
-                        indexes: vec![],
-                        foreign_keys: vec![],
-                        comments: Default::default(),
-                        sql: String::new(),
-                    })
-                })
-                .collect())
-        }
-
-        fn table_rows(&self, _name: &str) -> Option<i64> {
-            Some(0)
-        }
-
-        async fn streaming_query_schema(&self, _query: &str) -> Option<SchemaRef> {
-            None
-        }
-
-        fn roles(&self) -> Vec<RoleEntry> {
-            vec![]
-        }
-
-        fn databases(&self) -> &[DatabaseEntry] {
-            &[]
-        }
-    }
 
     fn session(statement: Arc<StatementSnapshot>) -> SessionContext {
-        let cat = CatalogContext {
-            source: Arc::new(GrowingCatalog::default()),
-            settings: Arc::new(RwLock::new(Default::default())),
-            database_name: "eddy".into(),
-            statement,
-        };
+        let cat = context(Arc::new(GrowingCatalog::default()), statement);
         let config = SessionConfig::new()
             .with_default_catalog_and_schema("eddy", "pg_catalog")
             .with_create_default_catalog_and_schema(false);
