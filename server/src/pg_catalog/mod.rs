@@ -3,8 +3,8 @@
 //! Clients learn what a database holds by querying PostgreSQL's system
 //! catalogs: psql's `\d`, drivers' type look-ups, SQLAlchemy's reflection,
 //! BI tools' schema sync. Eddy answers those queries with DataFusion over
-//! in-memory tables that are rebuilt from the catalog each time a query
-//! names them ([`Snapshot`]), so they are never stale and hold no state.
+//! in-memory tables built from the catalog when a statement names them,
+//! so they are never stale and hold no state between statements.
 //!
 //! Eddy's relations map onto PostgreSQL's relation kinds:
 //!
@@ -19,6 +19,33 @@
 //! [`relation_oid`]), so the same object keeps its OID across sessions and
 //! restarts; type OIDs are PostgreSQL's. Sinks are not relations and do not
 //! appear.
+//!
+//! # Layout
+//!
+//! - [`CatalogSource`] (`source.rs`): all this module reads of the server
+//!   — the session's objects (uncommitted ones included), row counts, a
+//!   streaming query's output columns, users, database names. The server
+//!   implements it; nothing here imports sessions, DDL or transactions.
+//! - [`Snapshot`] (`snapshot.rs`): the relations of the catalog at one
+//!   moment, in PostgreSQL's terms (columns with type OIDs, indexes,
+//!   constraints, comments), and the SQL text shown for them.
+//! - [`StatementSnapshot`] (`statement.rs`): one snapshot per statement,
+//!   shared by every catalog table and function the statement reads, so a
+//!   join of `pg_class` and `pg_attribute` sees one catalog.
+//! - `tables/`: the `pg_catalog` relations, one file per relation or
+//!   family (`class.rs`, `attribute.rs`, `constraint.rs`, …; `empty.rs`
+//!   declares those Eddy has no rows for); `information_schema.rs`: the
+//!   SQL-standard views; `rows.rs`: the builder of in-memory tables they
+//!   share.
+//! - [`functions`]: the functions clients call while introspecting
+//!   (`format_type`, `pg_get_indexdef`, `::regclass` behind
+//!   [`crate::pg_compat`], …); [`types`]: PostgreSQL's built-in types.
+//! - Here: [`CatalogContext`] (what a session's catalog tables are built
+//!   from), the two schema providers, [`oids`] and [`relation_oid`].
+//!
+//! What it may use besides DataFusion, `eddy_catalog` and `eddy_sql`:
+//! [`crate::settings`], [`crate::pg_compat`], [`crate::advisory`] and
+//! [`crate::error`], which belong to the same PostgreSQL emulation.
 
 pub mod functions;
 mod information_schema;
@@ -87,7 +114,7 @@ pub fn relation_oid(kind: &str, name: &str) -> i64 {
     16_385 + i64::from(hash % (0x7fff_ffff - 16_385))
 }
 
-/// What the catalog tables of one query are built from.
+/// What the catalog tables and functions of a session are built from.
 #[derive(Clone)]
 pub struct CatalogContext {
     /// The session's view of the database: inside a transaction block,

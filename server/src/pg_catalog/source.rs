@@ -74,8 +74,8 @@ pub(super) mod testing {
     use datafusion::arrow::datatypes::SchemaRef;
     use eddy_catalog::{CatalogObject, ColumnDef, SqlType, TableDef};
 
+    use super::super::{CatalogContext, StatementSnapshot};
     use super::*;
-    use crate::pg_catalog::{CatalogContext, StatementSnapshot};
 
     /// A session's catalog context over `source`.
     pub fn context(

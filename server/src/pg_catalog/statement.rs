@@ -120,7 +120,7 @@ mod tests {
             .register_schema("pg_catalog", Arc::new(PgCatalogSchema { ctx: cat.clone() }))
             .unwrap();
         ctx.register_catalog("eddy", Arc::new(catalog));
-        crate::pg_catalog::functions::register_all(&ctx, &cat);
+        super::super::functions::register_all(&ctx, &cat);
         ctx
     }
 

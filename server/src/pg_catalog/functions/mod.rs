@@ -3,18 +3,18 @@
 //! friends. They work row by row on [`ScalarValue`]s ([`register`]): they
 //! run over catalog-sized inputs, never over stream data.
 //!
-//! - [`session`]: who and where the session is — `current_user` and its
+//! - `session.rs`: who and where the session is — `current_user` and its
 //!   synonyms, `current_schemas`, `set_config`, `pg_get_userbyid`;
-//! - [`objects`]: object identifiers and definitions, read from the
+//! - `objects.rs`: object identifiers and definitions, read from the
 //!   statement's catalog snapshot — `format_type`, `to_regclass` and the
 //!   `eddy_reg*` casts, `obj_description` / `col_description`,
 //!   `pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_viewdef`;
-//! - [`fixed_answers`]: functions whose answer Eddy knows without looking
+//! - `fixed_answers.rs`: functions whose answer Eddy knows without looking
 //!   (every privilege granted, no rules, triggers, partitions or sizes);
-//! - [`text`]: text and value functions PostgreSQL has and DataFusion
+//! - `text.rs`: text and value functions PostgreSQL has and DataFusion
 //!   lacks — `format`, `quote_ident`, `parse_ident`, `pg_size_pretty`,
 //!   `json_build_object`, array bounds;
-//! - [`table_functions`]: `pg_get_keywords()`, and `generate_series` /
+//! - `table_functions.rs`: `pg_get_keywords()`, and `generate_series` /
 //!   `range` taking constant expressions.
 
 mod fixed_answers;

@@ -146,8 +146,8 @@ mod tests {
 
     use datafusion::datasource::TableProvider;
 
+    use super::super::source::testing::{GrowingCatalog, context};
     use super::*;
-    use crate::pg_catalog::source::testing::{GrowingCatalog, context};
 
     #[tokio::test]
     async fn every_listed_relation_builds_and_no_other() {
