@@ -19,15 +19,8 @@
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 
 use crate::error::{UserError, UserResult};
+pub use crate::pg_catalog::DatabaseEntry;
 use crate::session::Outcome;
-
-/// One row of `pg_database`.
-#[derive(Debug)]
-pub struct DatabaseEntry {
-    pub name: &'static str,
-    pub oid: i64,
-    pub is_template: bool,
-}
 
 /// The names of Eddy's one database, with the OIDs PostgreSQL gives
 /// `template1` and `postgres`.

@@ -619,29 +619,6 @@ fn comparable_key_types(from: SqlType, to: SqlType) -> bool {
         )
 }
 
-/// `FOREIGN KEY (a) REFERENCES t(b) …`, as `pg_get_constraintdef` shows it.
-pub fn foreign_key_sql(fk: &ForeignKeyDef) -> String {
-    let list = |cols: &[String]| {
-        cols.iter()
-            .map(|c| crate::pg_catalog::functions::quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut sql = format!(
-        "FOREIGN KEY ({}) REFERENCES {}({})",
-        list(&fk.columns),
-        crate::pg_catalog::functions::quote_ident(&fk.references),
-        list(&fk.referenced_columns)
-    );
-    if fk.on_update != "NO ACTION" {
-        sql.push_str(&format!(" ON UPDATE {}", fk.on_update));
-    }
-    if fk.on_delete != "NO ACTION" {
-        sql.push_str(&format!(" ON DELETE {}", fk.on_delete));
-    }
-    sql
-}
-
 fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
     let columns = schema
         .fields()

@@ -580,7 +580,7 @@ fn create_table_sql(def: &TableDef) -> String {
         parts.push(format!(
             "CONSTRAINT {} {}",
             quote(&fk.name),
-            ddl::foreign_key_sql(fk)
+            crate::pg_catalog::foreign_key_sql(fk)
         ));
     }
     format!("CREATE TABLE {} ({})", quote(&def.name), parts.join(", "))

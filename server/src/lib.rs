@@ -21,7 +21,8 @@
 //! - [`pg_catalog`]: `pg_catalog` and `information_schema` built from the
 //!   live catalog, and the functions clients call; [`pg_compat`] rewrites
 //!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
-//!   [`advisory`] holds `pg_advisory_lock` and friends.
+//!   [`advisory`] holds `pg_advisory_lock` and friends;
+//!   [`catalog_view`] is what the catalogs read of a session's database.
 //! - [`auth`]: SCRAM-SHA-256 login, with [`users`] (CREATE/ALTER/DROP
 //!   USER, verifiers in `users.json`); [`tls`]: `--tls-cert/--tls-key`;
 //!   [`redact`]: secrets masked wherever definitions are shown or logged.
@@ -32,6 +33,7 @@
 
 pub mod advisory;
 pub mod auth;
+pub mod catalog_view;
 pub mod cli;
 pub mod database;
 pub mod databases;

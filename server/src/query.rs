@@ -30,9 +30,12 @@ use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_sql::column_names;
 
 use crate::advisory::{self, SessionLocks};
+use crate::catalog_view::SessionCatalog;
 use crate::database::Database;
 use crate::error::UserResult;
-use crate::pg_catalog::{self, CatalogContext, InformationSchema, PgCatalogSchema};
+use crate::pg_catalog::{
+    self, CatalogContext, InformationSchema, PgCatalogSchema, StatementSnapshot,
+};
 use crate::settings::Settings;
 
 /// What the planner gets of a statement: PostgreSQL's names given to the
@@ -134,6 +137,7 @@ pub fn session_context(
     settings: Arc<RwLock<Settings>>,
     database_name: &str,
     workspace: crate::transaction::Workspace,
+    statement: Arc<StatementSnapshot>,
 ) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(database_name, "public")
@@ -147,10 +151,10 @@ pub fn session_context(
     // `u = 'A0EEBC99-…'` compares canonical forms, as PostgreSQL does.
     ctx.add_analyzer_rule(Arc::new(eddy_sql::text_types::literals::CanonicalLiterals));
     let catalog_ctx = CatalogContext {
-        db: db.clone(),
+        source: Arc::new(SessionCatalog::new(db.clone(), workspace)),
         settings: settings.clone(),
         database_name: database_name.to_string(),
-        workspace,
+        statement,
     };
     let pg_catalog = Arc::new(PgCatalogSchema {
         ctx: catalog_ctx.clone(),

@@ -38,6 +38,7 @@ use crate::database::Database;
 use crate::ddl::{self, CreateMode, Created};
 use crate::error::{UserError, UserResult};
 use crate::names;
+use crate::pg_catalog::StatementSnapshot;
 use crate::settings::{Settings, display_name};
 use crate::transaction::{Changes, PendingSchema, Workspace};
 
@@ -88,14 +89,23 @@ pub struct Session {
     /// Inside a multi-statement simple query: statements outside a block
     /// commit together at its end.
     script: bool,
+    /// The catalog snapshot of the running statement (see
+    /// [`StatementSnapshot`]), shared with the catalog tables of `ctx`.
+    catalog_snapshot: Arc<StatementSnapshot>,
 }
 
 impl Session {
     pub fn new(db: Arc<Database>, settings: Settings, database_name: &str) -> Session {
         let settings = Arc::new(RwLock::new(settings));
         let ws = Workspace::new(db.clone());
-        let ctx =
-            crate::query::session_context(db.clone(), settings.clone(), database_name, ws.clone());
+        let catalog_snapshot = Arc::new(StatementSnapshot::default());
+        let ctx = crate::query::session_context(
+            db.clone(),
+            settings.clone(),
+            database_name,
+            ws.clone(),
+            catalog_snapshot.clone(),
+        );
         // Queries see the transaction's own uncommitted tables and rows.
         if let Some(catalog) = ctx.catalog(database_name)
             && let Some(committed) = catalog.schema("public")
@@ -116,6 +126,7 @@ impl Session {
             ws,
             savepoints: Vec::new(),
             script: false,
+            catalog_snapshot,
         }
     }
 
@@ -181,6 +192,7 @@ impl Session {
         stmt: &ParsedStatement,
         params: &[ScalarValue],
     ) -> UserResult<Outcome> {
+        let _catalog_snapshot = self.catalog_snapshot.begin();
         let ends_tx = matches!(
             &stmt.stmt,
             EddyStatement::Standard(s) if matches!(**s, Statement::Commit { .. } | Statement::Rollback { .. })

@@ -6,7 +6,8 @@ use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
 use super::CatalogContext;
-use super::data::{Col::*, Relation, boolean, int, null, table, text, unique_index_over};
+use super::rows::{Col::*, boolean, int, null, table, text};
+use super::snapshot::{Relation, unique_index_over};
 use super::types;
 
 pub const NAMES: &[&str] = &[

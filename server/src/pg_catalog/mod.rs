@@ -3,8 +3,8 @@
 //! Clients learn what a database holds by querying PostgreSQL's system
 //! catalogs: psql's `\d`, drivers' type look-ups, SQLAlchemy's reflection,
 //! BI tools' schema sync. Eddy answers those queries with DataFusion over
-//! in-memory tables that are rebuilt from the catalog each time a query
-//! names them ([`Snapshot`]), so they are never stale and hold no state.
+//! in-memory tables built from the catalog when a statement names them,
+//! so they are never stale and hold no state between statements.
 //!
 //! Eddy's relations map onto PostgreSQL's relation kinds:
 //!
@@ -19,10 +19,40 @@
 //! [`relation_oid`]), so the same object keeps its OID across sessions and
 //! restarts; type OIDs are PostgreSQL's. Sinks are not relations and do not
 //! appear.
+//!
+//! # Layout
+//!
+//! - [`CatalogSource`] (`source.rs`): all this module reads of the server
+//!   — the session's objects (uncommitted ones included), row counts, a
+//!   streaming query's output columns, users, database names. The server
+//!   implements it; nothing here imports sessions, DDL or transactions.
+//! - [`Snapshot`] (`snapshot.rs`): the relations of the catalog at one
+//!   moment, in PostgreSQL's terms (columns with type OIDs, indexes,
+//!   constraints, comments), and the SQL text shown for them.
+//! - [`StatementSnapshot`] (`statement.rs`): one snapshot per statement,
+//!   shared by every catalog table and function the statement reads, so a
+//!   join of `pg_class` and `pg_attribute` sees one catalog.
+//! - `tables/`: the `pg_catalog` relations, one file per relation or
+//!   family (`class.rs`, `attribute.rs`, `constraint.rs`, …; `empty.rs`
+//!   declares those Eddy has no rows for); `information_schema.rs`: the
+//!   SQL-standard views; `rows.rs`: the builder of in-memory tables they
+//!   share.
+//! - [`functions`]: the functions clients call while introspecting
+//!   (`format_type`, `pg_get_indexdef`, `::regclass` behind
+//!   [`crate::pg_compat`], …); [`types`]: PostgreSQL's built-in types.
+//! - Here: [`CatalogContext`] (what a session's catalog tables are built
+//!   from), the two schema providers, [`oids`] and [`relation_oid`].
+//!
+//! What it may use besides DataFusion, `eddy_catalog` and `eddy_sql`:
+//! [`crate::settings`], [`crate::pg_compat`], [`crate::advisory`] and
+//! [`crate::error`], which belong to the same PostgreSQL emulation.
 
-mod data;
 pub mod functions;
 mod information_schema;
+mod rows;
+mod snapshot;
+mod source;
+mod statement;
 mod tables;
 pub mod types;
 
@@ -34,10 +64,11 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DfResult;
 use eddy_catalog::{CatalogObject, ObjectKind};
 
-use crate::database::Database;
 use crate::settings::Settings;
 
-pub use data::Snapshot;
+pub use snapshot::{Snapshot, foreign_key_sql};
+pub use source::{CatalogSource, DatabaseEntry, RoleEntry};
+pub use statement::{StatementScope, StatementSnapshot};
 
 /// OIDs PostgreSQL gives its fixed objects.
 pub mod oids {
@@ -83,16 +114,20 @@ pub fn relation_oid(kind: &str, name: &str) -> i64 {
     16_385 + i64::from(hash % (0x7fff_ffff - 16_385))
 }
 
-/// What the catalog tables of one query are built from.
+/// What the catalog tables and functions of a session are built from.
 #[derive(Clone)]
 pub struct CatalogContext {
-    pub db: Arc<Database>,
+    /// The session's view of the database: inside a transaction block,
+    /// its uncommitted objects are listed too (Alembic looks for its table
+    /// in `pg_class` within its block).
+    pub source: Arc<dyn CatalogSource>,
     pub settings: Arc<RwLock<Settings>>,
+    /// The name the client connected with (`current_database()`).
     pub database_name: String,
-    /// The session's view: inside a transaction block, its uncommitted
-    /// objects are listed too (Alembic looks for its table in `pg_class`
-    /// within its block).
-    pub workspace: crate::transaction::Workspace,
+    /// The snapshot of the statement running, which every catalog table
+    /// and function of the statement reads; the session begins and ends
+    /// its statements on it.
+    pub statement: Arc<StatementSnapshot>,
 }
 
 impl CatalogContext {
@@ -105,13 +140,16 @@ impl CatalogContext {
             .unwrap_or_else(|_| "eddy".into())
     }
 
-    pub async fn snapshot(&self) -> Snapshot {
-        Snapshot::build(&self.db, &self.workspace).await
+    /// The catalog as the running statement sees it (see
+    /// [`StatementSnapshot`]).
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        self.statement.get_or_build(self.source.as_ref()).await
     }
 }
 
 /// The `pg_catalog` schema. Its tables are also found without the schema
-/// prefix (see [`crate::query`]), as `search_path` makes them in PostgreSQL.
+/// prefix (the server's default schema falls through to them), as
+/// `search_path` makes them in PostgreSQL.
 pub struct PgCatalogSchema {
     pub ctx: CatalogContext,
 }

@@ -1,19 +1,14 @@
-//! The relations of the live catalog as the system tables describe them,
-//! and a small builder of in-memory tables from rows of scalars (catalog
-//! tables are small; clarity beats speed here).
+//! The relations of the live catalog as the system tables describe them:
+//! a [`Snapshot`] of every table, source and streaming query with its
+//! columns (in PostgreSQL's types), indexes, constraints and comments,
+//! and the SQL text `pg_get_indexdef` / `pg_get_constraintdef` /
+//! `pg_get_expr` show for them. Built from a [`CatalogSource`], once per
+//! statement (see [`super::StatementSnapshot`]).
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_empty_array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::MemTable;
-use datafusion::common::ScalarValue;
-use datafusion::error::Result as DfResult;
 use eddy_catalog::CatalogObject;
+use eddy_sql::identifiers::quote_if_needed as quote_ident;
 
-use super::{kind_key, relation_oid, types};
-use crate::database::{Database, parse_query};
-use crate::transaction::Workspace;
+use super::{CatalogSource, kind_key, relation_oid, types};
 
 /// One column of a relation, in PostgreSQL's terms.
 #[derive(Debug, Clone)]
@@ -73,8 +68,8 @@ impl Index {
         format!(
             "CREATE {}INDEX {} ON public.{} USING btree ({})",
             if self.unique { "UNIQUE " } else { "" },
-            super::functions::quote_ident(&self.name),
-            super::functions::quote_ident(table),
+            quote_ident(&self.name),
+            quote_ident(table),
             quoted_list(&self.columns)
         )
     }
@@ -156,8 +151,25 @@ impl Relation {
         self.foreign_keys
             .iter()
             .find(|f| f.constraint_oid() == oid)
-            .map(|f| crate::ddl::foreign_key_sql(&f.def))
+            .map(|f| foreign_key_sql(&f.def))
     }
+}
+
+/// `FOREIGN KEY (a) REFERENCES t(b) …`, as `pg_get_constraintdef` shows it.
+pub fn foreign_key_sql(fk: &eddy_catalog::ForeignKeyDef) -> String {
+    let mut sql = format!(
+        "FOREIGN KEY ({}) REFERENCES {}({})",
+        quoted_list(&fk.columns),
+        quote_ident(&fk.references),
+        quoted_list(&fk.referenced_columns)
+    );
+    if fk.on_update != "NO ACTION" {
+        sql.push_str(&format!(" ON UPDATE {}", fk.on_update));
+    }
+    if fk.on_delete != "NO ACTION" {
+        sql.push_str(&format!(" ON DELETE {}", fk.on_delete));
+    }
+    sql
 }
 
 /// The unique index of table `table` over exactly `columns` (in any
@@ -183,7 +195,7 @@ pub fn unique_index_over<'a>(
 pub fn quoted_list(columns: &[String]) -> String {
     columns
         .iter()
-        .map(|c| super::functions::quote_ident(c))
+        .map(|c| quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -220,8 +232,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub async fn build(db: &Database, workspace: &Workspace) -> Snapshot {
-        let objects = workspace.list_all().unwrap_or_default();
+    /// The relations `source` holds now. A catalog that cannot be read
+    /// shows as empty: introspection queries should not fail on it.
+    pub async fn build(source: &dyn CatalogSource) -> Snapshot {
+        let objects = source.objects().unwrap_or_default();
         let mut relations = Vec::new();
         for obj in &objects {
             let oid = relation_oid(kind_key(obj), obj.name());
@@ -247,10 +261,7 @@ impl Snapshot {
                         })
                         .collect(),
                     definition: None,
-                    rows: workspace
-                        .table_rows(&t.name)
-                        .ok()
-                        .map(|(_, batches)| batches.iter().map(|b| b.num_rows() as i64).sum()),
+                    rows: source.table_rows(&t.name),
                 },
                 CatalogObject::Source(s) => Relation {
                     oid,
@@ -268,7 +279,7 @@ impl Snapshot {
                     oid,
                     name: q.name.clone(),
                     relkind: "m",
-                    columns: streaming_query_columns(db, &q.query).await,
+                    columns: streaming_query_columns(source, &q.query).await,
                     primary_key: vec![],
                     indexes: vec![],
                     foreign_keys: vec![],
@@ -380,19 +391,13 @@ fn default_as_postgres_prints_it(default: &str, t: eddy_catalog::SqlType) -> Str
     }
 }
 
-/// A streaming query's output columns: its SELECT planned as at CREATE.
-async fn streaming_query_columns(db: &Database, query: &str) -> Vec<Column> {
-    let Ok(query) = parse_query(query) else {
+/// A streaming query's output columns: its SELECT planned as at CREATE
+/// (none when it no longer plans).
+async fn streaming_query_columns(source: &dyn CatalogSource, query: &str) -> Vec<Column> {
+    let Some(schema) = source.streaming_query_schema(query).await else {
         return vec![];
     };
-    let Ok(planned) =
-        eddy_sql::streaming::plan_streaming_query(&query, &|name| db.relation_schema(name)).await
-    else {
-        return vec![];
-    };
-    planned
-        .plan
-        .schema()
+    schema
         .fields()
         .iter()
         .map(|f| {
@@ -409,127 +414,4 @@ async fn streaming_query_columns(db: &Database, query: &str) -> Vec<Column> {
             }
         })
         .collect()
-}
-
-/// The column types catalog tables use.
-#[derive(Debug, Clone, Copy)]
-pub enum Col {
-    /// OIDs are BIGINT in Eddy (PostgreSQL's `oid` is unsigned 32-bit).
-    Oid,
-    /// `name`, `"char"` and `text` are all text.
-    Text,
-    Bool,
-    I16,
-    I32,
-    I64,
-    F32,
-    TextArray,
-    I16Array,
-    OidArray,
-    /// `int2vector` (`pg_index.indkey`): an int2 array on the wire as `1 2`.
-    Int2Vector,
-    /// `oidvector` (`pg_index.indclass`): an oid array, `0 0` as text.
-    OidVector,
-    Timestamptz,
-}
-
-impl Col {
-    fn data_type(self) -> DataType {
-        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
-        match self {
-            Col::Oid | Col::I64 => DataType::Int64,
-            Col::Text => DataType::Utf8,
-            Col::Bool => DataType::Boolean,
-            Col::I16 => DataType::Int16,
-            Col::I32 => DataType::Int32,
-            Col::F32 => DataType::Float32,
-            Col::TextArray => list(DataType::Utf8),
-            Col::I16Array | Col::Int2Vector => list(DataType::Int16),
-            Col::OidArray | Col::OidVector => list(DataType::Int64),
-            Col::Timestamptz => DataType::Timestamp(
-                datafusion::arrow::datatypes::TimeUnit::Microsecond,
-                Some("+00:00".into()),
-            ),
-        }
-    }
-}
-
-/// A table of `columns` holding `rows`; `ScalarValue::Null` in a cell is a
-/// NULL of the column's type, and numbers are cast to the column's type.
-pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<MemTable> {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(name, col)| {
-                let field = Field::new(*name, col.data_type(), true);
-                match col {
-                    Col::Int2Vector => crate::encode::vector_field(field, "int2vector"),
-                    Col::OidVector => crate::encode::vector_field(field, "oidvector"),
-                    _ => field,
-                }
-            })
-            .collect::<Vec<_>>(),
-    ));
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-    for (i, (_, col)) in columns.iter().enumerate() {
-        let data_type = col.data_type();
-        if rows.is_empty() {
-            arrays.push(new_empty_array(&data_type));
-            continue;
-        }
-        let cells = rows
-            .iter()
-            .map(|row| {
-                let cell = row.get(i).cloned().unwrap_or(ScalarValue::Null);
-                if cell.is_null() {
-                    ScalarValue::try_from(&data_type)
-                } else if cell.data_type() == data_type {
-                    Ok(cell)
-                } else {
-                    cell.cast_to(&data_type)
-                }
-            })
-            .collect::<DfResult<Vec<_>>>()?;
-        arrays.push(ScalarValue::iter_to_array(cells)?);
-    }
-    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    MemTable::try_new(schema, vec![vec![batch]])
-}
-
-/// Cell constructors.
-pub fn text(s: impl Into<String>) -> ScalarValue {
-    ScalarValue::Utf8(Some(s.into()))
-}
-
-pub fn int(n: i64) -> ScalarValue {
-    ScalarValue::Int64(Some(n))
-}
-
-pub fn boolean(b: bool) -> ScalarValue {
-    ScalarValue::Boolean(Some(b))
-}
-
-pub fn null() -> ScalarValue {
-    ScalarValue::Null
-}
-
-pub fn int2_array(values: &[i16]) -> ScalarValue {
-    let values: Vec<ScalarValue> = values
-        .iter()
-        .map(|v| ScalarValue::Int16(Some(*v)))
-        .collect();
-    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int16))
-}
-
-pub fn oid_array(values: &[i64]) -> ScalarValue {
-    let values: Vec<ScalarValue> = values
-        .iter()
-        .map(|v| ScalarValue::Int64(Some(*v)))
-        .collect();
-    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int64))
-}
-
-pub fn text_array(values: &[&str]) -> ScalarValue {
-    let values: Vec<ScalarValue> = values.iter().map(|v| text(*v)).collect();
-    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Utf8))
 }
