@@ -29,12 +29,6 @@ pub fn pg_type(dt: &datafusion::arrow::datatypes::DataType) -> Type {
     wire_type(eddy_pgtypes::of_arrow(dt))
 }
 
-/// `field` (a list) marked as PostgreSQL's `int2vector` or `oidvector`:
-/// catalog columns clients read as text of space-separated numbers.
-pub fn vector_field(field: Field, pg_type: &str) -> Field {
-    field.with_metadata(eddy_pgtypes::mapping::metadata(pg_type))
-}
-
 /// The PostgreSQL type a result column is reported as.
 pub fn pg_type_of_field(field: &Field) -> Type {
     wire_type(of_field(field))

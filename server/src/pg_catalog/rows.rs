@@ -97,13 +97,10 @@ pub fn table(columns: &[(&str, Col)], rows: Vec<Vec<ScalarValue>>) -> DfResult<M
 }
 
 /// `field` (a list) marked as PostgreSQL's `int2vector` or `oidvector`,
-/// which the wire encoding reads from [`eddy_sql::text_types::PG_TYPE_KEY`]
-/// to send it as space-separated numbers.
+/// a type Arrow cannot express, named in the field metadata
+/// (`eddy_pgtypes::mapping`): sent as space-separated numbers in text.
 fn vector_field(field: Field, pg_type: &str) -> Field {
-    field.with_metadata(std::collections::HashMap::from([(
-        eddy_sql::text_types::PG_TYPE_KEY.to_string(),
-        pg_type.to_string(),
-    )]))
+    field.with_metadata(eddy_pgtypes::mapping::metadata(pg_type))
 }
 
 /// Cell constructors.
