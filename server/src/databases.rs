@@ -19,8 +19,8 @@
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 
 use crate::error::{UserError, UserResult};
+use crate::outcome::Outcome;
 pub use crate::pg_catalog::DatabaseEntry;
-use crate::session::Outcome;
 
 /// The names of Eddy's one database, with the OIDs PostgreSQL gives
 /// `template1` and `postgres`.

@@ -29,7 +29,7 @@ use eddy_sql::types::arrow_schema;
 use crate::ddl;
 use crate::error::{UserError, UserResult};
 use crate::names;
-use crate::session::Outcome;
+use crate::outcome::Outcome;
 use crate::transaction::{Workspace, not_a_table};
 use eddy_sql::identifiers::quoted as quote;
 

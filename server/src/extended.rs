@@ -19,7 +19,8 @@ use crate::encode::{field_infos, pg_type, pg_type_of_field, pg_type_of_sql};
 use crate::error::UserError;
 use crate::guard::catching_panics;
 use crate::handler::session;
-use crate::session::{Outcome, Session, returns_rows};
+use crate::outcome::Outcome;
+use crate::session::{Session, returns_rows};
 use eddy_sql::text_types::TextType;
 use eddy_sql::{ParsedStatement, parse_statements};
 

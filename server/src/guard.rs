@@ -22,8 +22,9 @@ use futures::channel::oneshot;
 use pgwire::api::{ClientInfo, ConnectionGuard, ConnectionHandle};
 
 use crate::error::UserError;
+use crate::outcome::Outcome;
 use crate::redact::redact_sql;
-use crate::session::{Outcome, Session};
+use crate::session::Session;
 use eddy_sql::ParsedStatement;
 
 /// The connection's cancel key registration, under a type of Eddy's own so

@@ -46,8 +46,9 @@ use crate::encode::{encode_rows, field_infos};
 use crate::error::UserError;
 use crate::extended::{EddyQueryParser, Prepared, decode_params};
 use crate::guard::{CancelKey, CancelSignal, catching_panics_in, run_guarded};
+use crate::outcome::Outcome;
 use crate::redact::redact_sql;
-use crate::session::{Outcome, Session};
+use crate::session::Session;
 use crate::settings::Settings;
 use eddy_sql::parse_statements;
 
@@ -375,9 +376,9 @@ impl EddyHandler {
         let session = client.session_extensions().get::<SharedSession>()?;
         let tx = session.lock().await.tx;
         Some(match tx {
-            crate::session::TxState::Idle => TransactionStatus::Idle,
-            crate::session::TxState::InBlock => TransactionStatus::Transaction,
-            crate::session::TxState::Failed => TransactionStatus::Error,
+            crate::outcome::TxState::Idle => TransactionStatus::Idle,
+            crate::outcome::TxState::InBlock => TransactionStatus::Transaction,
+            crate::outcome::TxState::Failed => TransactionStatus::Error,
         })
     }
 }

@@ -47,6 +47,7 @@ pub mod guard;
 pub mod handler;
 pub mod live;
 mod names;
+pub mod outcome;
 pub mod pg_catalog;
 pub mod pg_compat;
 pub mod query;

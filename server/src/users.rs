@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::database::Database;
 use crate::error::{UserError, UserResult};
 use crate::names;
-use crate::session::Outcome;
+use crate::outcome::Outcome;
 
 /// PostgreSQL's default `scram_iterations`.
 const SCRAM_ITERATIONS: usize = 4096;

@@ -13,24 +13,17 @@
 //! the statements outside a block commit together, as PostgreSQL's
 //! implicit transaction does.
 
+mod insert;
+mod set;
+
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
-use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
-
-/// Casts for INSERT fail on values that do not fit instead of storing NULL.
-const STRICT_CAST: CastOptions<'static> = CastOptions {
-    safe: false,
-    format_options: datafusion::arrow::util::display::FormatOptions::new(),
-};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{FieldRef, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{
-    Expr, Insert, ObjectName, Reset, Set, Statement, TableObject, Value,
-};
+use datafusion::sql::sqlparser::ast::{Reset, Statement};
 use eddy_catalog::{ObjectKind, TableDef};
 use eddy_sql::{EddyStatement, ParsedStatement};
 
@@ -38,39 +31,11 @@ use crate::database::Database;
 use crate::ddl::{self, CreateMode, Created};
 use crate::error::{UserError, UserResult};
 use crate::names;
+use crate::outcome::{Outcome, TxState};
 use crate::pg_catalog::StatementSnapshot;
-use crate::settings::{Settings, display_name};
+use crate::settings::Settings;
 use crate::transaction::{Changes, PendingSchema, Workspace};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxState {
-    Idle,
-    InBlock,
-    Failed,
-}
-
-/// The result of one statement.
-pub enum Outcome {
-    Rows(SchemaRef, Vec<RecordBatch>),
-    /// Rows of `INSERT`/`UPDATE`/`DELETE … RETURNING`, answered with the
-    /// statement's tag (`INSERT 0 n`, `UPDATE n`, `DELETE n`).
-    TaggedRows(&'static str, SchemaRef, Vec<RecordBatch>),
-    Command(String, Option<usize>),
-    Begin,
-    /// `COMMIT` or `ROLLBACK`; the tag to answer with.
-    End(&'static str),
-    Empty,
-}
-
-impl Outcome {
-    /// Rows answered with `tag` and their count instead of `SELECT n`.
-    pub fn tagged(self, tag: &'static str) -> Outcome {
-        match self {
-            Outcome::Rows(schema, batches) => Outcome::TaggedRows(tag, schema, batches),
-            other => other,
-        }
-    }
-}
+use set::setting_name;
 
 pub struct Session {
     db: Arc<Database>,
@@ -639,276 +604,6 @@ impl Session {
         self.ws.restore(self.savepoints[i].1.clone());
         self.tx = TxState::InBlock;
         Ok(Outcome::Command("ROLLBACK".into(), None))
-    }
-
-    async fn insert(&mut self, insert: &Insert, params: &[ScalarValue]) -> UserResult<Outcome> {
-        let TableObject::TableName(target) = &insert.table else {
-            return Err(UserError::unsupported(
-                "INSERT INTO a table function is not supported",
-            ));
-        };
-        let def = self.table_def(&names::object_name(target)?)?;
-        if insert.on.is_some() {
-            return Err(UserError::unsupported(
-                "INSERT … ON CONFLICT is not supported yet",
-            ));
-        }
-        let Some(source) = &insert.source else {
-            return Err(UserError::unsupported(
-                "INSERT without VALUES or SELECT is not supported",
-            ));
-        };
-        let targets: Vec<usize> = if insert.columns.is_empty() {
-            (0..def.columns.len()).collect()
-        } else {
-            insert
-                .columns
-                .iter()
-                .map(|c| {
-                    let name =
-                        c.0.last()
-                            .and_then(|p| p.as_ident())
-                            .map(names::ident)
-                            .unwrap_or_default();
-                    def.columns
-                        .iter()
-                        .position(|col| col.name == name)
-                        .ok_or_else(|| {
-                            UserError::new(
-                                "42703",
-                                format!(
-                                    "column \"{name}\" of relation \"{}\" does not exist",
-                                    def.name
-                                ),
-                            )
-                        })
-                })
-                .collect::<UserResult<_>>()?
-        };
-        let plan = self.plan(Statement::Query(source.clone()), params).await?;
-        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
-        let (schema, existing) = self.ws.table_rows(&def.name)?;
-        let mut next_serial = crate::dml::next_serials(&def, &existing)?;
-        let mut out = Vec::with_capacity(batches.len());
-        let mut rows = 0;
-        let mut targets = targets;
-        if insert.columns.is_empty()
-            && let Some(width) = batches.first().map(|b| b.num_columns())
-            && width < targets.len()
-        {
-            // Without a column list, missing trailing values take defaults.
-            targets.truncate(width);
-        }
-        for batch in batches {
-            if batch.num_columns() != targets.len() {
-                return Err(UserError::new(
-                    "42601",
-                    if batch.num_columns() > targets.len() {
-                        "INSERT has more expressions than target columns"
-                    } else {
-                        "INSERT has more target columns than expressions"
-                    },
-                ));
-            }
-            rows += batch.num_rows();
-            out.push(
-                self.conform(&def, &schema, &targets, &batch, &mut next_serial)
-                    .await?,
-            );
-        }
-        crate::dml::check_unique(&def, &existing, &out)?;
-        self.ws.append_rows(&def.name, out.clone())?;
-        if let Some(items) = &insert.returning {
-            return crate::dml::returning(&self.ctx, &def.name, schema, out, items)
-                .await
-                .map(|o| o.tagged("INSERT 0"));
-        }
-        Ok(Outcome::Command("INSERT 0".into(), Some(rows)))
-    }
-
-    /// Reshapes an INSERT's rows to the table: casts, defaults for the
-    /// columns not given, NOT NULL checks.
-    async fn conform(
-        &self,
-        def: &TableDef,
-        schema: &SchemaRef,
-        targets: &[usize],
-        batch: &RecordBatch,
-        next_serial: &mut [i64],
-    ) -> UserResult<RecordBatch> {
-        let n = batch.num_rows();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
-        for (i, col) in def.columns.iter().enumerate() {
-            let field = schema.field(i);
-            let array = match targets.iter().position(|&t| t == i) {
-                Some(j) => cast_with_options(batch.column(j), field.data_type(), &STRICT_CAST)
-                    .map_err(|e| cast_error(&col.name, col.data_type, &e))
-                    .and_then(|a| crate::dml::canonical_text(col.data_type, a))?,
-                None => match &col.default {
-                    Some(expr) if ddl::is_nextval(expr) => {
-                        crate::dml::serial_values(&mut next_serial[i], field.data_type(), n)?
-                    }
-                    Some(expr) => crate::dml::canonical_text(
-                        col.data_type,
-                        self.default_value(expr, field.data_type(), n).await?,
-                    )?,
-                    None => new_null_array(field.data_type(), n),
-                },
-            };
-            if !col.nullable && array.null_count() > 0 {
-                return Err(UserError::new(
-                    "23502",
-                    format!(
-                        "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                        col.name, def.name
-                    ),
-                ));
-            }
-            columns.push(array);
-        }
-        Ok(RecordBatch::try_new(schema.clone(), columns)?)
-    }
-
-    async fn default_value(
-        &self,
-        expr: &str,
-        data_type: &DataType,
-        rows: usize,
-    ) -> UserResult<ArrayRef> {
-        let batches = self
-            .ctx
-            .sql(&format!("SELECT {expr}"))
-            .await?
-            .collect()
-            .await?;
-        let value = batches
-            .first()
-            .filter(|b| b.num_rows() == 1)
-            .map(|b| b.column(0).clone())
-            .ok_or_else(|| UserError::internal(format!("DEFAULT {expr} gave no value")))?;
-        let scalar = ScalarValue::try_from_array(&cast(&value, data_type)?, 0)?;
-        Ok(scalar.to_array_of_size(rows)?)
-    }
-
-    fn set(&mut self, set: &Set) -> UserResult<Outcome> {
-        let outcome = self.apply_set(set)?;
-        self.report_changes();
-        Ok(outcome)
-    }
-
-    /// Queues a ParameterStatus for every reported setting assigned.
-    fn report_changes(&mut self) {
-        let reported = self
-            .settings
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take_reported();
-        self.reported.extend(reported);
-    }
-
-    fn apply_set(&mut self, set: &Set) -> UserResult<Outcome> {
-        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
-        match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = setting_name(variable);
-                let value = values
-                    .iter()
-                    .map(setting_value)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if value.eq_ignore_ascii_case("default") {
-                    settings.reset(&name);
-                } else {
-                    settings.set(&name, &value)?;
-                }
-            }
-            Set::SetTimeZone { value, .. } => settings.set("timezone", &setting_value(value))?,
-            Set::SetNames { charset_name, .. } => {
-                settings.set("client_encoding", &charset_name.value)?
-            }
-            Set::SetTransaction { .. } | Set::SetSessionParam(_) => {}
-            other => {
-                return Err(UserError::unsupported(format!("{other} is not supported")));
-            }
-        }
-        Ok(Outcome::Command("SET".into(), None))
-    }
-
-    fn show(&mut self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> UserResult<Outcome> {
-        let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
-        let name = match words.join(" ").as_str() {
-            "time zone" => "timezone".to_string(),
-            "transaction isolation level" => "transaction_isolation".to_string(),
-            other => other.replace(' ', "_"),
-        };
-        let settings = self.settings.read().unwrap_or_else(|e| e.into_inner());
-        if name == "all" {
-            let all = settings.all();
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("name", DataType::Utf8, false),
-                Field::new("setting", DataType::Utf8, false),
-            ]));
-            let names: StringArray = all.iter().map(|(k, _)| Some(k.as_str())).collect();
-            let values: StringArray = all.iter().map(|(_, v)| Some(v.as_str())).collect();
-            let batch =
-                RecordBatch::try_new(schema.clone(), vec![Arc::new(names), Arc::new(values)])?;
-            return Ok(Outcome::Rows(schema, vec![batch]));
-        }
-        let value = settings.get(&name)?;
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            display_name(&name),
-            DataType::Utf8,
-            false,
-        )]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(StringArray::from(vec![value]))],
-        )?;
-        Ok(Outcome::Rows(schema, vec![batch]))
-    }
-}
-
-/// PostgreSQL's errors for a value that does not fit its column: 22003 when
-/// out of range, 22P02 when not of the type at all.
-fn cast_error(
-    column: &str,
-    sql_type: eddy_catalog::SqlType,
-    e: &datafusion::arrow::error::ArrowError,
-) -> UserError {
-    let text = e.to_string();
-    let code = if text.contains("Can't cast value") || text.contains("overflow") {
-        "22003"
-    } else {
-        "22P02"
-    };
-    UserError::new(
-        code,
-        format!("invalid value for column \"{column}\" of type {sql_type}: {text}"),
-    )
-}
-
-fn setting_name(name: &ObjectName) -> String {
-    name.0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(|i| i.value.to_lowercase())
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-fn setting_value(expr: &Expr) -> String {
-    match expr {
-        Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::Number(s, _) => {
-                s.clone()
-            }
-            Value::Boolean(b) => if *b { "on" } else { "off" }.to_string(),
-            other => other.to_string(),
-        },
-        Expr::Identifier(i) => i.value.clone(),
-        other => other.to_string(),
     }
 }
 
