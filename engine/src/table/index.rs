@@ -127,10 +127,7 @@ impl KeyIndex {
     /// Enters a stored row. Returns the row that held the key before (whose
     /// entry it replaces), if any; rows with a NULL key are not entered.
     pub fn insert(&mut self, loc: RowLoc) -> Option<RowLoc> {
-        let Some(key) = self.key_of(loc) else {
-            return None;
-        };
-        let hash = self.hash(key);
+        let hash = self.hash(self.key_of(loc)?);
         let KeyIndex {
             chunks,
             table,
