@@ -376,3 +376,33 @@ async fn the_provider_answers_key_equalities_from_the_index() {
         "the key filter is exact: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_lookup_join_on_the_primary_key_sees_every_write_without_a_rebuild() {
+    use crate::Lookup;
+    use crate::join::TableLookup;
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_keyed(dir.path());
+    t.write(WriteSet::insert(vec![row(1, "a"), row(2, "b")]))
+        .unwrap();
+    let mut by_key = TableLookup::new(t.clone(), vec![0]).unwrap();
+    let mut by_value = TableLookup::new(t.clone(), vec![1]).unwrap();
+    let found = by_key.lookup(&keys(&[2, 3])).await.unwrap();
+    assert_eq!(found.column(1).as_string::<i32>().value(0), "b");
+    assert_eq!(found.num_rows(), 1);
+    t.write(WriteSet::upsert(vec![row(3, "b")])).unwrap();
+    let found = by_key.lookup(&keys(&[2, 3])).await.unwrap();
+    assert_eq!(found.num_rows(), 2);
+    let values: Vec<datafusion::arrow::array::ArrayRef> =
+        vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![
+            "b",
+        ]))];
+    let found = by_value.lookup(&values).await.unwrap();
+    let mut ks = found
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    ks.sort();
+    assert_eq!(ks, [2, 3]);
+}
