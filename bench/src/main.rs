@@ -16,6 +16,9 @@
 //!   A plain consumer reading the same messages gives the rate the mock
 //!   broker serves at, as a baseline.
 //! - `json-decode`: decoding the same JSON messages into Arrow alone.
+//! - `tables`: Eddy's table storage at its API: single-row inserts into a
+//!   big vs an empty keyed table, upserts, point lookups, scans (see
+//!   `tables.rs`).
 //!
 //! The pipelines run as streaming queries inside a real server instance
 //! (catalog, planner, epoch loop, checkpoints), without a client. Reported:
@@ -23,6 +26,7 @@
 //! the process), medians over the repetitions; MB/s for decoding.
 
 mod kafka;
+mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +57,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rows" => args.rows = Some(value.parse()?),
             "--repeat" => args.repeat = value.parse()?,
             other => bail!(
-                "unknown flag {other}; expected --scenario (all | datagen-window | datagen-hop | datagen-hop-copies | kafka-json-window | json-decode), --rows N, --repeat R"
+                "unknown flag {other}; expected --scenario (all | datagen-window | datagen-hop | datagen-hop-copies | kafka-json-window | json-decode | tables), --rows N, --repeat R"
             ),
         }
     }
@@ -249,6 +253,9 @@ fn main() -> anyhow::Result<()> {
             }
             report_pipeline("kafka-json-window", runs);
         }
+    }
+    if wants("tables") {
+        tables::report(args.repeat.min(2))?;
     }
     Ok(())
 }

@@ -211,8 +211,9 @@ impl LookupJoin {
     }
 }
 
-/// An Eddy table as a lookup: an in-memory index over its rows, rebuilt
-/// when the table changes.
+/// An Eddy table as a lookup: by the table's primary-key index when the
+/// join is on the primary key, otherwise an in-memory index over its rows,
+/// rebuilt when the table changes.
 pub struct TableLookup {
     table: Arc<StoredTable>,
     key_columns: Vec<usize>,
@@ -275,6 +276,16 @@ impl Lookup for TableLookup {
     }
 
     async fn lookup(&mut self, keys: &[ArrayRef]) -> Result<RecordBatch> {
+        // Joined on the primary key: the table's own index answers, with no
+        // copy of the table to rebuild when it changes.
+        let on_primary_key = self
+            .table
+            .constraints()
+            .primary_key
+            .is_some_and(|k| k.columns == self.key_columns);
+        if on_primary_key {
+            return Ok(self.table.get_many(keys)?);
+        }
         self.refresh()?;
         let encoded = self.converter.convert_columns(keys)?;
         let mut picked = Vec::new();

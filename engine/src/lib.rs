@@ -21,7 +21,9 @@
 //!   late rows kept in a table (`late_rows = 'table'`).
 //! - [`job`]: the epoch loop, triggers and the query's progress.
 //! - [`checkpoint`]: offset log, commit log and state snapshots per query.
-//! - [`table_store`]: durable storage of Eddy tables.
+//! - [`table`]: Eddy tables: keyed, durable storage with constraints,
+//!   upserts, deletes by key and optimistic write sets ([`table_store`]
+//!   keeps the older import path).
 
 pub mod aggregate;
 mod arrays;
@@ -40,6 +42,7 @@ pub mod session_window;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod table;
 pub mod table_store;
 pub mod watermark;
 pub mod window;

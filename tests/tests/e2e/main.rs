@@ -19,6 +19,8 @@
 //! - `malformed`: malformed protocol messages end their connection with
 //!   FATAL 08P01, seeded fuzzing before and after startup.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
+//! - `table_sinks`: the `table` sink under the tables' constraints, and
+//!   its `upsert` mode across SIGKILLs against PostgreSQL's GROUP BY.
 //! - `column_names`: result column names as PostgreSQL gives them, checked
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
@@ -52,6 +54,7 @@ mod protocol;
 mod restart;
 mod security;
 mod sessions;
+mod table_sinks;
 mod tables;
 mod transactions;
 mod triggers;
