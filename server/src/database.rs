@@ -16,6 +16,7 @@ use eddy_engine::job::{
 };
 use eddy_engine::join::TableLookup;
 use eddy_engine::plan::{InputInfo, PlanContext, build_streaming_plan};
+use eddy_engine::table::TableConstraints;
 use eddy_engine::table_store::TableStore;
 use eddy_engine::watermark::WatermarkSpec;
 use eddy_engine::{ConnectorRegistry, EngineError, Lookup, SinkContext, SourceContext};
@@ -46,7 +47,8 @@ impl Database {
         let tables = Arc::new(TableStore::open(&data_dir.join("tables"))?);
         for obj in catalog.list(ObjectKind::Table)? {
             if let CatalogObject::Table(t) = obj {
-                tables.create_or_load(&t.name, arrow_schema(&t.columns))?;
+                let constraints = TableConstraints::from_table_def(&t)?;
+                tables.create_or_load_with(&t.name, arrow_schema(&t.columns), constraints)?;
             }
         }
         Ok(Arc::new(Database {

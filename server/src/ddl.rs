@@ -664,8 +664,12 @@ pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -
     }
     let def = side_table_def(name, schema)?;
     let schema = arrow_schema(&def.columns);
+    let constraints = eddy_engine::table::TableConstraints::from_table_def(&def)
+        .map_err(eddy_engine::EngineError::from)?;
     if db.catalog.create(CatalogObject::Table(def), true)? {
-        db.tables.create_or_load(name, schema)?;
+        db.tables
+            .create_or_load_with(name, schema, constraints)
+            .map_err(eddy_engine::EngineError::from)?;
     }
     Ok(())
 }

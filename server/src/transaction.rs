@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::{CatalogError, CatalogObject, ObjectKind};
+use eddy_engine::EngineError;
+use eddy_engine::table::TableConstraints;
 use eddy_sql::types::arrow_schema;
 
 use crate::database::Database;
@@ -454,20 +456,51 @@ impl Workspace {
         // 1. Rows. Tables dropped in this transaction are removed after the
         // catalog no longer names them.
         for (name, table) in &changes.tables {
-            let (Some(Some(CatalogObject::Table(_))) | None) =
-                changes.objects.get(&(true, name.clone()))
-            else {
-                continue;
+            let def = match changes.objects.get(&(true, name.clone())) {
+                Some(Some(CatalogObject::Table(def))) => Some(def),
+                None => None,
+                _ => continue,
             };
+            // A changed definition (ALTER TABLE) brings its constraints:
+            // the rows were checked against them in the workspace, so the
+            // storage takes the rows first and then the new constraints.
+            let constraints = def
+                .map(TableConstraints::from_table_def)
+                .transpose()
+                .map_err(EngineError::from)?;
             if table.recreate {
                 db.tables.drop_table(name)?;
                 db.tables
-                    .create_or_load(name, table.schema.clone())?
+                    .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
+                    .map_err(EngineError::from)?
                     .replace(table.batches.clone())?;
             } else if table.rewritten {
-                db.tables.get(name)?.replace(table.batches.clone())?;
+                let stored = db.tables.get(name)?;
+                if constraints.is_some() {
+                    stored
+                        .set_constraints(TableConstraints::default())
+                        .map_err(EngineError::from)?;
+                }
+                stored.replace(table.batches.clone())?;
             } else {
                 db.tables.get(name)?.append(&table.appended)?;
+            }
+            let constraints = match (constraints, table.recreate) {
+                (Some(c), _) => Some(c),
+                // Recreated with its definition unchanged: the committed one.
+                (None, true) => match db.catalog.lookup(ObjectKind::Table, name)? {
+                    Some(CatalogObject::Table(def)) => {
+                        Some(TableConstraints::from_table_def(&def).map_err(EngineError::from)?)
+                    }
+                    _ => None,
+                },
+                (None, false) => None,
+            };
+            if let Some(constraints) = constraints {
+                db.tables
+                    .get(name)?
+                    .set_constraints(constraints)
+                    .map_err(EngineError::from)?;
             }
         }
         // 2. The catalog.
@@ -513,8 +546,11 @@ impl Workspace {
                     if !changes.tables.contains_key(&t.name) && db.tables.get(&t.name).is_err() =>
                 {
                     // A renamed table's storage under its new name.
+                    let constraints =
+                        TableConstraints::from_table_def(t).map_err(EngineError::from)?;
                     db.tables
-                        .create_or_load(&t.name, arrow_schema(&t.columns))?;
+                        .create_or_load_with(&t.name, arrow_schema(&t.columns), constraints)
+                        .map_err(EngineError::from)?;
                 }
                 _ => {}
             }

@@ -11,11 +11,6 @@
 //!   SIGKILLed twice mid-run; the final table equals PostgreSQL's GROUP BY
 //!   over the raw rows (copied to PostgreSQL by a second query).
 //! - `a_duplicate_primary_key_fails_the_query_naming_the_constraint`.
-//!
-//! The last two need the server to create and load each table with its
-//! primary key (`TableStore::create_or_load_with` and
-//! `TableConstraints::from_table_def`); until the server does, they are
-//! ignored (run them with `--ignored`).
 
 use anyhow::{Result, ensure};
 use eddy_tests::{
@@ -87,7 +82,6 @@ async fn not_null_scenario(eddy: &TestEddy) -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the server to create tables with their primary key (TableStore::create_or_load_with)"]
 async fn a_duplicate_primary_key_fails_the_query_naming_the_constraint() -> Result<()> {
     let eddy = TestEddy::start().await?;
     let result = primary_key_scenario(&eddy).await;
@@ -128,7 +122,6 @@ async fn primary_key_scenario(eddy: &TestEddy) -> Result<()> {
 const CLICKS: i64 = 20_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the server to create tables with their primary key (TableStore::create_or_load_with)"]
 async fn upsert_mode_survives_sigkill_and_equals_postgres() -> Result<()> {
     let pg = TestPostgres::start().await?;
     let mut eddy = TestEddy::start().await?;
