@@ -143,7 +143,11 @@ fn report_upserts(durable: bool) -> anyhow::Result<()> {
     println!(
         "  upsert: {:.0} rows/s into 1,000,000 keys ({batches} batches of {batch_rows}, {}; {} rows after)",
         total / secs,
-        if durable { "fsync per batch" } else { "no fsync" },
+        if durable {
+            "fsync per batch"
+        } else {
+            "no fsync"
+        },
         t.row_count()
     );
     Ok(())
