@@ -28,7 +28,15 @@ use super::index::{KeyIndex, RowLoc};
 use super::segment::{self, Segment, Supersedes};
 use super::stored::{Chunk, StoredTable, TableState, build_indexes};
 
-/// Tail chunks of one tier merged together.
+/// How a rewrite brings the indexes up to date.
+pub(super) enum IndexUpdate {
+    /// New indexes, built over the new rows (a replacement).
+    Replace(Vec<KeyIndex>),
+    /// The same entries, moved: old location → row in the new chunk.
+    Relocate(Vec<(RowLoc, u32)>),
+}
+
+/// Tail chunks of one level merged together.
 const FANOUT: usize = 8;
 /// Tail chunks beyond which the whole tail is merged, whatever the tiers.
 const MAX_TAIL: usize = 96;
@@ -65,24 +73,24 @@ impl TableState {
         }
     }
 
-    /// Rewrites every live row as one base segment.
+    /// Rewrites every live row as one base segment. The indexes keep their
+    /// entries, moved to the rows' new places (no rebuild).
     pub(super) fn compact_all(&mut self, table: &StoredTable) -> TableResult<()> {
-        let rows = self.live_rows_batch(table, 0)?.0;
-        let chunk = [Chunk::new(self.next_segment, rows, Vec::new())];
-        let indexes = build_indexes(&table.name, &table.schema, &self.constraints, &chunk, false)?;
-        let [chunk] = chunk;
+        let (rows, moves) = self.live_rows_batch(table, 0)?;
+        let chunk = Chunk::new(self.next_segment, rows, Vec::new());
         let writers = self.writers.clone();
-        self.rewrite(table, chunk, writers, indexes)
+        self.rewrite(table, chunk, writers, IndexUpdate::Relocate(moves))
     }
 
     /// Writes `chunk` as a base segment (all the rows), then the manifest,
-    /// then removes the older segments, and makes it the only chunk.
+    /// then removes the older segments, and makes it the only chunk, with
+    /// the indexes updated as `indexes` says.
     pub(super) fn rewrite(
         &mut self,
         table: &StoredTable,
         chunk: Chunk,
         writers: std::collections::BTreeMap<String, u64>,
-        indexes: Vec<KeyIndex>,
+        indexes: IndexUpdate,
     ) -> TableResult<()> {
         let seq = self.next_segment;
         let segment = Segment {
@@ -100,10 +108,28 @@ impl TableState {
         self.live_rows = segment.rows.num_rows();
         self.dead_rows = 0;
         self.chunks = vec![Chunk::new(seq, segment.rows, Vec::new())];
-        self.indexes = indexes;
         self.writers = segment.writers;
         self.first_segment = seq;
         self.next_segment = seq + 1;
+        match indexes {
+            IndexUpdate::Replace(indexes) => self.indexes = indexes,
+            IndexUpdate::Relocate(moves) => {
+                let rows = &self.chunks[0].rows;
+                let relocated = self
+                    .indexes
+                    .iter_mut()
+                    .try_for_each(|index| index.merge_tail(0, rows, &moves));
+                if relocated.is_err() {
+                    self.indexes = build_indexes(
+                        &table.name,
+                        &table.schema,
+                        &self.constraints,
+                        &self.chunks,
+                        false,
+                    )?;
+                }
+            }
+        }
         Ok(())
     }
 

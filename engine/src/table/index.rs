@@ -85,15 +85,34 @@ impl KeyIndex {
         })
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
+    /// The hash of an encoded key, as the table files it.
+    pub fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// Room for `additional` more entries without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        let KeyIndex {
+            chunks,
+            table,
+            hasher,
+            ..
+        } = self;
+        table.reserve(additional, |l| {
+            hasher.hash_one(chunks[l.chunk as usize].rows.row(l.row as usize).data())
+        });
     }
 
     /// The live row holding `key`.
     pub fn find(&self, key: &[u8]) -> Option<RowLoc> {
+        self.find_hashed(key, self.hash(key))
+    }
+
+    /// [`find`](Self::find) with the key's hash computed already.
+    pub fn find_hashed(&self, key: &[u8], hash: u64) -> Option<RowLoc> {
         let chunks = &self.chunks;
         self.table
-            .find(self.hash(key), |l| {
+            .find(hash, |l| {
                 chunks[l.chunk as usize].rows.row(l.row as usize).data() == key
             })
             .copied()
@@ -145,12 +164,34 @@ impl KeyIndex {
         None
     }
 
-    /// Removes a stored row's entry (it was deleted).
-    pub fn remove(&mut self, loc: RowLoc) {
+    /// Enters a stored row whose key the caller checked is not entered
+    /// (a write's new rows): no probe for an existing entry.
+    pub fn insert_new(&mut self, loc: RowLoc) {
         let Some(key) = self.key_of(loc) else {
             return;
         };
         let hash = self.hash(key);
+        let KeyIndex {
+            chunks,
+            table,
+            hasher,
+            ..
+        } = self;
+        table.insert_unique(hash, loc, |l| {
+            hasher.hash_one(chunks[l.chunk as usize].rows.row(l.row as usize).data())
+        });
+    }
+
+    /// Removes a stored row's entry (it was deleted); `hash` is its key's
+    /// hash when the caller has it.
+    pub fn remove(&mut self, loc: RowLoc, hash: Option<u64>) {
+        let hash = match hash {
+            Some(h) => h,
+            None => match self.key_of(loc) {
+                Some(key) => self.hash(key),
+                None => return,
+            },
+        };
         if let Ok(entry) = self.table.find_entry(hash, |l| *l == loc) {
             entry.remove();
         }

@@ -397,6 +397,7 @@ pub(super) fn build_indexes(
     let mut indexes = Vec::new();
     for key in constraints.keys() {
         let mut index = KeyIndex::new(key.clone(), schema)?;
+        index.reserve(chunks.iter().map(Chunk::live_count).sum());
         let mut duplicates = 0usize;
         for (c, chunk) in chunks.iter().enumerate() {
             index.push_chunk(&chunk.rows)?;

@@ -9,12 +9,13 @@
 //! ones. Deletes apply before inserts, so an UPDATE (delete the old rows,
 //! insert the new ones) may keep a row's key.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::row::{RowConverter, SortField};
 
+use super::compaction::IndexUpdate;
 use super::error::{TableError, TableResult, values_text};
 use super::index::{KeyIndex, RowLoc};
 use super::segment::{self, Segment, Supersedes};
@@ -124,17 +125,20 @@ pub struct WriteOutcome {
     pub version: u64,
 }
 
-/// The rows a write set takes away, each once.
+/// The rows a write set takes away, each once, with the hash of their
+/// primary key where the write found them by it.
 #[derive(Default)]
 struct Removal {
     locs: Vec<RowLoc>,
+    key_hashes: Vec<Option<u64>>,
     set: HashSet<RowLoc>,
 }
 
 impl Removal {
-    fn add(&mut self, loc: RowLoc) -> bool {
+    fn add(&mut self, loc: RowLoc, key_hash: Option<u64>) -> bool {
         self.set.insert(loc) && {
             self.locs.push(loc);
+            self.key_hashes.push(key_hash);
             true
         }
     }
@@ -174,14 +178,17 @@ impl StoredTable {
             let keys = index.encode(&index.key_columns(&rows))?;
             for key in keys.iter() {
                 let key = key.data();
-                let found = index.find(key).filter(|l| !removal.set.contains(l));
+                let hash = index.hash(key);
+                let found = index
+                    .find_hashed(key, hash)
+                    .filter(|l| !removal.set.contains(l));
                 if let Some(base) = ws.based_on
                     && state.changes.changed_after(key, base)
                 {
                     return Err(self.conflict(found.is_some()));
                 }
                 if let Some(loc) = found {
-                    removal.add(loc);
+                    removal.add(loc, Some(hash));
                     replaced += 1;
                 }
             }
@@ -212,7 +219,7 @@ impl StoredTable {
         };
         segment::write_segment(&self.dir, &self.schema, &segment, self.sync)?;
         let inserted = segment.rows.num_rows() as u64;
-        state.apply(segment, &removal.locs)?;
+        state.apply(segment, &removal)?;
         if let Err(e) = state.maybe_compact(self) {
             // The write is durable; compaction is tried again next time.
             tracing::warn!(table = self.name, error = %e, "table compaction failed");
@@ -262,7 +269,7 @@ impl StoredTable {
             writers.insert(writer.to_string(), epoch);
         }
         let written = chunk.rows.num_rows() as u64;
-        state.rewrite(self, chunk, writers, indexes)?;
+        state.rewrite(self, chunk, writers, IndexUpdate::Replace(indexes))?;
         state.version += 1;
         let version = state.version;
         state.changes.rewritten_at(version);
@@ -334,14 +341,15 @@ impl StoredTable {
             if valid.as_ref().is_some_and(|v| v.is_null(i)) {
                 continue;
             }
-            let found = index.find(key.data());
+            let hash = index.hash(key.data());
+            let found = index.find_hashed(key.data(), hash);
             if let Some(base) = based_on
                 && state.changes.changed_after(key.data(), base)
             {
                 return Err(self.conflict(found.is_some()));
             }
             if let Some(loc) = found
-                && removal.add(loc)
+                && removal.add(loc, Some(hash))
             {
                 removed += 1;
             }
@@ -397,7 +405,7 @@ impl StoredTable {
                 {
                     *n -= 1;
                     missing -= 1;
-                    removal.add(loc);
+                    removal.add(loc, None);
                 }
             }
         }
@@ -478,15 +486,25 @@ impl StoredTable {
 
 impl TableState {
     /// Applies a segment just written: deletes `removed`, adds its rows.
-    fn apply(&mut self, segment: Segment, removed: &[RowLoc]) -> TableResult<()> {
+    fn apply(&mut self, segment: Segment, removed: &Removal) -> TableResult<()> {
         let version = self.version + 1;
         let has_primary = self.constraints.primary_key.is_some();
-        for &loc in removed {
-            if has_primary && let Some(key) = self.indexes[0].key_of(loc) {
-                self.changes.record(version, key);
+        for (&loc, &key_hash) in removed.locs.iter().zip(&removed.key_hashes) {
+            if has_primary
+                && self.changes.is_enabled()
+                && let Some(key) = self.indexes[0].key_of(loc)
+            {
+                let key = key.to_vec();
+                self.changes.record(version, &key);
             }
-            for index in self.indexes.iter_mut() {
-                index.remove(loc);
+            for (i, index) in self.indexes.iter_mut().enumerate() {
+                // The hash is the primary key's.
+                let hash = if has_primary && i == 0 {
+                    key_hash
+                } else {
+                    None
+                };
+                index.remove(loc, hash);
             }
             if self.chunks[loc.chunk as usize].delete(loc.row as usize) {
                 self.live_rows -= 1;
@@ -497,8 +515,9 @@ impl TableState {
         let n = segment.rows.num_rows();
         for index in self.indexes.iter_mut() {
             index.push_chunk(&segment.rows)?;
+            // Checked above: no new key is entered yet.
             for row in 0..n as u32 {
-                index.insert(RowLoc { chunk: c, row });
+                index.insert_new(RowLoc { chunk: c, row });
             }
         }
         if has_primary && self.changes.is_enabled() {
