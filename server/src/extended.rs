@@ -324,21 +324,23 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
             ArrayElemTypeDef::SquareBracket(element, _)
             | ArrayElemTypeDef::AngleBracket(element)
             | ArrayElemTypeDef::Parenthesis(element),
-        ) => eddy_pgtypes::mapping::array_of(scalar(element)?.oid())
-            .filter(|oid| eddy_pgtypes::decode::is_known(*oid))
-            .and_then(Type::from_oid),
+        ) => array_param_type(&scalar(element)?),
         other => scalar(other),
     }
+}
+
+/// The array type of `element`, if array parameters of it are decoded.
+fn array_param_type(element: &Type) -> Option<Type> {
+    eddy_pgtypes::mapping::array_of(element.oid())
+        .filter(|oid| eddy_pgtypes::decode::is_known(*oid))
+        .and_then(Type::from_oid)
 }
 
 /// The PostgreSQL type of a parameter DataFusion inferred as `field`.
 fn param_type(field: &FieldRef) -> Type {
     match field.data_type() {
         DataType::List(f) | DataType::LargeList(f) => {
-            eddy_pgtypes::mapping::array_of(pg_type(f.data_type()).oid())
-                .filter(|oid| eddy_pgtypes::decode::is_known(*oid))
-                .and_then(Type::from_oid)
-                .unwrap_or(Type::TEXT)
+            array_param_type(&pg_type(f.data_type())).unwrap_or(Type::TEXT)
         }
         _ => pg_type_of_field(field),
     }
@@ -376,7 +378,7 @@ fn decode_param(
     bytes: Option<&[u8]>,
     binary: bool,
 ) -> Result<ScalarValue, (&'static str, String)> {
-    use eddy_pgtypes::decode::{Value, decode};
+    use eddy_pgtypes::decode::decode;
     use eddy_pgtypes::oids;
     let oid = t.oid();
     let known = eddy_pgtypes::decode::is_known(oid);
@@ -392,9 +394,6 @@ fn decode_param(
     }
     let value = decode(if known { oid } else { oids::TEXT }, bytes, binary)
         .map_err(|e| (e.code, e.message))?;
-    if value == Value::Null {
-        return ScalarValue::try_from(&param_data_type(oid)).map_err(|e| ("22P02", e.to_string()));
-    }
     scalar(oid, value)
 }
 

@@ -187,23 +187,13 @@ pub fn encode_column(array: &ArrayRef, target: ColumnType, format: Format) -> Re
                 Ok(())
             })?;
         }
-        oids::TIMESTAMP | oids::TIMESTAMPTZ => {
-            let zoned = target.oid == oids::TIMESTAMPTZ;
-            timestamps(array, target, |micros| {
-                let write = |r: usize, b: &mut Vec<u8>| {
-                    let v = micros(r).ok_or_else(|| EncodeError {
-                        code: "22008",
-                        message: "timestamp out of range".into(),
-                    })?;
-                    match text {
-                        true => write_timestamp(v, zoned, b),
-                        false => b.extend_from_slice(&(v - PG_EPOCH_MICROS).to_be_bytes()),
-                    }
-                    Ok(())
-                };
-                out.each(array.as_ref(), write)
-            })?;
-        }
+        oids::TIMESTAMP | oids::TIMESTAMPTZ => timestamps(
+            array,
+            target,
+            text,
+            target.oid == oids::TIMESTAMPTZ,
+            &mut out,
+        )?,
         oids::INTERVAL => {
             let values = intervals(array);
             for v in values {
@@ -353,38 +343,61 @@ fn integers(array: &ArrayRef, target: ColumnType, text: bool, out: &mut Encoded)
     }
 }
 
-/// Calls `body` with a function from row to microseconds since 1970
-/// (`None` beyond them), for a timestamp array of any unit (or anything
-/// Arrow casts to one).
+/// A timestamp array of any unit (or anything Arrow casts to one) as
+/// `timestamp` or `timestamptz`; a value beyond microseconds fails with
+/// 22008.
 fn timestamps(
     array: &ArrayRef,
     target: ColumnType,
-    body: impl FnOnce(&dyn Fn(usize) -> Option<i64>) -> Result<()>,
+    text: bool,
+    zoned: bool,
+    out: &mut Encoded,
 ) -> Result<()> {
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => {
             let a = array.as_primitive::<TimestampSecondType>();
-            body(&|r| a.value(r).checked_mul(1_000_000))
+            each_timestamp(a, |r| a.value(r).checked_mul(1_000_000), text, zoned, out)
         }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             let a = array.as_primitive::<TimestampMillisecondType>();
-            body(&|r| a.value(r).checked_mul(1_000))
+            each_timestamp(a, |r| a.value(r).checked_mul(1_000), text, zoned, out)
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             let a = array.as_primitive::<TimestampMicrosecondType>();
-            body(&|r| Some(a.value(r)))
+            each_timestamp(a, |r| Some(a.value(r)), text, zoned, out)
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             let a = array.as_primitive::<TimestampNanosecondType>();
-            body(&|r| Some(a.value(r).div_euclid(1_000)))
+            each_timestamp(a, |r| Some(a.value(r).div_euclid(1_000)), text, zoned, out)
         }
         _ => {
             let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
             let a = cast(array, &micros, target)?;
             let a = a.as_primitive::<TimestampMicrosecondType>();
-            body(&|r| Some(a.value(r)))
+            each_timestamp(a, |r| Some(a.value(r)), text, zoned, out)
         }
     }
+}
+
+/// Encodes each row's microseconds since 1970 (`None`: out of range).
+fn each_timestamp<A: Array>(
+    array: &A,
+    micros: impl Fn(usize) -> Option<i64>,
+    text: bool,
+    zoned: bool,
+    out: &mut Encoded,
+) -> Result<()> {
+    out.each(array, |r, b| {
+        let v = micros(r).ok_or_else(|| EncodeError {
+            code: "22008",
+            message: "timestamp out of range".into(),
+        })?;
+        match text {
+            true => write_timestamp(v, zoned, b),
+            false => b.extend_from_slice(&(v - PG_EPOCH_MICROS).to_be_bytes()),
+        }
+        Ok(())
+    })
 }
 
 /// Appends rows `rows` of `columns` to `out`, row-major: for each row

@@ -401,10 +401,7 @@ async fn streaming_query_columns(source: &dyn CatalogSource, query: &str) -> Vec
         .fields()
         .iter()
         .map(|f| {
-            let (type_oid, typmod) = match eddy_sql::text_types::TextType::of_field(f) {
-                Some(t) => types::of_sql_type(t.sql_type()),
-                None => types::of_arrow_type(f.data_type()),
-            };
+            let (type_oid, typmod) = types::of_field(f);
             Column {
                 name: f.name().clone(),
                 type_oid,

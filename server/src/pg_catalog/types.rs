@@ -1,7 +1,7 @@
 //! The type OIDs of `pg_type` and the columns of relations, from
 //! [`eddy_pgtypes`] (the mapping results on the wire use too).
 
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::datatypes::Field;
 use eddy_catalog::SqlType;
 
 pub use eddy_pgtypes::oid::{PgType, TYPES, by_name, by_oid, format_type};
@@ -14,11 +14,5 @@ pub fn of_sql_type(t: SqlType) -> (i64, i32) {
 /// (type OID, typmod) of a column computed by a query.
 pub fn of_field(field: &Field) -> (i64, i32) {
     let t = eddy_pgtypes::of_field(field);
-    (t.oid.into(), t.typmod)
-}
-
-/// (type OID, typmod) of an Arrow type without field metadata.
-pub fn of_arrow_type(t: &DataType) -> (i64, i32) {
-    let t = eddy_pgtypes::of_arrow(t);
     (t.oid.into(), t.typmod)
 }
