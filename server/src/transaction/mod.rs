@@ -25,8 +25,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::{CatalogError, CatalogObject, ObjectKind};
 use eddy_engine::EngineError;
 use eddy_engine::table::TableConstraints;
@@ -35,35 +33,24 @@ use eddy_sql::types::arrow_schema;
 use crate::database::Database;
 use crate::error::{UserError, UserResult};
 
+mod schema;
+mod tables;
+
+pub use schema::PendingSchema;
+pub use tables::PendingTable;
+
 /// A catalog object's key: its namespace (relations or sinks) and name.
 type Key = (bool, String);
 
-fn key(kind: ObjectKind, name: &str) -> Key {
+pub(super) fn key(kind: ObjectKind, name: &str) -> Key {
     (kind.is_relation(), name.to_string())
-}
-
-/// The rows a transaction gave a table.
-#[derive(Clone)]
-pub struct PendingTable {
-    pub schema: SchemaRef,
-    /// Every row as this transaction sees it.
-    pub batches: Vec<RecordBatch>,
-    /// Rows appended since the committed contents, when nothing else
-    /// changed: committed as an append, so that rows a streaming query
-    /// adds meanwhile are kept.
-    appended: Vec<RecordBatch>,
-    /// The contents were rewritten (UPDATE, DELETE, TRUNCATE) or the table
-    /// is new or altered: committed as a replacement.
-    rewritten: bool,
-    /// The table's storage must be created anew (new table, new schema).
-    recreate: bool,
 }
 
 /// What a transaction has changed, not yet visible to others.
 #[derive(Clone, Default)]
 pub struct Changes {
-    objects: BTreeMap<Key, Option<CatalogObject>>,
-    tables: HashMap<String, PendingTable>,
+    pub(super) objects: BTreeMap<Key, Option<CatalogObject>>,
+    pub(super) tables: HashMap<String, PendingTable>,
     /// Names this transaction created where nothing existed: if another
     /// session commits an object of that name first, this commit fails.
     created: BTreeSet<Key>,
@@ -96,7 +83,7 @@ impl Workspace {
         &self.db
     }
 
-    fn lock(&self) -> MutexGuard<'_, Changes> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Changes> {
         self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -332,88 +319,6 @@ impl Workspace {
         Ok(())
     }
 
-    /// The schema and rows of a table as this transaction sees them.
-    pub fn table_rows(&self, name: &str) -> UserResult<(SchemaRef, Vec<RecordBatch>)> {
-        if let Some(t) = self.lock().tables.get(name) {
-            return Ok((t.schema.clone(), t.batches.clone()));
-        }
-        let table = self.db.tables.get(name)?;
-        Ok((table.schema(), table.batches()))
-    }
-
-    /// Whether this transaction created, changed or dropped an object of
-    /// that name, or wrote rows of a table of that name.
-    pub fn is_pending(&self, name: &str) -> bool {
-        let changes = self.lock();
-        changes.objects.contains_key(&(true, name.to_string()))
-            || changes.objects.contains_key(&(false, name.to_string()))
-            || changes.tables.contains_key(name)
-    }
-
-    /// Whether a table's rows were changed by this transaction (its pending
-    /// rows then differ from the stored ones).
-    pub fn has_pending_rows(&self, name: &str) -> bool {
-        self.lock().tables.contains_key(name)
-    }
-
-    /// A new table's storage, empty (CREATE TABLE).
-    pub fn create_table_rows(&self, name: &str, schema: SchemaRef) {
-        self.lock().tables.insert(
-            name.to_string(),
-            PendingTable {
-                schema,
-                batches: Vec::new(),
-                appended: Vec::new(),
-                rewritten: true,
-                recreate: true,
-            },
-        );
-    }
-
-    /// Appends rows (INSERT).
-    pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
-        let (schema, mut all) = self.table_rows(name)?;
-        let mut changes = self.lock();
-        let pending = changes
-            .tables
-            .entry(name.to_string())
-            .or_insert_with(|| PendingTable {
-                schema,
-                batches: Vec::new(),
-                appended: Vec::new(),
-                rewritten: false,
-                recreate: false,
-            });
-        all.extend(batches.iter().cloned());
-        pending.batches = all;
-        if !pending.rewritten {
-            pending.appended.extend(batches);
-        }
-        Ok(())
-    }
-
-    /// Replaces all rows, possibly with a new schema (UPDATE, DELETE,
-    /// TRUNCATE, ALTER TABLE).
-    pub fn replace_rows(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) {
-        let mut changes = self.lock();
-        let recreate = changes.tables.get(name).is_some_and(|t| t.recreate)
-            || self
-                .db
-                .tables
-                .get(name)
-                .map_or(true, |t| t.schema().fields() != schema.fields());
-        changes.tables.insert(
-            name.to_string(),
-            PendingTable {
-                schema,
-                batches,
-                appended: Vec::new(),
-                rewritten: true,
-                recreate,
-            },
-        );
-    }
-
     /// Makes the changes visible to everyone, in one step as far as the
     /// disk allows: table rows first (durable), then the catalog in one
     /// sled transaction, then streaming queries stopped and started. The
@@ -455,54 +360,7 @@ impl Workspace {
         }
         // 1. Rows. Tables dropped in this transaction are removed after the
         // catalog no longer names them.
-        for (name, table) in &changes.tables {
-            let def = match changes.objects.get(&(true, name.clone())) {
-                Some(Some(CatalogObject::Table(def))) => Some(def),
-                None => None,
-                _ => continue,
-            };
-            // A changed definition (ALTER TABLE) brings its constraints:
-            // the rows were checked against them in the workspace, so the
-            // storage takes the rows first and then the new constraints.
-            let constraints = def
-                .map(TableConstraints::from_table_def)
-                .transpose()
-                .map_err(EngineError::from)?;
-            if table.recreate {
-                db.tables.drop_table(name)?;
-                db.tables
-                    .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
-                    .map_err(EngineError::from)?
-                    .replace(table.batches.clone())?;
-            } else if table.rewritten {
-                let stored = db.tables.get(name)?;
-                if constraints.is_some() {
-                    stored
-                        .set_constraints(TableConstraints::default())
-                        .map_err(EngineError::from)?;
-                }
-                stored.replace(table.batches.clone())?;
-            } else {
-                db.tables.get(name)?.append(&table.appended)?;
-            }
-            let constraints = match (constraints, table.recreate) {
-                (Some(c), _) => Some(c),
-                // Recreated with its definition unchanged: the committed one.
-                (None, true) => match db.catalog.lookup(ObjectKind::Table, name)? {
-                    Some(CatalogObject::Table(def)) => {
-                        Some(TableConstraints::from_table_def(&def).map_err(EngineError::from)?)
-                    }
-                    _ => None,
-                },
-                (None, false) => None,
-            };
-            if let Some(constraints) = constraints {
-                db.tables
-                    .get(name)?
-                    .set_constraints(constraints)
-                    .map_err(EngineError::from)?;
-            }
-        }
+        tables::commit_rows(db, &changes)?;
         // 2. The catalog.
         let catalog_changes: Vec<(ObjectKind, String, Option<CatalogObject>)> = changes
             .objects
@@ -616,67 +474,9 @@ pub fn not_a_table(name: &str, obj: Option<&CatalogObject>) -> UserError {
     }
 }
 
-/// The session's `public` schema: the committed schema (the query
-/// module's), with the workspace's tables laid over it, so that queries
-/// inside a transaction see its own uncommitted tables and rows.
-pub struct PendingSchema {
-    pub committed: Arc<dyn datafusion::catalog::SchemaProvider>,
-    pub workspace: Workspace,
-}
-
-impl std::fmt::Debug for PendingSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PendingSchema")
-    }
-}
-
-impl PendingSchema {
-    /// `Some(answer)` when the workspace decides; `None` to ask the
-    /// committed schema.
-    fn pending_table(&self, name: &str) -> Option<Option<Arc<dyn TableProvider>>> {
-        let changes = self.workspace.lock();
-        match changes.objects.get(&key(ObjectKind::Table, name)) {
-            Some(Some(CatalogObject::Table(_))) | None => {}
-            Some(_) => return Some(None),
-        }
-        let table = changes.tables.get(name)?;
-        let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).ok()?;
-        Some(Some(Arc::new(provider)))
-    }
-}
-
-use datafusion::catalog::MemTable;
-use datafusion::datasource::TableProvider;
-
-#[async_trait::async_trait]
-impl datafusion::catalog::SchemaProvider for PendingSchema {
-    fn table_names(&self) -> Vec<String> {
-        self.workspace
-            .list(ObjectKind::Table)
-            .unwrap_or_default()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect()
-    }
-
-    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        match self.pending_table(name) {
-            Some(answer) => Ok(answer),
-            None => self.committed.table(name).await,
-        }
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        match self.workspace.lookup(ObjectKind::Table, name) {
-            Ok(Some(CatalogObject::Table(_))) => true,
-            Ok(_) => false,
-            Err(_) => self.committed.table_exist(name),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::record_batch::RecordBatch;
     use eddy_catalog::{ColumnDef, SqlType, TableDef};
 
     use super::*;

@@ -1,0 +1,168 @@
+//! The rows a transaction gives Eddy tables, and how COMMIT stores them.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use eddy_catalog::CatalogObject;
+use eddy_catalog::ObjectKind;
+use eddy_engine::EngineError;
+use eddy_engine::table::TableConstraints;
+
+use super::{Changes, Workspace};
+use crate::database::Database;
+use crate::error::UserResult;
+
+/// The rows a transaction gave a table.
+#[derive(Clone)]
+pub struct PendingTable {
+    pub schema: SchemaRef,
+    /// Every row as this transaction sees it.
+    pub batches: Vec<RecordBatch>,
+    /// Rows appended since the committed contents, when nothing else
+    /// changed: committed as an append, so that rows a streaming query
+    /// adds meanwhile are kept.
+    pub(super) appended: Vec<RecordBatch>,
+    /// The contents were rewritten (UPDATE, DELETE, TRUNCATE) or the table
+    /// is new or altered: committed as a replacement.
+    pub(super) rewritten: bool,
+    /// The table's storage must be created anew (new table, new schema).
+    pub(super) recreate: bool,
+}
+
+impl Workspace {
+    /// The schema and rows of a table as this transaction sees them.
+    pub fn table_rows(&self, name: &str) -> UserResult<(SchemaRef, Vec<RecordBatch>)> {
+        if let Some(t) = self.lock().tables.get(name) {
+            return Ok((t.schema.clone(), t.batches.clone()));
+        }
+        let table = self.db.tables.get(name)?;
+        Ok((table.schema(), table.batches()))
+    }
+
+    /// Whether this transaction created, changed or dropped an object of
+    /// that name, or wrote rows of a table of that name.
+    pub fn is_pending(&self, name: &str) -> bool {
+        let changes = self.lock();
+        changes.objects.contains_key(&(true, name.to_string()))
+            || changes.objects.contains_key(&(false, name.to_string()))
+            || changes.tables.contains_key(name)
+    }
+
+    /// Whether a table's rows were changed by this transaction (its pending
+    /// rows then differ from the stored ones).
+    pub fn has_pending_rows(&self, name: &str) -> bool {
+        self.lock().tables.contains_key(name)
+    }
+
+    /// A new table's storage, empty (CREATE TABLE).
+    pub fn create_table_rows(&self, name: &str, schema: SchemaRef) {
+        self.lock().tables.insert(
+            name.to_string(),
+            PendingTable {
+                schema,
+                batches: Vec::new(),
+                appended: Vec::new(),
+                rewritten: true,
+                recreate: true,
+            },
+        );
+    }
+
+    /// Appends rows (INSERT).
+    pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
+        let (schema, mut all) = self.table_rows(name)?;
+        let mut changes = self.lock();
+        let pending = changes
+            .tables
+            .entry(name.to_string())
+            .or_insert_with(|| PendingTable {
+                schema,
+                batches: Vec::new(),
+                appended: Vec::new(),
+                rewritten: false,
+                recreate: false,
+            });
+        all.extend(batches.iter().cloned());
+        pending.batches = all;
+        if !pending.rewritten {
+            pending.appended.extend(batches);
+        }
+        Ok(())
+    }
+
+    /// Replaces all rows, possibly with a new schema (UPDATE, DELETE,
+    /// TRUNCATE, ALTER TABLE).
+    pub fn replace_rows(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) {
+        let mut changes = self.lock();
+        let recreate = changes.tables.get(name).is_some_and(|t| t.recreate)
+            || self
+                .db
+                .tables
+                .get(name)
+                .map_or(true, |t| t.schema().fields() != schema.fields());
+        changes.tables.insert(
+            name.to_string(),
+            PendingTable {
+                schema,
+                batches,
+                appended: Vec::new(),
+                rewritten: true,
+                recreate,
+            },
+        );
+    }
+}
+
+/// Stores the rows of every table the transaction wrote: appends where only
+/// rows were added, replacements where they were rewritten, new storage
+/// where the table is new or its schema changed.
+pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
+    for (name, table) in &changes.tables {
+        let def = match changes.objects.get(&(true, name.clone())) {
+            Some(Some(CatalogObject::Table(def))) => Some(def),
+            None => None,
+            _ => continue,
+        };
+        // A changed definition (ALTER TABLE) brings its constraints:
+        // the rows were checked against them in the workspace, so the
+        // storage takes the rows first and then the new constraints.
+        let constraints = def
+            .map(TableConstraints::from_table_def)
+            .transpose()
+            .map_err(EngineError::from)?;
+        if table.recreate {
+            db.tables.drop_table(name)?;
+            db.tables
+                .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
+                .map_err(EngineError::from)?
+                .replace(table.batches.clone())?;
+        } else if table.rewritten {
+            let stored = db.tables.get(name)?;
+            if constraints.is_some() {
+                stored
+                    .set_constraints(TableConstraints::default())
+                    .map_err(EngineError::from)?;
+            }
+            stored.replace(table.batches.clone())?;
+        } else {
+            db.tables.get(name)?.append(&table.appended)?;
+        }
+        let constraints = match (constraints, table.recreate) {
+            (Some(c), _) => Some(c),
+            // Recreated with its definition unchanged: the committed one.
+            (None, true) => match db.catalog.lookup(ObjectKind::Table, name)? {
+                Some(CatalogObject::Table(def)) => {
+                    Some(TableConstraints::from_table_def(&def).map_err(EngineError::from)?)
+                }
+                _ => None,
+            },
+            (None, false) => None,
+        };
+        if let Some(constraints) = constraints {
+            db.tables
+                .get(name)?
+                .set_constraints(constraints)
+                .map_err(EngineError::from)?;
+        }
+    }
+    Ok(())
+}
