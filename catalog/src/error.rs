@@ -30,6 +30,24 @@ pub enum CatalogError {
         dep_kind: ObjectKind,
         dep: String,
     },
+    /// `DROP TABLE` of a table another table's foreign key references.
+    #[error("cannot drop table {table} because other objects depend on it")]
+    ReferencedByForeignKey {
+        table: String,
+        constraint: String,
+        referencing: String,
+    },
+    /// Another transaction committed a change of a name this one changes
+    /// since this one first touched it.
+    #[error(
+        "could not commit: {kind} \"{name}\" was {} by another session meanwhile",
+        if *created { "created" } else { "changed" }
+    )]
+    Conflict {
+        kind: ObjectKind,
+        name: String,
+        created: bool,
+    },
     #[error("catalog storage error: {0}")]
     Storage(#[from] sled::Error),
     #[error("catalog entry \"{key}\" is corrupt: {reason}")]

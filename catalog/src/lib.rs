@@ -13,12 +13,16 @@
 //! - Every object records the objects it depends on. An object that others
 //!   depend on cannot be dropped unless the drop cascades; the dependents are
 //!   then dropped first.
+//! - Every change goes through a [`Transaction`]: an overlay of the
+//!   session's uncommitted definitions, checked for conflicts with other
+//!   commits and applied in one sled transaction by [`Catalog::commit`].
 //! - Names are stored folded to lower case unless quoted, as PostgreSQL does;
 //!   folding is the parser's job, the catalog compares names verbatim.
 
 mod error;
 mod object;
 mod store;
+mod transaction;
 
 pub use error::CatalogError;
 pub use object::{
@@ -26,3 +30,4 @@ pub use object::{
     SqlType, StreamingQueryDef, TableDef, WatermarkDef,
 };
 pub use store::Catalog;
+pub use transaction::{Change, CommitGuard, Objects, Transaction};

@@ -12,7 +12,7 @@ pub struct Catalog {
     sinks: sled::Tree,
     /// Serialises check-then-write sequences (existence and dependency
     /// checks followed by an insert or remove).
-    write_lock: Mutex<()>,
+    pub(crate) write_lock: Mutex<()>,
 }
 
 impl Catalog {
@@ -101,52 +101,16 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Stores a new object. Returns `Ok(false)` when an object of that name
-    /// exists and `if_not_exists` is set (PostgreSQL's "already exists,
-    /// skipping" notice).
-    pub fn create(&self, obj: CatalogObject, if_not_exists: bool) -> Result<bool, CatalogError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let kind = obj.kind();
-        if let Some(existing) = self.lookup(kind, obj.name())? {
-            if if_not_exists {
-                return Ok(false);
-            }
-            return Err(CatalogError::AlreadyExists {
-                kind: existing.kind(),
-                name: obj.name().to_string(),
-            });
-        }
-        self.check_dependencies(&obj)?;
-        self.put(&obj)?;
-        Ok(true)
-    }
-
-    /// Replaces an existing object of the same kind (or creates it).
-    pub fn create_or_replace(&self, obj: CatalogObject) -> Result<(), CatalogError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = self.lookup(obj.kind(), obj.name())?
-            && existing.kind() != obj.kind()
-        {
-            return Err(CatalogError::AlreadyExists {
-                kind: existing.kind(),
-                name: obj.name().to_string(),
-            });
-        }
-        self.check_dependencies(&obj)?;
-        self.put(&obj)
-    }
-
-    /// Applies a transaction's changes in one sled transaction: every
-    /// `(kind, name, Some(object))` is stored, every `(kind, name, None)`
-    /// removed, all or nothing, flushed before returning. The caller has
-    /// checked existence and dependencies against its own view.
-    pub fn apply(
+    /// Stores every `(kind, name, Some(object))` and removes every
+    /// `(kind, name, None)` in one sled transaction, all or nothing,
+    /// flushed before returning. The caller holds the write lock and has
+    /// checked the changes ([`Catalog::commit`]).
+    pub(crate) fn apply_locked(
         &self,
         changes: &[(ObjectKind, String, Option<CatalogObject>)],
     ) -> Result<(), CatalogError> {
         use sled::Transactional;
         use sled::transaction::{ConflictableTransactionError, TransactionError};
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let encoded: Vec<(bool, &str, Option<Vec<u8>>)> = changes
             .iter()
             .map(|(kind, name, obj)| {
@@ -176,177 +140,31 @@ impl Catalog {
         self.db.flush()?;
         Ok(())
     }
+}
 
-    fn put(&self, obj: &CatalogObject) -> Result<(), CatalogError> {
-        let value = serde_json::to_vec(obj).expect("catalog objects always serialise");
-        self.tree(obj.kind()).insert(obj.name(), value)?;
-        self.db.flush()?;
-        Ok(())
+impl crate::Objects for Catalog {
+    fn lookup(&self, kind: ObjectKind, name: &str) -> Result<Option<CatalogObject>, CatalogError> {
+        Catalog::lookup(self, kind, name)
     }
 
-    fn check_dependencies(&self, obj: &CatalogObject) -> Result<(), CatalogError> {
-        for (dep_kind, dep) in obj.dependencies() {
-            if self.lookup(dep_kind, &dep)?.is_none() {
-                return Err(CatalogError::MissingDependency {
-                    kind: obj.kind(),
-                    name: obj.name().to_string(),
-                    dep_kind,
-                    dep,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The objects that depend directly on (kind, name).
-    pub fn dependents(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-    ) -> Result<Vec<CatalogObject>, CatalogError> {
-        let mut out = Vec::new();
-        for obj in self.list_all()? {
-            let depends = obj
-                .dependencies()
-                .iter()
-                .any(|(k, n)| k.is_relation() == kind.is_relation() && n == name);
-            if depends {
-                out.push(obj);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Drops an object of exactly `kind`. Without `cascade`, refuses when
-    /// others depend on it, naming them. Returns the dropped objects,
-    /// dependents before the objects they depend on; empty when the object
-    /// did not exist and `if_exists` is set.
-    pub fn drop_object(
-        &self,
-        kind: ObjectKind,
-        name: &str,
-        if_exists: bool,
-        cascade: bool,
-    ) -> Result<Vec<CatalogObject>, CatalogError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let obj = match self.get(kind, name) {
-            Ok(obj) => obj,
-            Err(CatalogError::NotFound { .. }) if if_exists => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut order = Vec::new();
-        self.collect_drop_order(obj, cascade, &mut order)?;
-        for obj in &order {
-            self.tree(obj.kind()).remove(obj.name())?;
-        }
-        self.db.flush()?;
-        Ok(order)
-    }
-
-    fn collect_drop_order(
-        &self,
-        obj: CatalogObject,
-        cascade: bool,
-        order: &mut Vec<CatalogObject>,
-    ) -> Result<(), CatalogError> {
-        let dependents = self.dependents(obj.kind(), obj.name())?;
-        if !dependents.is_empty() && !cascade {
-            return Err(CatalogError::HasDependents {
-                kind: obj.kind(),
-                name: obj.name().to_string(),
-                dependents: dependents
-                    .iter()
-                    .map(|d| (d.kind(), d.name().to_string()))
-                    .collect(),
-            });
-        }
-        for dep in dependents {
-            if !order
-                .iter()
-                .any(|o| o.kind() == dep.kind() && o.name() == dep.name())
-            {
-                self.collect_drop_order(dep, cascade, order)?;
-            }
-        }
-        order.push(obj);
-        Ok(())
+    fn list(&self, kind: ObjectKind) -> Result<Vec<CatalogObject>, CatalogError> {
+        Catalog::list(self, kind)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::{SinkDef, StreamingQueryDef, TableDef};
-
-    fn table(name: &str) -> CatalogObject {
-        CatalogObject::Table(TableDef {
-            name: name.into(),
-            columns: vec![],
-            primary_key: vec![],
-            primary_key_name: None,
-            indexes: vec![],
-            foreign_keys: vec![],
-            comments: Default::default(),
-            sql: format!("CREATE TABLE {name} ()"),
-        })
-    }
-
-    fn sink_into(name: &str, table: &str) -> CatalogObject {
-        let mut options = BTreeMap::new();
-        options.insert("table".to_string(), table.to_string());
-        CatalogObject::Sink(SinkDef {
-            name: name.into(),
-            connector: "table".into(),
-            options,
-            sql: String::new(),
-        })
-    }
-
-    #[test]
-    fn drop_refuses_dependents_and_cascades() {
-        let dir = tempfile::tempdir().unwrap();
-        let cat = Catalog::open(dir.path()).unwrap();
-        cat.create(table("t"), false).unwrap();
-        cat.create(table("input"), false).unwrap();
-        cat.create(sink_into("s", "t"), false).unwrap();
-        cat.create(
-            CatalogObject::StreamingQuery(StreamingQueryDef {
-                name: "q".into(),
-                options: BTreeMap::new(),
-                sink: "s".into(),
-                query: "SELECT * FROM input".into(),
-                inputs: vec!["input".into()],
-                incarnation: 1,
-                sql: String::new(),
-            }),
-            false,
-        )
-        .unwrap();
-
-        let err = cat
-            .drop_object(ObjectKind::Table, "t", false, false)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot drop table \"t\" because other objects depend on it: sink \"s\""
-        );
-        let dropped = cat
-            .drop_object(ObjectKind::Table, "t", false, true)
-            .unwrap();
-        let names: Vec<_> = dropped.iter().map(|o| o.name().to_string()).collect();
-        assert_eq!(names, ["q", "s", "t"]);
-        assert!(cat.list(ObjectKind::StreamingQuery).unwrap().is_empty());
-    }
+    use crate::transaction::tests::{sink_into, table};
 
     #[test]
     fn apply_stores_and_removes_in_one_step() {
         let dir = tempfile::tempdir().unwrap();
         {
             let cat = Catalog::open(dir.path()).unwrap();
-            cat.create(table("old"), false).unwrap();
-            cat.apply(&[
+            cat.apply_locked(&[(ObjectKind::Table, "old".into(), Some(table("old")))])
+                .unwrap();
+            cat.apply_locked(&[
                 (ObjectKind::Table, "old".into(), None),
                 (ObjectKind::Table, "new".into(), Some(table("new"))),
                 (ObjectKind::Sink, "s".into(), Some(sink_into("s", "new"))),
@@ -356,26 +174,5 @@ mod tests {
         let cat = Catalog::open(dir.path()).unwrap();
         assert_eq!(cat.list(ObjectKind::Table).unwrap(), vec![table("new")]);
         assert_eq!(cat.list(ObjectKind::Sink).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn definitions_survive_reopen_and_if_not_exists_skips() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let cat = Catalog::open(dir.path()).unwrap();
-            assert!(cat.create(table("t"), false).unwrap());
-            assert!(!cat.create(table("t"), true).unwrap());
-            assert!(matches!(
-                cat.create(table("t"), false),
-                Err(CatalogError::AlreadyExists { .. })
-            ));
-        }
-        let cat = Catalog::open(dir.path()).unwrap();
-        assert_eq!(cat.list(ObjectKind::Table).unwrap(), vec![table("t")]);
-        assert!(
-            cat.drop_object(ObjectKind::Table, "nope", true, false)
-                .unwrap()
-                .is_empty()
-        );
     }
 }

@@ -56,6 +56,16 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Checks, without changing anything outside Eddy, that the target
+    /// can take the query's output: what [`open`](Self::open) would check,
+    /// but nothing is created. Called when a streaming query is created
+    /// inside a transaction, whose effects wait for COMMIT. A sink whose
+    /// `open` only checks may answer as `open` does; the default has
+    /// nothing to check.
+    async fn check(&mut self, _schema: SchemaRef) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once before the first epoch with the schema of the query's
     /// output: creates the target if asked to, or checks that it fits.
     async fn open(&mut self, schema: SchemaRef) -> Result<()>;

@@ -4,7 +4,7 @@
 //! Objects and row counts come from the session's [`Workspace`] (so a
 //! transaction block sees its own uncommitted tables); a streaming query's
 //! columns are its SELECT planned against the committed relations, as
-//! `CREATE STREAMING QUERY` planned it; users from `users.json`; database
+//! `CREATE STREAMING QUERY` planned it; users from `users.json` with the transaction's role changes; database
 //! names from [`crate::databases`].
 
 use std::sync::Arc;
@@ -17,7 +17,6 @@ use crate::database::{Database, parse_query};
 use crate::error::UserResult;
 use crate::pg_catalog::{CatalogSource, DatabaseEntry, RoleEntry};
 use crate::transaction::Workspace;
-use crate::users::UserStore;
 
 /// The catalog source of one session.
 pub struct SessionCatalog {
@@ -54,8 +53,9 @@ impl CatalogSource for SessionCatalog {
     }
 
     fn roles(&self) -> Vec<RoleEntry> {
-        UserStore::at(&self.db.data_dir)
-            .list()
+        self.workspace
+            .users()
+            .map(|users| users.list())
             .unwrap_or_default()
             .into_iter()
             .map(|(name, can_login, _)| RoleEntry { name, can_login })

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::sql::sqlparser::ast::{Query, Statement};
-use eddy_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef, StreamingQueryDef};
+use eddy_catalog::{Catalog, CatalogObject, ObjectKind, Objects, SourceDef, StreamingQueryDef};
 use eddy_engine::checkpoint::CheckpointDir;
 use eddy_engine::job::{
     JobHandle, QueryOptions, QueryProgress, QueryStatus, SharedProgress, StreamingJob,
@@ -32,7 +32,7 @@ struct QueryRuntime {
 }
 
 pub struct Database {
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     pub tables: Arc<TableStore>,
     pub connectors: ConnectorRegistry,
     pub data_dir: PathBuf,
@@ -43,7 +43,7 @@ impl Database {
     /// Opens the data directory: the catalog and every table's data.
     pub fn open(data_dir: &Path, connectors: ConnectorRegistry) -> anyhow::Result<Arc<Database>> {
         std::fs::create_dir_all(data_dir)?;
-        let catalog = Catalog::open(&data_dir.join("catalog"))?;
+        let catalog = Arc::new(Catalog::open(&data_dir.join("catalog"))?);
         let tables = Arc::new(TableStore::open(&data_dir.join("tables"))?);
         for obj in catalog.list(ObjectKind::Table)? {
             if let CatalogObject::Table(t) = obj {
@@ -72,82 +72,109 @@ impl Database {
         };
         for obj in defs {
             if let CatalogObject::StreamingQuery(def) = obj {
-                // A query that cannot start is shown as failed.
-                let _ = self.start_query(&def).await;
+                let prepared = async {
+                    // A catalog written before late-row tables were created
+                    // with their query lacks them.
+                    if let Some((name, schema)) = self.late_rows_table(&def, &*self.catalog)? {
+                        crate::ddl::create_side_table(self, &name, &schema)?;
+                    }
+                    let mut job = self
+                        .prepare_job(&def, &*self.catalog, Purpose::Start)
+                        .await?;
+                    match job.open_sink().await {
+                        Err(e) if !e.is_retryable() => Err(UserError::from(e)),
+                        _ => Ok(job),
+                    }
+                };
+                match prepared.await {
+                    Ok(job) => self.run_job(job),
+                    Err(e) => self.mark_failed(&def.name, &e),
+                }
             }
         }
     }
 
-    /// Starts a stored streaming query (at server start, or when the
-    /// transaction that created it commits). A query that cannot start is
-    /// shown as failed, with the reason, which is also returned.
-    pub async fn start_query(&self, def: &StreamingQueryDef) -> Result<(), String> {
-        let prepared = match self.prepare_job(def).await {
-            // The sink's target is created or checked before the statement
-            // that started the query returns (a sink that is down is
-            // retried by the running query).
-            Ok(mut job) => match job.open_sink().await {
-                Err(e) if !e.is_retryable() => Err(UserError::from(e)),
-                _ => Ok(job),
-            },
-            Err(e) => Err(e),
+    /// Records that a query could not start, with the reason (shown by
+    /// SHOW STREAMING QUERIES).
+    pub fn mark_failed(&self, name: &str, e: &UserError) {
+        tracing::error!(query = %name, error = %e, "cannot start streaming query");
+        let progress = QueryProgress {
+            status: QueryStatus::Failed,
+            error: Some(e.message.clone()),
+            ..QueryProgress::default()
         };
-        match prepared {
-            Ok(job) => {
-                self.run_job(job);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(query = %def.name, error = %e, "cannot start streaming query");
-                let progress = QueryProgress {
-                    status: QueryStatus::Failed,
-                    error: Some(e.message.clone()),
-                    ..QueryProgress::default()
-                };
-                self.queries().insert(
-                    def.name.clone(),
-                    QueryRuntime {
-                        progress: Arc::new(Mutex::new(progress)),
-                        job: None,
-                    },
-                );
-                Err(e.message)
-            }
-        }
+        self.queries().insert(
+            name.to_string(),
+            QueryRuntime {
+                progress: Arc::new(Mutex::new(progress)),
+                job: None,
+            },
+        );
     }
 
     /// The schema of a relation as the planner sees it.
     pub fn relation_schema(&self, name: &str) -> Option<SchemaRef> {
-        match self.catalog.lookup(ObjectKind::Table, name).ok()?? {
-            CatalogObject::Source(s) => Some(arrow_schema(&s.columns)),
-            CatalogObject::Table(t) => Some(arrow_schema(&t.columns)),
-            _ => None,
-        }
+        relation_schema(&*self.catalog, name)
     }
 
-    fn source_def(&self, name: &str) -> Option<SourceDef> {
-        match self.catalog.lookup(ObjectKind::Source, name).ok()?? {
-            CatalogObject::Source(s) => Some(s),
-            _ => None,
-        }
+    /// The table a query with `late_rows = 'table'` keeps its late rows in,
+    /// with that table's schema; `None` for other queries.
+    pub fn late_rows_table(
+        &self,
+        def: &StreamingQueryDef,
+        objects: &dyn Objects,
+    ) -> UserResult<Option<(String, SchemaRef)>> {
+        let options = QueryOptions::from_map(&def.options)?;
+        let Some(name) = options.late_rows_table(&def.name) else {
+            return Ok(None);
+        };
+        let sources: Vec<SourceDef> = def
+            .inputs
+            .iter()
+            .filter_map(|input| match objects.lookup(ObjectKind::Source, input) {
+                Ok(Some(CatalogObject::Source(s))) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let [source_def] = sources.as_slice() else {
+            return Err(UserError::unsupported(
+                "late_rows = 'table' keeps the late rows of one source; this query reads several",
+            ));
+        };
+        let schema = eddy_engine::late::late_rows_schema(&arrow_schema(&source_def.columns));
+        Ok(Some((name, schema)))
     }
 
-    /// Plans a streaming query and builds its source and sink, without
-    /// starting it: everything that can be wrong with a definition is
-    /// reported here, at CREATE time.
-    pub async fn prepare_job(&self, def: &StreamingQueryDef) -> UserResult<StreamingJob> {
+    /// Plans a streaming query and builds its sources and sink, reading
+    /// definitions from `objects` (the committed catalog, or a
+    /// transaction's view of it): everything that can be wrong with a
+    /// definition is reported here. Nothing outside Eddy changes: the sink
+    /// is not opened and, for [`Purpose::Check`], its target only checked
+    /// ([`StreamingJob::check_sink`]). The checkpoint is attached when the
+    /// job is run ([`run_job`](Self::run_job)).
+    pub async fn prepare_job(
+        &self,
+        def: &StreamingQueryDef,
+        objects: &dyn Objects,
+        purpose: Purpose,
+    ) -> UserResult<StreamingJob> {
         let query = parse_query(&def.query)?;
         let options = QueryOptions::from_map(&def.options)?;
-        let planned = plan_streaming_query(&query, &|name| self.relation_schema(name)).await?;
-        let plan = build_streaming_plan(&planned, options.output_mode, self)?;
+        let planned = plan_streaming_query(&query, &|name| relation_schema(objects, name)).await?;
+        let cx = Planning { db: self, objects };
+        let plan = build_streaming_plan(&planned, options.output_mode, &cx)?;
         let bad_records = Arc::new(AtomicU64::new(0));
         let mut sources = Vec::with_capacity(plan.inputs.len());
         let mut watermarks = Vec::with_capacity(plan.inputs.len());
-        let mut source_defs = Vec::with_capacity(plan.inputs.len());
         for input in &plan.inputs {
-            let source_def = self.source_def(&input.relation).ok_or_else(|| {
-                UserError::unsupported("a streaming query must read from a source")
-            })?;
+            let source_def = match objects.lookup(ObjectKind::Source, &input.relation)? {
+                Some(CatalogObject::Source(s)) => s,
+                _ => {
+                    return Err(UserError::unsupported(
+                        "a streaming query must read from a source",
+                    ));
+                }
+            };
             let schema = arrow_schema(&source_def.columns);
             watermarks.push(WatermarkSpec::of_source(&source_def, &schema)?);
             let source_ctx = SourceContext {
@@ -161,9 +188,8 @@ impl Database {
                 source_ctx,
             )?;
             sources.push((input.relation.clone(), source));
-            source_defs.push(source_def);
         }
-        let sink_def = match self.catalog.get(ObjectKind::Sink, &def.sink)? {
+        let sink_def = match objects.get(ObjectKind::Sink, &def.sink)? {
             CatalogObject::Sink(s) => s,
             _ => unreachable!("get checks the kind"),
         };
@@ -176,25 +202,14 @@ impl Database {
             .sink(&sink_def.connector)?
             .create(&sink_def, ctx)?;
         sink.set_output_mode(options.output_mode)?;
-        let checkpoint =
-            CheckpointDir::open(&self.checkpoint_dir(&def.name)).map_err(UserError::from)?;
-        let late_rows_table = options.late_rows_table(&def.name);
+        let late_rows_table = self.late_rows_table(def, objects)?;
         let mut job = StreamingJob::new(def.name.clone(), sources, sink, plan, options, watermarks);
-        if let Some(name) = late_rows_table {
-            let [source_def] = source_defs.as_slice() else {
-                return Err(UserError::unsupported(
-                    "late_rows = 'table' keeps the late rows of one source; this query reads several",
-                ));
-            };
-            let schema = eddy_engine::late::late_rows_schema(&arrow_schema(&source_def.columns));
-            crate::ddl::create_side_table(self, &name, &schema)?;
+        if let (Some((name, _)), Purpose::Start) = (late_rows_table, purpose) {
             let table = self.tables.get(&name)?;
             let writer = format!("{}#{}:late_rows", def.name, def.incarnation);
             job = job.with_late_rows_table(table, writer);
         }
-        Ok(job
-            .with_checkpoint(checkpoint)
-            .with_bad_record_counter(bad_records))
+        Ok(job.with_bad_record_counter(bad_records))
     }
 
     /// Where a query's offset log, commit log and state live.
@@ -208,9 +223,15 @@ impl Database {
         CheckpointDir::remove(&self.checkpoint_dir(query)).map_err(UserError::from)
     }
 
-    /// Starts a prepared job.
+    /// Runs a prepared job, resuming from its checkpoint. A checkpoint
+    /// that cannot be opened fails the query (shown by SHOW STREAMING
+    /// QUERIES).
     pub fn run_job(&self, job: StreamingJob) {
         let name = job.name().to_string();
+        let job = match CheckpointDir::open(&self.checkpoint_dir(&name)) {
+            Ok(checkpoint) => job.with_checkpoint(checkpoint),
+            Err(e) => return self.mark_failed(&name, &UserError::from(e)),
+        };
         let handle = job.spawn();
         self.queries().insert(
             name,
@@ -265,14 +286,40 @@ fn not_a_select() -> UserError {
     UserError::new("42601", "a streaming query's body must be a single SELECT")
 }
 
-/// What the streaming planner asks of the catalog: relations and lookups.
-impl PlanContext for Database {
+/// What a job is prepared for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// To report at CREATE what is wrong with a definition; the job is
+    /// dropped. Objects of the creating transaction may have no storage.
+    Check,
+    /// To run it: every object it reads or writes exists.
+    Start,
+}
+
+/// The schema of a relation as the planner sees it.
+fn relation_schema(objects: &dyn Objects, name: &str) -> Option<SchemaRef> {
+    match objects.lookup(ObjectKind::Table, name).ok()?? {
+        CatalogObject::Source(s) => Some(arrow_schema(&s.columns)),
+        CatalogObject::Table(t) => Some(arrow_schema(&t.columns)),
+        _ => None,
+    }
+}
+
+/// What the streaming planner asks of the catalog, relations and lookups,
+/// answered from one view of it.
+struct Planning<'a> {
+    db: &'a Database,
+    objects: &'a dyn Objects,
+}
+
+impl PlanContext for Planning<'_> {
     fn relation(&self, name: &str) -> Option<InputInfo> {
-        match self.catalog.lookup(ObjectKind::Table, name).ok()?? {
+        match self.objects.lookup(ObjectKind::Table, name).ok()?? {
             CatalogObject::Source(s) => Some(InputInfo {
                 schema: arrow_schema(&s.columns),
                 watermark_column: s.watermark.as_ref().map(|w| w.column.clone()),
                 lookup_only: self
+                    .db
                     .connectors
                     .source(&s.connector)
                     .is_ok_and(|c| c.is_lookup_only()),
@@ -291,9 +338,9 @@ impl PlanContext for Database {
         relation: &str,
         key_columns: &[String],
     ) -> eddy_engine::Result<Box<dyn Lookup>> {
-        match self.catalog.lookup(ObjectKind::Table, relation) {
+        match self.objects.lookup(ObjectKind::Table, relation) {
             Ok(Some(CatalogObject::Table(_))) => {
-                let table = self.tables.get(relation)?;
+                let table = self.db.tables.get(relation)?;
                 let schema = table.schema();
                 let keys = key_columns
                     .iter()
@@ -302,6 +349,7 @@ impl PlanContext for Database {
                 Ok(Box::new(TableLookup::new(table, keys)?))
             }
             Ok(Some(CatalogObject::Source(def))) => self
+                .db
                 .connectors
                 .source(&def.connector)?
                 .create_lookup(&def, arrow_schema(&def.columns), key_columns),

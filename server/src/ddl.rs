@@ -23,7 +23,7 @@ use eddy_engine::connector::TargetCheck;
 use eddy_engine::watermark::format_event_time;
 use eddy_sql::types::{arrow_schema, sql_type_from_arrow, sql_type_from_ast};
 
-use crate::database::Database;
+use crate::database::{Database, Purpose};
 use crate::error::{UserError, UserResult};
 use crate::transaction::Workspace;
 
@@ -222,32 +222,47 @@ pub async fn create_streaming_query(
         incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
     };
-    // The job is built now, to report at CREATE time whatever is wrong,
-    // and dropped: the commit starts it. When it reads or writes objects
-    // of this uncommitted transaction, the commit is the first moment it
-    // can be built; a failure then shows in SHOW STREAMING QUERIES.
+    // The job is built now, against the transaction's view, to report at
+    // CREATE time whatever is wrong, and dropped: the commit builds it
+    // again and starts it. Nothing outside Eddy changes here: the sink's
+    // target is checked, not created. A table the query reads or writes
+    // that this transaction creates has no storage yet: the commit is the
+    // first moment such a job can be built.
     let mut warning = None;
     let sink_table = match ws.lookup(ObjectKind::Sink, &def.sink)? {
-        Some(CatalogObject::Sink(s)) => s.options.get("table").cloned(),
+        Some(CatalogObject::Sink(s)) if s.connector == "table" => s.options.get("table").cloned(),
         _ => None,
     };
-    let uses_pending = std::iter::once(&def.sink)
-        .chain(&def.inputs)
-        .chain(&sink_table)
-        .any(|n| ws.is_pending(n));
-    if !uses_pending {
-        let mut job = db.prepare_job(&def).await?;
+    let view = ws.catalog_view();
+    let uses_new_table = def.inputs.iter().chain(&sink_table).any(|n| {
+        ws.has_pending_rows(n)
+            && matches!(
+                ws.lookup(ObjectKind::Table, n),
+                Ok(Some(CatalogObject::Table(_)))
+            )
+    });
+    if !uses_new_table {
+        let mut job = db.prepare_job(&def, &view, Purpose::Check).await?;
         // A sink that is down right now does not stop the query from
         // being created: the query retries until it is back. A sink that
         // cannot take the query's output (missing table, wrong columns) is
         // refused now.
-        warning = match job.open_sink().await {
+        warning = match job.check_sink().await {
             Ok(()) => None,
             Err(e) if e.is_retryable() => Some(format!(
                 "the sink is not reachable yet ({e}); the query will keep retrying"
             )),
             Err(e) => return Err(e.into()),
         };
+    }
+    // Its late-row table, created with it.
+    if let Some((table, schema)) = db.late_rows_table(&def, &view)?
+        && ws.lookup(ObjectKind::Table, &table)?.is_none()
+    {
+        let table_def = side_table_def(&table, &schema)?;
+        let schema = arrow_schema(&table_def.columns);
+        ws.create(CatalogObject::Table(table_def), false)?;
+        ws.create_table_rows(&table, schema);
     }
     store(
         ws,
@@ -655,21 +670,20 @@ fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
     })
 }
 
-/// Creates, if missing, a table a streaming query writes to (its late
-/// rows), so that it can be queried and dropped like any table. Committed
-/// at once: the job that writes it is being built.
+/// Creates, if missing, the late-row table of a query stored before such
+/// tables were created with their query (at server start, outside any
+/// session's transaction).
 pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
-    if db.catalog.lookup(ObjectKind::Table, name)?.is_some() {
-        return Ok(());
-    }
+    let mut tx = db.catalog.begin();
     let def = side_table_def(name, schema)?;
     let schema = arrow_schema(&def.columns);
     let constraints = eddy_engine::table::TableConstraints::from_table_def(&def)
         .map_err(eddy_engine::EngineError::from)?;
-    if db.catalog.create(CatalogObject::Table(def), true)? {
+    if tx.create(CatalogObject::Table(def), true)? {
         db.tables
             .create_or_load_with(name, schema, constraints)
             .map_err(eddy_engine::EngineError::from)?;
+        db.catalog.commit(&tx)?;
     }
     Ok(())
 }

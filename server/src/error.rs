@@ -96,13 +96,30 @@ impl From<CatalogError> for UserError {
                 _ => "42P01",
             },
             CatalogError::WrongKind { .. } => "42809",
-            CatalogError::HasDependents { .. } => "2BP01",
+            CatalogError::HasDependents { .. } | CatalogError::ReferencedByForeignKey { .. } => {
+                "2BP01"
+            }
+            CatalogError::Conflict { .. } => "40001",
             CatalogError::Storage(_) | CatalogError::Corrupt { .. } => "58030",
         };
-        let hint = matches!(e, CatalogError::HasDependents { .. })
-            .then(|| "Use DROP ... CASCADE to drop the dependent objects too.".to_string());
+        let hint = matches!(
+            e,
+            CatalogError::HasDependents { .. } | CatalogError::ReferencedByForeignKey { .. }
+        )
+        .then(|| "Use DROP ... CASCADE to drop the dependent objects too.".to_string());
+        let detail = match &e {
+            CatalogError::ReferencedByForeignKey {
+                table,
+                constraint,
+                referencing,
+            } => Some(format!(
+                "constraint {constraint} on table {referencing} depends on table {table}"
+            )),
+            _ => None,
+        };
         UserError {
             hint,
+            detail,
             ..UserError::new(code, e.to_string())
         }
     }

@@ -6,7 +6,11 @@
 //! the password away. The store is one small JSON file, `users.json` in the
 //! data directory, replaced atomically (temporary file, fsync, rename,
 //! fsync of the directory) on every change; it is read on each connection,
-//! so a user created in one session can log in at once.
+//! so a user created in one session can log in as soon as that session
+//! commits. Role statements are transactional, as in PostgreSQL: a change
+//! is checked at once against the file as the transaction sees it, kept in
+//! the transaction ([`UserChange`]), and applied again to the current file
+//! at COMMIT; ROLLBACK leaves the file untouched.
 //!
 //! `CREATE USER`/`ALTER USER` are not PostgreSQL syntax to sqlparser (it
 //! parses Snowflake's), so [`rewrite_user_statements`] turns them into
@@ -17,7 +21,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::sql::sqlparser::ast::{
     AlterRoleOperation, CreateRole, Expr, ObjectType, Password, RoleOption, Statement, Value,
@@ -27,10 +31,10 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 use pgwire::api::auth::sasl::scram::{ScramSecret, gen_salted_password};
 use serde::{Deserialize, Serialize};
 
-use crate::database::Database;
 use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::outcome::Outcome;
+use crate::transaction::Workspace;
 
 /// PostgreSQL's default `scram_iterations`.
 const SCRAM_ITERATIONS: usize = 4096;
@@ -90,9 +94,25 @@ pub struct UserRecord {
     pub scram_sha_256: Option<Verifier>,
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct UsersFile {
+/// The users file's contents.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct UsersFile {
     users: BTreeMap<String, UserRecord>,
+}
+
+/// A role statement's change of the users file, kept by the transaction
+/// until COMMIT and applied once to check it, then again at commit.
+pub type UserChange = Arc<dyn Fn(&mut UsersFile) -> UserResult<()> + Send + Sync>;
+
+impl UsersFile {
+    /// Every user with whether it may log in and whether it has a
+    /// password, by name (for `pg_roles`, `pg_user`, psql's `\du`).
+    pub fn list(&self) -> Vec<(String, bool, bool)> {
+        self.users
+            .iter()
+            .map(|(name, u)| (name.clone(), u.login, u.scram_sha_256.is_some()))
+            .collect()
+    }
 }
 
 /// The users of one data directory.
@@ -132,6 +152,26 @@ impl UserStore {
         std::fs::File::open(dir)?.sync_all()
     }
 
+    /// The file with a transaction's changes applied, not saved.
+    pub fn replayed(&self, changes: &[UserChange]) -> UserResult<UsersFile> {
+        let mut file = self.load().map_err(storage_error)?;
+        for change in changes {
+            change(&mut file)?;
+        }
+        Ok(file)
+    }
+
+    /// Applies a transaction's changes to the current file and saves it
+    /// (COMMIT): all of them, or none when one fails.
+    pub fn apply(&self, changes: &[UserChange]) -> UserResult<()> {
+        self.update(|file| {
+            for change in changes {
+                change(file)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Loads, changes and saves the file under the process's write lock.
     fn update<T>(&self, change: impl FnOnce(&mut UsersFile) -> UserResult<T>) -> UserResult<T> {
         let _guard = WRITE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -162,17 +202,6 @@ impl UserStore {
             .and_then(Verifier::secret))
     }
 
-    /// Every user with whether it may log in and whether it has a
-    /// password, by name (for `pg_roles`, `pg_user`, psql's `\du`).
-    pub fn list(&self) -> std::io::Result<Vec<(String, bool, bool)>> {
-        Ok(self
-            .load()?
-            .users
-            .into_iter()
-            .map(|(name, u)| (name, u.login, u.scram_sha_256.is_some()))
-            .collect())
-    }
-
     /// Sets `user`'s password, creating the user if needed (the bootstrap
     /// superuser's password at start-up).
     pub fn set_password(&self, user: &str, password: &str) -> UserResult<()> {
@@ -193,20 +222,18 @@ fn storage_error(e: std::io::Error) -> UserError {
     UserError::new("58030", format!("could not update the users file: {e}"))
 }
 
-/// Runs `CREATE ROLE`/`ALTER ROLE`/`DROP ROLE` (and their `USER` forms);
-/// `None` for any other statement.
-pub fn execute_user_statement(db: &Database, stmt: &Statement) -> Option<UserResult<Outcome>> {
-    let store = UserStore::at(&db.data_dir);
-    let tag = |t: &str| Ok(Outcome::Command(t.to_string(), None));
-    match stmt {
-        Statement::CreateRole(create) => {
-            Some(create_roles(&store, create).and_then(|_| tag("CREATE ROLE")))
-        }
+/// Runs `CREATE ROLE`/`ALTER ROLE`/`DROP ROLE` (and their `USER` forms)
+/// in the session's transaction; `None` for any other statement.
+pub fn execute_user_statement(ws: &Workspace, stmt: &Statement) -> Option<UserResult<Outcome>> {
+    let tag = |t: &str| Outcome::Command(t.to_string(), None);
+    let (change, t) = match stmt {
+        Statement::CreateRole(create) => (create_roles(create), "CREATE ROLE"),
         Statement::CreateUser(create) => {
             let name = names::ident(&create.name);
-            let result = store.update(|file| {
+            let if_not_exists = create.if_not_exists;
+            let change: UserChange = Arc::new(move |file| {
                 if file.users.contains_key(&name) {
-                    if create.if_not_exists {
+                    if if_not_exists {
                         return Ok(());
                     }
                     return Err(already_exists(&name));
@@ -220,10 +247,10 @@ pub fn execute_user_statement(db: &Database, stmt: &Statement) -> Option<UserRes
                 );
                 Ok(())
             });
-            Some(result.and_then(|_| tag("CREATE ROLE")))
+            (Ok(change), "CREATE ROLE")
         }
         Statement::AlterRole { name, operation } => {
-            Some(alter_role(&store, &names::ident(name), operation).and_then(|_| tag("ALTER ROLE")))
+            (alter_role(&names::ident(name), operation), "ALTER ROLE")
         }
         Statement::Drop {
             object_type: ObjectType::Role | ObjectType::User,
@@ -231,27 +258,29 @@ pub fn execute_user_statement(db: &Database, stmt: &Statement) -> Option<UserRes
             names: dropped,
             ..
         } => {
-            let result = dropped
+            let if_exists = *if_exists;
+            let change = dropped
                 .iter()
                 .map(names::object_name)
                 .collect::<UserResult<Vec<_>>>()
-                .and_then(|dropped| {
-                    store.update(|file| {
+                .map(|dropped| -> UserChange {
+                    Arc::new(move |file| {
                         for name in &dropped {
-                            if file.users.remove(name).is_none() && !*if_exists {
+                            if file.users.remove(name).is_none() && !if_exists {
                                 return Err(does_not_exist(name));
                             }
                         }
                         Ok(())
                     })
                 });
-            Some(result.and_then(|_| tag("DROP ROLE")))
+            (change, "DROP ROLE")
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(change.and_then(|c| ws.change_users(c)).map(|_| tag(t)))
 }
 
-fn create_roles(store: &UserStore, create: &CreateRole) -> UserResult<()> {
+fn create_roles(create: &CreateRole) -> UserResult<UserChange> {
     let names = create
         .names
         .iter()
@@ -263,10 +292,11 @@ fn create_roles(store: &UserStore, create: &CreateRole) -> UserResult<()> {
         .map(verifier_of)
         .transpose()?
         .flatten();
-    store.update(|file| {
+    let (if_not_exists, login) = (create.if_not_exists, create.login.unwrap_or(false));
+    Ok(Arc::new(move |file| {
         for name in &names {
             if file.users.contains_key(name) {
-                if create.if_not_exists {
+                if if_not_exists {
                     continue;
                 }
                 return Err(already_exists(name));
@@ -274,16 +304,17 @@ fn create_roles(store: &UserStore, create: &CreateRole) -> UserResult<()> {
             file.users.insert(
                 name.clone(),
                 UserRecord {
-                    login: create.login.unwrap_or(false),
+                    login,
                     scram_sha_256: verifier.clone(),
                 },
             );
         }
         Ok(())
-    })
+    }))
 }
 
-fn alter_role(store: &UserStore, name: &str, operation: &AlterRoleOperation) -> UserResult<()> {
+fn alter_role(name: &str, operation: &AlterRoleOperation) -> UserResult<UserChange> {
+    let name = name.to_string();
     match operation {
         AlterRoleOperation::WithOptions { options } => {
             let mut password = None;
@@ -296,35 +327,35 @@ fn alter_role(store: &UserStore, name: &str, operation: &AlterRoleOperation) -> 
                     _ => {}
                 }
             }
-            store.update(|file| {
+            Ok(Arc::new(move |file| {
                 let record = file
                     .users
-                    .get_mut(name)
-                    .ok_or_else(|| does_not_exist(name))?;
-                if let Some(password) = password {
-                    record.scram_sha_256 = password;
+                    .get_mut(&name)
+                    .ok_or_else(|| does_not_exist(&name))?;
+                if let Some(password) = &password {
+                    record.scram_sha_256 = password.clone();
                 }
                 if let Some(login) = login {
                     record.login = login;
                 }
                 Ok(())
-            })
+            }))
         }
         AlterRoleOperation::RenameRole { role_name } => {
             let new_name = names::ident(role_name);
-            store.update(|file| {
+            Ok(Arc::new(move |file| {
                 if file.users.contains_key(&new_name) {
                     return Err(already_exists(&new_name));
                 }
                 let record = file
                     .users
-                    .remove(name)
-                    .ok_or_else(|| does_not_exist(name))?;
+                    .remove(&name)
+                    .ok_or_else(|| does_not_exist(&name))?;
                 // PostgreSQL clears an MD5 password on rename; SCRAM ones
                 // do not depend on the name and are kept.
                 file.users.insert(new_name.clone(), record);
                 Ok(())
-            })
+            }))
         }
         other => Err(UserError::unsupported(format!(
             "ALTER ROLE {name} {other} is not supported"
@@ -559,7 +590,7 @@ mod tests {
         assert!(store.scram_secret("eddy").unwrap().is_some());
         assert!(store.scram_secret("nobody").unwrap().is_none());
         assert_eq!(
-            store.list().unwrap(),
+            store.replayed(&[]).unwrap().list(),
             vec![("eddy".to_string(), true, true)]
         );
     }

@@ -200,6 +200,11 @@ fn send<'a>(
 
 #[async_trait]
 impl Sink for KafkaSink {
+    async fn check(&mut self, schema: SchemaRef) -> Result<()> {
+        self.open(schema).await
+    }
+
+    /// Finds the key columns in the output; nothing changes in Kafka.
     async fn open(&mut self, schema: SchemaRef) -> Result<()> {
         self.key_columns = self
             .config

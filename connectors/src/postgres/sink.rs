@@ -90,9 +90,15 @@ impl PostgresSink {
         Ok(())
     }
 
-    /// Checks (or creates) the table against the query's output and builds
-    /// the writer.
-    async fn prepare_table(&mut self, schema: &SchemaRef) -> Result<EpochWriter, Failure> {
+    /// Checks (or, with `create`, creates) the table against the query's
+    /// output and builds the writer. Without `create` nothing in PostgreSQL
+    /// changes: a missing table that `create_table` would create is only
+    /// checked to be creatable, and there is no writer (`None`).
+    async fn prepare_table(
+        &mut self,
+        schema: &SchemaRef,
+        create: bool,
+    ) -> Result<Option<EpochWriter>, Failure> {
         let client = &self.conn.as_ref().expect("connected").pg.client;
         let config = &self.config;
         let table = &config.table;
@@ -102,6 +108,10 @@ impl PostgresSink {
         }
         let columns = match target::table_columns(client, table).await? {
             Some(columns) => columns,
+            None if config.create_table && !create => {
+                target::create_table_sql(table, schema, key)?;
+                return Ok(None);
+            }
             None if config.create_table => {
                 create_if_absent(client, &target::create_table_sql(table, schema, key)?).await?;
                 target::table_columns(client, table).await?.ok_or_else(|| {
@@ -127,10 +137,13 @@ impl PostgresSink {
             (&config.mode, config.guarantee),
             config.batch_size,
         );
+        if !create {
+            return Ok(None);
+        }
         if let Some(sql) = writer.setup_sql() {
             create_if_absent(client, sql).await?;
         }
-        Ok(writer)
+        Ok(Some(writer))
     }
 
     /// Connects if needed and runs the writer's per-session setup.
@@ -156,11 +169,19 @@ impl Sink for PostgresSink {
         self.config.check_output_mode(&self.sink, mode)
     }
 
+    async fn check(&mut self, schema: SchemaRef) -> Result<()> {
+        self.connect().await?;
+        match self.prepare_table(&schema, false).await {
+            Ok(_) => Ok(()),
+            Err(f) => Err(self.fail(f)),
+        }
+    }
+
     async fn open(&mut self, schema: SchemaRef) -> Result<()> {
         self.connect().await?;
-        match self.prepare_table(&schema).await {
+        match self.prepare_table(&schema, true).await {
             Ok(writer) => {
-                self.writer = Some(writer);
+                self.writer = writer;
                 Ok(())
             }
             Err(f) => Err(self.fail(f)),

@@ -222,6 +222,10 @@ impl Sink for TableSink {
         )))
     }
 
+    async fn check(&mut self, schema: SchemaRef) -> Result<()> {
+        check_schema(&self.name, &schema, &self.table.schema())
+    }
+
     async fn open(&mut self, schema: SchemaRef) -> Result<()> {
         check_schema(&self.name, &schema, &self.table.schema())
     }

@@ -158,6 +158,12 @@ impl StreamingJob {
         &self.name
     }
 
+    /// Checks the sink's target against the query's output schema without
+    /// creating anything ([`Sink::check`]).
+    pub async fn check_sink(&mut self) -> Result<()> {
+        self.sink.check(self.plan.output_schema.clone()).await
+    }
+
     /// Opens the sink with the query's output schema: creates or checks the
     /// target. Done before the first epoch if not done earlier.
     pub async fn open_sink(&mut self) -> Result<()> {

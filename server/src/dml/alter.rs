@@ -186,7 +186,7 @@ fn rename_table(ws: &Workspace, def: &mut TableDef, new_name: &str) -> UserResul
     if !def.primary_key.is_empty() && def.primary_key_name.is_none() {
         def.primary_key_name = Some(format!("{}_pkey", def.name));
     }
-    ws.remove(ObjectKind::Table, &def.name);
+    ws.remove(ObjectKind::Table, &def.name)?;
     def.name = new_name.to_string();
     Ok(())
 }

@@ -38,7 +38,6 @@ use crate::transaction::{Changes, PendingSchema, Workspace};
 use set::setting_name;
 
 pub struct Session {
-    db: Arc<Database>,
     pub settings: Arc<RwLock<Settings>>,
     ctx: SessionContext,
     pub tx: TxState,
@@ -65,7 +64,7 @@ impl Session {
         let ws = Workspace::new(db.clone());
         let catalog_snapshot = Arc::new(StatementSnapshot::default());
         let ctx = crate::query::session_context(
-            db.clone(),
+            db,
             settings.clone(),
             database_name,
             ws.clone(),
@@ -82,7 +81,6 @@ impl Session {
             let _ = catalog.register_schema("public", Arc::new(pending));
         }
         Session {
-            db,
             settings,
             ctx,
             tx: TxState::Idle,
@@ -115,16 +113,17 @@ impl Session {
         self.script = false;
         if self.tx == TxState::Idle {
             let warnings = self.ws.commit().await?;
-            self.warn_not_started(warnings);
+            self.relay_commit_warnings(warnings);
         }
         Ok(())
     }
 
-    /// Streaming queries a commit created but could not start: the client
-    /// hears why at once, not only from SHOW STREAMING QUERIES.
-    fn warn_not_started(&mut self, reasons: Vec<String>) {
-        for reason in reasons {
-            self.notice("WARNING", "01000", reason);
+    /// What a commit warns of (a new query's sink not reachable yet, so
+    /// the query retries): the client hears it at once, not only from
+    /// SHOW STREAMING QUERIES.
+    fn relay_commit_warnings(&mut self, warnings: Vec<String>) {
+        for warning in warnings {
+            self.notice("WARNING", "01000", warning);
         }
     }
 
@@ -177,7 +176,7 @@ impl Session {
             match &result {
                 Ok(_) if !self.script => {
                     let warnings = self.ws.commit().await?;
-                    self.warn_not_started(warnings);
+                    self.relay_commit_warnings(warnings);
                 }
                 Ok(_) => {}
                 Err(_) => self.ws.discard(),
@@ -298,7 +297,7 @@ impl Session {
         sql: &str,
         params: &[ScalarValue],
     ) -> UserResult<Outcome> {
-        if let Some(result) = crate::users::execute_user_statement(&self.db, stmt) {
+        if let Some(result) = crate::users::execute_user_statement(&self.ws, stmt) {
             return result;
         }
         if let Some(result) = crate::databases::execute_database_statement(stmt) {
@@ -417,7 +416,7 @@ impl Session {
                     self.ws.discard();
                 } else {
                     let warnings = self.ws.commit().await?;
-                    self.warn_not_started(warnings);
+                    self.relay_commit_warnings(warnings);
                 }
                 Ok(Outcome::End(tag))
             }
@@ -545,9 +544,7 @@ impl Session {
                 }
             }
         }
-        let roles = crate::users::UserStore::at(&self.db.data_dir)
-            .list()
-            .map_err(|e| UserError::internal(format!("reading the users file: {e}")))?;
+        let roles = self.ws.users()?.list();
         for grantee in grantees {
             if matches!(grantee.grantee_type, GranteesType::Public) {
                 continue;

@@ -1,19 +1,28 @@
-//! A session's transaction workspace: the catalog changes and table
-//! contents a transaction has made but not yet committed.
+//! A session's transaction workspace: the catalog changes, table contents
+//! and role changes a transaction has made but not yet committed.
 //!
 //! Every statement works through a [`Workspace`], never on the shared
-//! catalog or table store directly. Reads see the committed state with the
-//! workspace laid over it, so the session's own later statements see what
-//! its earlier ones did; other sessions see nothing until [`commit`].
-//! Outside `BEGIN … COMMIT` the session commits after each statement, so a
-//! statement that fails half-way leaves nothing behind either.
+//! catalog, table store or users file directly. Reads see the committed
+//! state with the workspace laid over it, so the session's own later
+//! statements see what its earlier ones did; other sessions see nothing
+//! until [`commit`]. Outside `BEGIN … COMMIT` the session commits after
+//! each statement, so a statement that fails half-way leaves nothing behind
+//! either. Nothing outside Eddy changes before COMMIT either: a streaming
+//! query's sink is only checked when the query is created, and opened (its
+//! PostgreSQL table created) by the commit.
 //!
 //! ```text
-//!  statement ──► Workspace { objects: name → Some(def) | None (dropped),
-//!                            tables:  name → rows (copy-on-write) }
-//!  COMMIT ──► 1. table rows, durably (appends, or rewrites)
-//!             2. catalog changes, one sled transaction
-//!             3. streaming queries: stop the dropped/replaced, start the new
+//!  statement ──► Workspace { catalog: eddy_catalog::Transaction,
+//!                            tables:  name → rows (copy-on-write),
+//!                            users:   role changes, replayed at commit }
+//!  COMMIT ──► 1. check: catalog conflicts and dependencies, role changes
+//!             2. storage of the new tables; every new streaming query
+//!                built and its sink checked, then their sinks opened — a
+//!                query that cannot start fails the COMMIT before any sink
+//!                has done anything, and the new storage is dropped again
+//!             3. under the catalog's write lock: roles, table rows
+//!                (durably), the catalog in one sled transaction
+//!             4. streaming queries: stop the dropped/replaced, run the new
 //!  ROLLBACK ──► the workspace is dropped
 //! ```
 //!
@@ -22,16 +31,18 @@
 //!
 //! [`commit`]: Workspace::commit
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use eddy_catalog::{CatalogError, CatalogObject, ObjectKind};
+use eddy_catalog::{CatalogObject, ObjectKind, Objects, Transaction};
 use eddy_engine::EngineError;
+use eddy_engine::job::StreamingJob;
 use eddy_engine::table::TableConstraints;
 use eddy_sql::types::arrow_schema;
 
-use crate::database::Database;
+use crate::database::{Database, Purpose};
 use crate::error::{UserError, UserResult};
+use crate::users::{UserChange, UserStore, UsersFile};
 
 mod schema;
 mod tables;
@@ -39,26 +50,26 @@ mod tables;
 pub use schema::PendingSchema;
 pub use tables::PendingTable;
 
-/// A catalog object's key: its namespace (relations or sinks) and name.
-type Key = (bool, String);
-
-pub(super) fn key(kind: ObjectKind, name: &str) -> Key {
-    (kind.is_relation(), name.to_string())
-}
-
 /// What a transaction has changed, not yet visible to others.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Changes {
-    pub(super) objects: BTreeMap<Key, Option<CatalogObject>>,
+    pub(super) catalog: Transaction,
     pub(super) tables: HashMap<String, PendingTable>,
-    /// Names this transaction created where nothing existed: if another
-    /// session commits an object of that name first, this commit fails.
-    created: BTreeSet<Key>,
+    /// CREATE/ALTER/DROP ROLE, in order.
+    users: Vec<UserChange>,
 }
 
 impl Changes {
+    fn new(db: &Database) -> Changes {
+        Changes {
+            catalog: db.catalog.begin(),
+            tables: HashMap::new(),
+            users: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty() && self.tables.is_empty()
+        self.catalog.is_empty() && self.tables.is_empty() && self.users.is_empty()
     }
 }
 
@@ -73,9 +84,10 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(db: Arc<Database>) -> Workspace {
+        let changes = Changes::new(&db);
         Workspace {
             db,
-            changes: Arc::new(Mutex::new(Changes::default())),
+            changes: Arc::new(Mutex::new(changes)),
         }
     }
 
@@ -100,144 +112,65 @@ impl Workspace {
 
     /// Forgets every change (ROLLBACK).
     pub fn discard(&self) {
-        self.restore(Changes::default());
+        self.restore(Changes::new(&self.db));
     }
 
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
+    /// The catalog as this transaction sees it, as of now (a copy: reading
+    /// it does not hold the workspace).
+    pub fn catalog_view(&self) -> Transaction {
+        self.lock().catalog.clone()
+    }
+
     /// Looks an object up in the namespace of `kind`, as this transaction
     /// sees it.
     pub fn lookup(&self, kind: ObjectKind, name: &str) -> UserResult<Option<CatalogObject>> {
-        if let Some(pending) = self.lock().objects.get(&key(kind, name)) {
-            return Ok(pending.clone());
-        }
-        Ok(self.db.catalog.lookup(kind, name)?)
+        Ok(self.lock().catalog.lookup(kind, name)?)
     }
 
     /// Looks up an object that must be of exactly `kind`.
     pub fn get(&self, kind: ObjectKind, name: &str) -> UserResult<CatalogObject> {
-        match self.lookup(kind, name)? {
-            Some(obj) if obj.kind() == kind => Ok(obj),
-            Some(obj) => Err(CatalogError::WrongKind {
-                name: name.to_string(),
-                expected: kind,
-                actual: obj.kind(),
-            }
-            .into()),
-            None => Err(CatalogError::NotFound {
-                kind,
-                name: name.to_string(),
-            }
-            .into()),
-        }
+        Ok(self.lock().catalog.get(kind, name)?)
     }
 
     /// All objects of `kind`, ordered by name.
     pub fn list(&self, kind: ObjectKind) -> UserResult<Vec<CatalogObject>> {
-        let mut by_name: BTreeMap<String, CatalogObject> = self
-            .db
-            .catalog
-            .list(kind)?
-            .into_iter()
-            .map(|o| (o.name().to_string(), o))
-            .collect();
-        for ((is_relation, name), obj) in &self.lock().objects {
-            if *is_relation != kind.is_relation() {
-                continue;
-            }
-            by_name.remove(name);
-            if let Some(obj) = obj
-                && obj.kind() == kind
-            {
-                by_name.insert(name.clone(), obj.clone());
-            }
-        }
-        Ok(by_name.into_values().collect())
+        Ok(self.lock().catalog.list(kind)?)
     }
 
-    /// Every object as this transaction sees it, in the order of
-    /// [`Catalog::list_all`](eddy_catalog::Catalog::list_all).
+    /// Every object as this transaction sees it, an object after what it
+    /// depends on.
     pub fn list_all(&self) -> UserResult<Vec<CatalogObject>> {
-        let mut out = Vec::new();
-        for kind in [
-            ObjectKind::Table,
-            ObjectKind::Source,
-            ObjectKind::Sink,
-            ObjectKind::StreamingQuery,
-        ] {
-            out.extend(self.list(kind)?);
-        }
-        Ok(out)
-    }
-
-    fn check_dependencies(&self, obj: &CatalogObject) -> UserResult<()> {
-        for (dep_kind, dep) in obj.dependencies() {
-            if self.lookup(dep_kind, &dep)?.is_none() {
-                return Err(CatalogError::MissingDependency {
-                    kind: obj.kind(),
-                    name: obj.name().to_string(),
-                    dep_kind,
-                    dep,
-                }
-                .into());
-            }
-        }
-        Ok(())
+        Ok(self.lock().catalog.list_all()?)
     }
 
     /// Creates an object. `Ok(false)` when one of that name exists and
     /// `if_not_exists` is set.
     pub fn create(&self, obj: CatalogObject, if_not_exists: bool) -> UserResult<bool> {
-        if let Some(existing) = self.lookup(obj.kind(), obj.name())? {
-            if if_not_exists {
-                return Ok(false);
-            }
-            return Err(CatalogError::AlreadyExists {
-                kind: existing.kind(),
-                name: obj.name().to_string(),
-            }
-            .into());
-        }
-        let k = key(obj.kind(), obj.name());
-        let committed = self.db.catalog.lookup(obj.kind(), obj.name())?.is_some();
-        self.put(obj)?;
-        if !committed {
-            self.lock().created.insert(k);
-        }
-        Ok(true)
+        Ok(self.lock().catalog.create(obj, if_not_exists)?)
     }
 
     /// Replaces an object of the same kind, or creates it.
     pub fn create_or_replace(&self, obj: CatalogObject) -> UserResult<()> {
-        if let Some(existing) = self.lookup(obj.kind(), obj.name())?
-            && existing.kind() != obj.kind()
-        {
-            return Err(CatalogError::AlreadyExists {
-                kind: existing.kind(),
-                name: obj.name().to_string(),
-            }
-            .into());
-        }
-        self.put(obj)
+        Ok(self.lock().catalog.create_or_replace(obj)?)
     }
 
     /// Stores a definition (new, or a changed version of an existing one).
     pub fn put(&self, obj: CatalogObject) -> UserResult<()> {
-        self.check_dependencies(&obj)?;
-        self.lock()
-            .objects
-            .insert(key(obj.kind(), obj.name()), Some(obj));
-        Ok(())
+        Ok(self.lock().catalog.put(obj)?)
     }
 
     /// Removes a definition without dependency checks (a rename's old name).
-    pub fn remove(&self, kind: ObjectKind, name: &str) {
-        self.lock().objects.insert(key(kind, name), None);
+    pub fn remove(&self, kind: ObjectKind, name: &str) -> UserResult<()> {
+        let mut changes = self.lock();
+        changes.catalog.remove(kind, name)?;
         if kind == ObjectKind::Table {
-            self.lock().tables.remove(name);
+            changes.tables.remove(name);
         }
+        Ok(())
     }
 
     /// Drops an object of exactly `kind`, with the dependents when
@@ -250,217 +183,171 @@ impl Workspace {
         if_exists: bool,
         cascade: bool,
     ) -> UserResult<Vec<CatalogObject>> {
-        let obj = match self.lookup(kind, name)? {
-            Some(obj) if obj.kind() == kind => obj,
-            None if if_exists => return Ok(Vec::new()),
-            Some(other) => {
-                return Err(CatalogError::WrongKind {
-                    name: name.to_string(),
-                    expected: kind,
-                    actual: other.kind(),
-                }
-                .into());
+        let mut changes = self.lock();
+        let dropped = changes
+            .catalog
+            .drop_object(kind, name, if_exists, cascade)?;
+        for obj in &dropped {
+            if obj.kind() == ObjectKind::Table {
+                changes.tables.remove(obj.name());
             }
-            None => {
-                return Err(CatalogError::NotFound {
-                    kind,
-                    name: name.to_string(),
-                }
-                .into());
-            }
-        };
-        let all = self.list_all()?;
-        if kind == ObjectKind::Table {
-            self.drop_foreign_keys_to(&all, name, cascade)?;
         }
-        let mut order = Vec::new();
-        collect_drop_order(&all, obj, cascade, &mut order)?;
-        for obj in &order {
-            self.remove(obj.kind(), obj.name());
-        }
-        Ok(order)
+        Ok(dropped)
     }
 
-    /// Foreign keys of other tables that reference table `name`: without
-    /// `cascade` they keep it from being dropped (2BP01, as in PostgreSQL);
-    /// with it they are dropped, not their tables.
-    fn drop_foreign_keys_to(
-        &self,
-        all: &[CatalogObject],
-        name: &str,
-        cascade: bool,
-    ) -> UserResult<()> {
-        for obj in all {
-            let CatalogObject::Table(t) = obj else {
-                continue;
-            };
-            if t.name == name || !t.foreign_keys.iter().any(|f| f.references == name) {
-                continue;
-            }
-            if !cascade {
-                let fk = t.foreign_keys.iter().find(|f| f.references == name);
-                let mut error = UserError::new(
-                    "2BP01",
-                    format!("cannot drop table {name} because other objects depend on it"),
-                )
-                .with_hint("Use DROP ... CASCADE to drop the dependent objects too.");
-                error.detail = fk.map(|f| {
-                    format!(
-                        "constraint {} on table {} depends on table {name}",
-                        f.name, t.name
-                    )
-                });
-                return Err(error);
-            }
-            let mut t = t.clone();
-            t.foreign_keys.retain(|f| f.references != name);
-            self.put(CatalogObject::Table(t))?;
-        }
+    /// The users file as this transaction sees it.
+    pub fn users(&self) -> UserResult<UsersFile> {
+        let pending = self.lock().users.clone();
+        UserStore::at(&self.db.data_dir).replayed(&pending)
+    }
+
+    /// Records a role change (CREATE/ALTER/DROP ROLE), after checking that
+    /// it applies to the users file as this transaction sees it. The file
+    /// is written at COMMIT, where the changes are applied again to what
+    /// other sessions committed meanwhile.
+    pub fn change_users(&self, change: UserChange) -> UserResult<()> {
+        let mut file = self.users()?;
+        change(&mut file)?;
+        self.lock().users.push(change);
         Ok(())
     }
 
-    /// Makes the changes visible to everyone, in one step as far as the
-    /// disk allows: table rows first (durable), then the catalog in one
-    /// sled transaction, then streaming queries stopped and started. The
-    /// workspace is empty afterwards, whatever happens. Returns, for each
-    /// streaming query that could not start, why (the changes stay
-    /// committed; the query shows as failed).
+    /// Makes the changes visible to everyone, as one step: either all of
+    /// them take effect (see the module documentation for the order) or
+    /// none, and the COMMIT fails with the reason — a name another session
+    /// committed meanwhile (40001), a role that exists now, a streaming
+    /// query that cannot start. The workspace is empty afterwards,
+    /// whatever happens. Returns warnings: sinks that are not reachable
+    /// yet, whose queries keep retrying.
     pub async fn commit(&self) -> UserResult<Vec<String>> {
-        let mut changes = std::mem::take(&mut *self.lock());
-        // Created and dropped again: nothing to apply (and another
-        // session's object of that name must stay).
-        let created = std::mem::take(&mut changes.created);
-        changes
-            .objects
-            .retain(|k, obj| obj.is_some() || !created.contains(k));
-        changes.created = created;
+        let mut changes = std::mem::replace(&mut *self.lock(), Changes::new(&self.db));
         if changes.is_empty() {
             return Ok(Vec::new());
         }
         let db = &self.db;
-        let mut before = HashMap::new();
-        for (is_relation, name) in changes.objects.keys() {
-            let kind = if *is_relation {
-                ObjectKind::Table
-            } else {
-                ObjectKind::Sink
-            };
-            if let Some(obj) = db.catalog.lookup(kind, name)? {
-                if changes.created.contains(&(*is_relation, name.clone())) {
-                    return Err(UserError::new(
-                        "40001",
-                        format!(
-                            "could not commit: {} \"{name}\" was created by another session meanwhile",
-                            obj.kind()
-                        ),
-                    ));
-                }
-                before.insert((*is_relation, name.clone()), obj);
-            }
+        // 1. What can be checked without effects.
+        db.catalog.check(&changes.catalog)?;
+        let store = UserStore::at(&db.data_dir);
+        if !changes.users.is_empty() {
+            store.replayed(&changes.users)?;
         }
-        // 1. Rows. Tables dropped in this transaction are removed after the
-        // catalog no longer names them.
-        tables::commit_rows(db, &changes)?;
-        // 2. The catalog.
-        let catalog_changes: Vec<(ObjectKind, String, Option<CatalogObject>)> = changes
-            .objects
-            .iter()
-            .map(|((is_relation, name), obj)| {
-                let kind = obj.as_ref().map_or(
-                    if *is_relation {
-                        ObjectKind::Table
-                    } else {
-                        ObjectKind::Sink
-                    },
-                    |o| o.kind(),
-                );
-                (kind, name.clone(), obj.clone())
-            })
-            .collect();
-        db.catalog.apply(&catalog_changes)?;
-        // 3. What the new catalog implies: dropped tables' storage, stopped
+        let catalog_changes = changes.catalog.changes();
+        // 2. New tables' storage, then the streaming queries to start,
+        // built against the transaction's view and their sinks opened.
+        let new_tables = tables::create_new_tables(db, &mut changes, &catalog_changes)?;
+        let started = match self.build_jobs(&changes.catalog, &catalog_changes).await {
+            Ok(started) => started,
+            Err(e) => {
+                tables::drop_new_tables(db, &new_tables);
+                return Err(e);
+            }
+        };
+        let (jobs, notices): (Vec<StreamingJob>, Vec<Option<String>>) = started.into_iter().unzip();
+        // 3. Roles, rows and the catalog, under the catalog's write lock,
+        // so that no other commit comes between the check and the write.
+        let applied = (|| {
+            let commit = db.catalog.lock_for_commit(&changes.catalog)?;
+            if !changes.users.is_empty() {
+                store.apply(&changes.users)?;
+            }
+            tables::commit_rows(db, &changes)?;
+            Ok::<_, UserError>(commit.apply()?)
+        })();
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                tables::drop_new_tables(db, &new_tables);
+                return Err(e);
+            }
+        };
+        // 4. What the new catalog implies: dropped tables' storage, stopped
         // and started streaming queries.
-        let mut to_start = Vec::new();
-        for (k, obj) in &changes.objects {
-            let old = before.get(k);
-            if let Some(CatalogObject::StreamingQuery(q)) = old {
+        for change in &applied {
+            if let Some(CatalogObject::StreamingQuery(q)) = &change.before {
                 db.stop_query(&q.name).await;
                 db.remove_checkpoints(&q.name)?;
             }
-            if let Some(CatalogObject::Table(t)) = old
-                && !matches!(obj, Some(CatalogObject::Table(_)))
+            if let Some(CatalogObject::StreamingQuery(q)) = &change.after
+                && change.before.is_none()
+            {
+                // Progress left by a dropped query of that name.
+                db.remove_checkpoints(&q.name)?;
+            }
+            if let Some(CatalogObject::Table(t)) = &change.before
+                && !matches!(change.after, Some(CatalogObject::Table(_)))
             {
                 db.tables.drop_table(&t.name)?;
             }
-            match obj {
-                Some(CatalogObject::StreamingQuery(q)) => {
-                    if old.is_none() {
-                        // Progress left by a dropped query of that name.
-                        db.remove_checkpoints(&q.name)?;
-                    }
-                    to_start.push(q.clone());
-                }
-                Some(CatalogObject::Table(t))
-                    if !changes.tables.contains_key(&t.name) && db.tables.get(&t.name).is_err() =>
-                {
-                    // A renamed table's storage under its new name.
-                    let constraints =
-                        TableConstraints::from_table_def(t).map_err(EngineError::from)?;
-                    db.tables
-                        .create_or_load_with(&t.name, arrow_schema(&t.columns), constraints)
-                        .map_err(EngineError::from)?;
-                }
-                _ => {}
+            if let Some(CatalogObject::Table(t)) = &change.after
+                && !changes.tables.contains_key(&t.name)
+                && db.tables.get(&t.name).is_err()
+            {
+                // A renamed table's storage under its new name.
+                let constraints = TableConstraints::from_table_def(t).map_err(EngineError::from)?;
+                db.tables
+                    .create_or_load_with(&t.name, arrow_schema(&t.columns), constraints)
+                    .map_err(EngineError::from)?;
             }
         }
-        let mut not_started = Vec::new();
-        for def in to_start {
-            if let Err(why) = db.start_query(&def).await {
-                not_started.push(format!(
-                    "streaming query \"{}\" was created but cannot start: {why}",
-                    def.name
-                ));
+        for job in jobs {
+            db.run_job(job);
+        }
+        Ok(notices.into_iter().flatten().collect())
+    }
+
+    /// Builds the streaming queries a commit starts and opens their sinks
+    /// (creating their targets). Every query is built and its sink checked
+    /// before any sink is opened, so that a query that cannot start fails
+    /// the commit before another one's sink has created anything. A sink
+    /// that is not reachable now is not a reason: its query retries, and
+    /// the notice says so.
+    async fn build_jobs(
+        &self,
+        view: &Transaction,
+        catalog_changes: &[eddy_catalog::Change],
+    ) -> UserResult<Vec<(StreamingJob, Option<String>)>> {
+        let mut jobs = Vec::new();
+        for change in catalog_changes {
+            let Some(CatalogObject::StreamingQuery(def)) = &change.after else {
+                continue;
+            };
+            let mut job = self
+                .db
+                .prepare_job(def, view, Purpose::Start)
+                .await
+                .map_err(|e| cannot_start(&def.name, e))?;
+            let notice = match job.check_sink().await {
+                Ok(()) => None,
+                Err(e) if e.is_retryable() => Some(not_reachable(&def.name, &e)),
+                Err(e) => return Err(cannot_start(&def.name, e.into())),
+            };
+            jobs.push((job, notice));
+        }
+        for (job, notice) in &mut jobs {
+            if notice.is_some() {
+                continue;
+            }
+            match job.open_sink().await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => *notice = Some(not_reachable(job.name(), &e)),
+                Err(e) => return Err(cannot_start(job.name(), e.into())),
             }
         }
-        Ok(not_started)
+        Ok(jobs)
     }
 }
 
-fn collect_drop_order(
-    all: &[CatalogObject],
-    obj: CatalogObject,
-    cascade: bool,
-    order: &mut Vec<CatalogObject>,
-) -> UserResult<()> {
-    let dependents: Vec<&CatalogObject> = all
-        .iter()
-        .filter(|o| {
-            o.dependencies()
-                .iter()
-                .any(|(k, n)| k.is_relation() == obj.kind().is_relation() && n == obj.name())
-        })
-        .collect();
-    if !dependents.is_empty() && !cascade {
-        return Err(CatalogError::HasDependents {
-            kind: obj.kind(),
-            name: obj.name().to_string(),
-            dependents: dependents
-                .iter()
-                .map(|d| (d.kind(), d.name().to_string()))
-                .collect(),
-        }
-        .into());
+fn cannot_start(query: &str, e: UserError) -> UserError {
+    UserError {
+        message: format!("streaming query \"{query}\" cannot start: {}", e.message),
+        ..e
     }
-    for dep in dependents {
-        if !order
-            .iter()
-            .any(|o| o.kind() == dep.kind() && o.name() == dep.name())
-        {
-            collect_drop_order(all, dep.clone(), cascade, order)?;
-        }
-    }
-    order.push(obj);
-    Ok(())
+}
+
+fn not_reachable(query: &str, e: &EngineError) -> String {
+    format!(
+        "the sink of streaming query \"{query}\" is not reachable yet ({e}); the query will keep retrying"
+    )
 }
 
 /// The error of a statement on a name that is not a table.

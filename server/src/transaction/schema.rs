@@ -7,7 +7,7 @@ use datafusion::catalog::MemTable;
 use datafusion::datasource::TableProvider;
 use eddy_catalog::{CatalogObject, ObjectKind};
 
-use super::{Workspace, key};
+use super::Workspace;
 
 /// The session's `public` schema: the committed schema (the query
 /// module's), with the workspace's tables laid over it, so that queries
@@ -28,7 +28,7 @@ impl PendingSchema {
     /// committed schema.
     fn pending_table(&self, name: &str) -> Option<Option<Arc<dyn TableProvider>>> {
         let changes = self.workspace.lock();
-        match changes.objects.get(&key(ObjectKind::Table, name)) {
+        match changes.catalog.pending(ObjectKind::Table, name) {
             Some(Some(CatalogObject::Table(_))) | None => {}
             Some(_) => return Some(None),
         }

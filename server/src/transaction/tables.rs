@@ -42,9 +42,7 @@ impl Workspace {
     /// that name, or wrote rows of a table of that name.
     pub fn is_pending(&self, name: &str) -> bool {
         let changes = self.lock();
-        changes.objects.contains_key(&(true, name.to_string()))
-            || changes.objects.contains_key(&(false, name.to_string()))
-            || changes.tables.contains_key(name)
+        changes.catalog.touches(name) || changes.tables.contains_key(name)
     }
 
     /// Whether a table's rows were changed by this transaction (its pending
@@ -112,12 +110,64 @@ impl Workspace {
     }
 }
 
+/// Creates, empty, the storage of the tables this transaction creates
+/// under names no table had, so that the streaming queries the commit
+/// starts can be built against them (a table sink's target, a late-row
+/// table); their rows are stored with the others' by [`commit_rows`].
+/// Returns their names, for [`drop_new_tables`] if the commit fails.
+pub(super) fn create_new_tables(
+    db: &Database,
+    changes: &mut Changes,
+    catalog_changes: &[eddy_catalog::Change],
+) -> UserResult<Vec<String>> {
+    let mut created = Vec::new();
+    for change in catalog_changes {
+        let Some(CatalogObject::Table(def)) = &change.after else {
+            continue;
+        };
+        if matches!(change.before, Some(CatalogObject::Table(_))) {
+            continue;
+        }
+        let Some(pending) = changes.tables.get_mut(&change.name) else {
+            continue;
+        };
+        if !pending.recreate {
+            continue;
+        }
+        let made = (|| {
+            let constraints = TableConstraints::from_table_def(def).map_err(EngineError::from)?;
+            db.tables.drop_table(&change.name)?;
+            db.tables
+                .create_or_load_with(&change.name, pending.schema.clone(), constraints)
+                .map_err(EngineError::from)
+        })();
+        if let Err(e) = made {
+            drop_new_tables(db, &created);
+            return Err(e.into());
+        }
+        // The storage is there now: the rows replace its (empty) contents.
+        pending.recreate = false;
+        pending.rewritten = true;
+        created.push(change.name.clone());
+    }
+    Ok(created)
+}
+
+/// Drops the storage [`create_new_tables`] made, when the commit fails.
+pub(super) fn drop_new_tables(db: &Database, names: &[String]) {
+    for name in names {
+        if let Err(e) = db.tables.drop_table(name) {
+            tracing::warn!(table = %name, error = %e, "dropping the storage of an uncommitted table");
+        }
+    }
+}
+
 /// Stores the rows of every table the transaction wrote: appends where only
 /// rows were added, replacements where they were rewritten, new storage
 /// where the table is new or its schema changed.
 pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
     for (name, table) in &changes.tables {
-        let def = match changes.objects.get(&(true, name.clone())) {
+        let def = match changes.catalog.pending(ObjectKind::Table, name) {
             Some(Some(CatalogObject::Table(def))) => Some(def),
             None => None,
             _ => continue,
