@@ -16,7 +16,7 @@
 //! order; two that touch the same name conflict, and the second fails
 //! rather than overwrite what the first did.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::{Catalog, CatalogError, CatalogObject, ObjectKind};
@@ -26,6 +26,15 @@ type Key = (bool, String);
 
 fn key(kind: ObjectKind, name: &str) -> Key {
     (kind.is_relation(), name.to_string())
+}
+
+/// A kind that looks a key's name up in its namespace.
+fn namespace_of(k: &Key) -> ObjectKind {
+    if k.0 {
+        ObjectKind::Table
+    } else {
+        ObjectKind::Sink
+    }
 }
 
 /// Read access to definitions: the committed catalog or a transaction's
@@ -89,6 +98,9 @@ pub struct Transaction {
     base: BTreeMap<Key, Option<CatalogObject>>,
     /// What this transaction made of each touched name.
     pending: BTreeMap<Key, Option<CatalogObject>>,
+    /// Names whose committed definition this transaction relies on without
+    /// changing it (a table it writes rows to): their base is kept too.
+    relied_on: BTreeSet<Key>,
 }
 
 impl Catalog {
@@ -98,6 +110,7 @@ impl Catalog {
             catalog: self.clone(),
             base: BTreeMap::new(),
             pending: BTreeMap::new(),
+            relied_on: BTreeSet::new(),
         }
     }
 }
@@ -172,16 +185,30 @@ impl Transaction {
         }
     }
 
-    fn set(&mut self, k: Key, obj: Option<CatalogObject>) -> Result<(), CatalogError> {
-        if !self.base.contains_key(&k) {
-            let kind = if k.0 {
-                ObjectKind::Table
-            } else {
-                ObjectKind::Sink
-            };
-            let committed = self.catalog.lookup(kind, &k.1)?;
+    /// Records that this transaction relies on what the committed catalog
+    /// holds under a name (the definition of a table it writes rows to):
+    /// if another transaction changes or drops it before this one commits,
+    /// the commit fails with [`CatalogError::Conflict`].
+    pub fn rely_on(&mut self, kind: ObjectKind, name: &str) -> Result<(), CatalogError> {
+        let k = key(kind, name);
+        if self.pending.contains_key(&k) {
+            return Ok(());
+        }
+        self.record_base(&k)?;
+        self.relied_on.insert(k);
+        Ok(())
+    }
+
+    fn record_base(&mut self, k: &Key) -> Result<(), CatalogError> {
+        if !self.base.contains_key(k) {
+            let committed = self.catalog.lookup(namespace_of(k), &k.1)?;
             self.base.insert(k.clone(), committed);
         }
+        Ok(())
+    }
+
+    fn set(&mut self, k: Key, obj: Option<CatalogObject>) -> Result<(), CatalogError> {
+        self.record_base(&k)?;
         self.pending.insert(k, obj);
         Ok(())
     }
@@ -312,23 +339,15 @@ impl Transaction {
         self.pending
             .iter()
             .filter(|(k, after)| self.base.get(*k) != Some(*after))
-            .map(|((is_relation, name), after)| {
-                let before = self
-                    .base
-                    .get(&(*is_relation, name.clone()))
-                    .cloned()
-                    .flatten();
-                let kind = after.as_ref().or(before.as_ref()).map_or(
-                    if *is_relation {
-                        ObjectKind::Table
-                    } else {
-                        ObjectKind::Sink
-                    },
-                    CatalogObject::kind,
-                );
+            .map(|(k, after)| {
+                let before = self.base.get(k).cloned().flatten();
+                let kind = after
+                    .as_ref()
+                    .or(before.as_ref())
+                    .map_or(namespace_of(k), CatalogObject::kind);
                 Change {
                     kind,
-                    name: name.clone(),
+                    name: k.1.clone(),
                     before,
                     after: after.clone(),
                 }
@@ -350,6 +369,18 @@ impl Catalog {
                     kind: now.as_ref().map_or(change.kind, CatalogObject::kind),
                     name: change.name.clone(),
                     created: change.before.is_none(),
+                });
+            }
+        }
+        for k in &tx.relied_on {
+            let kind = namespace_of(k);
+            let base = tx.base.get(k).cloned().flatten();
+            let now = self.lookup(kind, &k.1)?;
+            if now != base {
+                return Err(CatalogError::Conflict {
+                    kind: base.as_ref().map_or(kind, CatalogObject::kind),
+                    name: k.1.clone(),
+                    created: base.is_none(),
                 });
             }
         }
@@ -581,6 +612,34 @@ pub(crate) mod tests {
         cat.commit(&other).unwrap();
         assert!(cat.commit(&tx).unwrap().is_empty());
         assert!(cat.lookup(ObjectKind::Table, "t").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_relied_on_definition_changed_meanwhile_fails_the_commit() {
+        let (_dir, cat) = open();
+        let mut setup = cat.begin();
+        setup.create(table("t"), false).unwrap();
+        cat.commit(&setup).unwrap();
+        // `a` writes rows of `t` and creates `u`; `b` drops `t` first.
+        let (mut a, mut b) = (cat.begin(), cat.begin());
+        a.rely_on(ObjectKind::Table, "t").unwrap();
+        a.create(table("u"), false).unwrap();
+        assert!(
+            a.changes().iter().all(|c| c.name == "u"),
+            "relying is no change"
+        );
+        b.drop_object(ObjectKind::Table, "t", false, false).unwrap();
+        cat.commit(&b).unwrap();
+        assert!(matches!(
+            cat.commit(&a),
+            Err(CatalogError::Conflict { created: false, .. })
+        ));
+        assert!(cat.lookup(ObjectKind::Table, "u").unwrap().is_none());
+        // Unchanged meanwhile: the commit goes through.
+        let mut c = cat.begin();
+        c.rely_on(ObjectKind::Table, "u").unwrap();
+        c.create(table("t"), false).unwrap();
+        cat.commit(&c).unwrap();
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub async fn alter_table(
     def.sql = create_table_sql(&def);
     let table = def.name.clone();
     ws.put(CatalogObject::Table(def))?;
-    ws.replace_rows(&table, schema, rows);
+    ws.replace_rows(&table, schema, rows)?;
     Ok(Outcome::Command("ALTER TABLE".into(), None))
 }
 

@@ -226,7 +226,7 @@ pub async fn update(
     let rows = table_batch(&def, &schema, columns)?;
     check_unique(&def, &[], &rows)?;
     let changed = filter_rows(&rows, &hit)?;
-    ws.replace_rows(&name, schema.clone(), rows);
+    ws.replace_rows(&name, schema.clone(), rows)?;
     match &update.returning {
         Some(items) => returning(ctx, &name, schema, changed, items)
             .await
@@ -359,7 +359,7 @@ pub async fn delete(
         }
     };
     let count: usize = deleted.iter().map(|b| b.num_rows()).sum();
-    ws.replace_rows(&name, schema.clone(), kept);
+    ws.replace_rows(&name, schema.clone(), kept)?;
     match &delete.returning {
         Some(items) => returning(ctx, &name, schema, deleted, items)
             .await

@@ -336,7 +336,7 @@ impl Session {
                     let name = names::object_name(&target.name)?;
                     let table = self.table_def(&name)?;
                     let (schema, _) = self.ws.table_rows(&table.name)?;
-                    self.ws.replace_rows(&table.name, schema, Vec::new());
+                    self.ws.replace_rows(&table.name, schema, Vec::new())?;
                 }
                 Ok(Outcome::Command("TRUNCATE TABLE".into(), None))
             }

@@ -65,10 +65,15 @@ impl Workspace {
         );
     }
 
-    /// Appends rows (INSERT).
+    /// Appends rows (INSERT). Writing rows relies on the table's committed
+    /// definition: a COMMIT after another session dropped or changed the
+    /// table fails with 40001 (see [`Transaction::rely_on`]).
+    ///
+    /// [`Transaction::rely_on`]: eddy_catalog::Transaction::rely_on
     pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
         let (schema, mut all) = self.table_rows(name)?;
         let mut changes = self.lock();
+        changes.catalog.rely_on(ObjectKind::Table, name)?;
         let pending = changes
             .tables
             .entry(name.to_string())
@@ -89,8 +94,14 @@ impl Workspace {
 
     /// Replaces all rows, possibly with a new schema (UPDATE, DELETE,
     /// TRUNCATE, ALTER TABLE).
-    pub fn replace_rows(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) {
+    pub fn replace_rows(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> UserResult<()> {
         let mut changes = self.lock();
+        changes.catalog.rely_on(ObjectKind::Table, name)?;
         let recreate = changes.tables.get(name).is_some_and(|t| t.recreate)
             || self
                 .db
@@ -107,6 +118,7 @@ impl Workspace {
                 recreate,
             },
         );
+        Ok(())
     }
 }
 

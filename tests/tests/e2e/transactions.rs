@@ -879,3 +879,48 @@ async fn rollback_leaves_no_role_no_postgres_table_and_no_late_row_table() -> Re
     .await;
     with_logs(result, &eddy, Some(&pg))
 }
+
+/// Two blocks that change the same name: the second COMMIT fails with
+/// 40001 and applies nothing of its block, not even its other changes.
+#[tokio::test]
+async fn concurrent_blocks_on_one_name_conflict_at_commit() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let a = eddy.client().await?;
+        let b = eddy.client().await?;
+        execute(&a, "BEGIN; CREATE TABLE shared (v BIGINT);").await?;
+        execute(
+            &b,
+            "BEGIN; CREATE TABLE shared (v BIGINT, w TEXT); CREATE TABLE other (v BIGINT);",
+        )
+        .await?;
+        execute(&a, "COMMIT").await?;
+        let e = expect_db_error(&b, "COMMIT").await?;
+        ensure!(e.code().code() == "40001", "{e:?}");
+        ensure!(e.message().contains("shared"), "{e:?}");
+        ensure!(shown_names(&b, "SHOW TABLES").await? == ["shared"]);
+        ensure!(
+            rows(
+                &b,
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = 'shared'"
+            )
+            .await?
+                == ["1"]
+        );
+
+        // A dropped name another block still uses: its COMMIT fails too.
+        execute(&a, "BEGIN; DROP TABLE shared;").await?;
+        execute(
+            &b,
+            "BEGIN; INSERT INTO shared VALUES (1); CREATE TABLE other (v BIGINT);",
+        )
+        .await?;
+        execute(&a, "COMMIT").await?;
+        let e = expect_db_error(&b, "COMMIT").await?;
+        ensure!(e.code().code() == "40001", "{e:?}");
+        ensure!(shown_names(&b, "SHOW TABLES").await?.is_empty());
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
