@@ -19,6 +19,8 @@
 //! - `tables`: Eddy's table storage at its API: single-row inserts into a
 //!   big vs an empty keyed table, upserts, point lookups, scans (see
 //!   `tables.rs`).
+//! - `tables-sql`: the same through SQL over pgwire, against an `eddy`
+//!   server process (see `tables_sql.rs`; build `eddy-server` too).
 //!
 //! The pipelines run as streaming queries inside a real server instance
 //! (catalog, planner, epoch loop, checkpoints), without a client. Reported:
@@ -27,6 +29,7 @@
 
 mod kafka;
 mod tables;
+mod tables_sql;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rows" => args.rows = Some(value.parse()?),
             "--repeat" => args.repeat = value.parse()?,
             other => bail!(
-                "unknown flag {other}; expected --scenario (all | datagen-window | datagen-hop | datagen-hop-copies | kafka-json-window | json-decode | tables), --rows N, --repeat R"
+                "unknown flag {other}; expected --scenario (all | datagen-window | datagen-hop | datagen-hop-copies | kafka-json-window | json-decode | tables | tables-sql), --rows N, --repeat R"
             ),
         }
     }
@@ -256,6 +259,9 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("tables") {
         tables::report(args.repeat.min(2))?;
+    }
+    if wants("tables-sql") {
+        tables_sql::report(args.repeat.min(2))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use datafusion::error::DataFusionError;
 use eddy_catalog::{CatalogError, ObjectKind};
 use eddy_engine::EngineError;
+use eddy_engine::table::TableError;
 use eddy_sql::SqlError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
@@ -121,6 +122,19 @@ impl From<CatalogError> for UserError {
             hint,
             detail,
             ..UserError::new(code, e.to_string())
+        }
+    }
+}
+
+/// A table's refusal as PostgreSQL words it: 23505 with the constraint in
+/// the message and `Key (k)=(v) already exists.` as the detail, 23502,
+/// 40001.
+impl From<TableError> for UserError {
+    fn from(e: TableError) -> Self {
+        let detail = e.detail().map(str::to_string);
+        UserError {
+            detail,
+            ..UserError::new(e.code(), e.to_string())
         }
     }
 }

@@ -14,7 +14,9 @@
 //!   format to the row's location (8 bytes a row plus the encoded key).
 //! - `write`: [`WriteSet`], the one atomic write: deletes by key or by
 //!   value, inserts or upserts, an optional base version (optimistic
-//!   concurrency) and epoch marker (exactly-once sinks).
+//!   concurrency) and epoch marker (exactly-once sinks); `rewrite`: the
+//!   write set between a snapshot and new contents
+//!   ([`WriteSet::rewrite`]).
 //! - `conflicts`: the change log behind 40001.
 //! - `segment`: the files; `compaction`: merging them.
 //! - `provider`: [`StoredTableProvider`], a DataFusion table whose scan
@@ -102,6 +104,7 @@ pub mod constraints;
 mod error;
 mod index;
 mod provider;
+mod rewrite;
 mod segment;
 mod stored;
 mod write;

@@ -243,19 +243,7 @@ impl StoredTable {
     /// A snapshot of the live rows, columnar: the stored batches themselves
     /// (shared, not copied) while none of their rows is deleted.
     pub fn batches(&self) -> Vec<RecordBatch> {
-        let mut state = self.lock();
-        let mut out = Vec::with_capacity(state.chunks.len());
-        for chunk in state.chunks.iter_mut() {
-            if chunk.live_count() == 0 {
-                continue;
-            }
-            match chunk.visible() {
-                Ok(b) => out.push(b),
-                // Filtering a batch by a mask of its own length cannot fail.
-                Err(e) => unreachable!("filtering live rows failed: {e}"),
-            }
-        }
-        out
+        live_batches(&mut self.lock())
     }
 
     /// Changes whenever the rows change.
@@ -271,6 +259,16 @@ impl StoredTable {
         let version = state.version;
         state.changes.enable(version);
         version
+    }
+
+    /// The live rows and the version they are, read at one instant: what
+    /// a transaction that rewrites rows bases its write set on. Like
+    /// [`read_version`](Self::read_version), it starts the change log.
+    pub fn snapshot(&self) -> (u64, Vec<RecordBatch>) {
+        let mut state = self.lock();
+        let version = state.version;
+        state.changes.enable(version);
+        (version, live_batches(&mut state))
     }
 
     pub fn row_count(&self) -> usize {
@@ -387,6 +385,21 @@ impl TableState {
 /// held by two rows fails with 23505 when `strict` (a new constraint on
 /// existing rows); otherwise (rows written before the constraint was
 /// enforced by every writer) the newest row is indexed and a warning logged.
+fn live_batches(state: &mut TableState) -> Vec<RecordBatch> {
+    let mut out = Vec::with_capacity(state.chunks.len());
+    for chunk in state.chunks.iter_mut() {
+        if chunk.live_count() == 0 {
+            continue;
+        }
+        match chunk.visible() {
+            Ok(b) => out.push(b),
+            // Filtering a batch by a mask of its own length cannot fail.
+            Err(e) => unreachable!("filtering live rows failed: {e}"),
+        }
+    }
+    out
+}
+
 pub(super) fn build_indexes(
     table: &str,
     schema: &SchemaRef,

@@ -233,6 +233,16 @@ impl StoredTable {
         })
     }
 
+    /// Checks rows an INSERT would add — NOT NULL, and every unique key
+    /// against the stored rows and the other new rows, by the indexes —
+    /// without writing them: the statement fails at once, as in
+    /// PostgreSQL, while its rows are committed later.
+    pub fn check_insert(&self, rows: &[RecordBatch]) -> TableResult<()> {
+        let state = self.lock();
+        let rows = self.conform(rows, &state.non_null)?;
+        self.check_unique(&state, &rows, &Removal::default(), OnConflict::Error)
+    }
+
     /// Replaces every row (TRUNCATE, `complete` output, a rewrite by the
     /// server) with `batches`, checked against the constraints, as one base
     /// segment; with `epoch`, only if that epoch was not applied yet.

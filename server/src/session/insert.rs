@@ -102,7 +102,7 @@ impl Session {
                     .await?,
             );
         }
-        crate::dml::check_unique(&def, &existing, &out)?;
+        self.ws.check_insert(&def, &out)?;
         self.ws.append_rows(&def.name, out.clone())?;
         if let Some(items) = &insert.returning {
             return crate::dml::returning(&self.ctx, &def.name, schema, out, items)

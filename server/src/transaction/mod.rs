@@ -250,7 +250,7 @@ impl Workspace {
             if !changes.users.is_empty() {
                 store.apply(&changes.users)?;
             }
-            tables::commit_rows(db, &changes)?;
+            tables::commit_rows(db, &changes, &catalog_changes)?;
             Ok::<_, UserError>(commit.apply()?)
         })();
         let applied = match applied {

@@ -4,12 +4,13 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use eddy_catalog::CatalogObject;
 use eddy_catalog::ObjectKind;
+use eddy_catalog::TableDef;
 use eddy_engine::EngineError;
-use eddy_engine::table::TableConstraints;
+use eddy_engine::table::{TableConstraints, WriteSet};
 
 use super::{Changes, Workspace};
 use crate::database::Database;
-use crate::error::UserResult;
+use crate::error::{UserError, UserResult};
 
 /// The rows a transaction gave a table.
 #[derive(Clone)]
@@ -22,10 +23,38 @@ pub struct PendingTable {
     /// adds meanwhile are kept.
     pub(super) appended: Vec<RecordBatch>,
     /// The contents were rewritten (UPDATE, DELETE, TRUNCATE) or the table
-    /// is new or altered: committed as a replacement.
+    /// is new or altered: committed as the difference from `base`, or as a
+    /// replacement where there is no base.
     pub(super) rewritten: bool,
     /// The table's storage must be created anew (new table, new schema).
     pub(super) recreate: bool,
+    /// The committed table this transaction's rows were computed from: its
+    /// version and rows ([`StoredTable::snapshot`]). `None` for a table
+    /// this transaction created.
+    ///
+    /// [`StoredTable::snapshot`]: eddy_engine::table::StoredTable::snapshot
+    pub(super) base: Option<(u64, Vec<RecordBatch>)>,
+}
+
+impl PendingTable {
+    /// A committed table as this transaction starts changing it.
+    fn based_on(schema: SchemaRef, (version, rows): (u64, Vec<RecordBatch>)) -> PendingTable {
+        PendingTable {
+            schema,
+            batches: rows.clone(),
+            appended: Vec::new(),
+            rewritten: false,
+            recreate: false,
+            base: Some((version, rows)),
+        }
+    }
+
+    /// Whether the transaction only appended to the committed rows: new
+    /// rows are then checked against the stored ones by the table's
+    /// indexes, not by a scan.
+    fn appends_only(&self) -> bool {
+        !self.rewritten && !self.recreate && self.base.is_some()
+    }
 }
 
 impl Workspace {
@@ -36,6 +65,23 @@ impl Workspace {
         }
         let table = self.db.tables.get(name)?;
         Ok((table.schema(), table.batches()))
+    }
+
+    /// Makes this transaction read a committed table as it is now, until
+    /// it commits, and base its write on those rows: what it then rewrites
+    /// (UPDATE, DELETE) is committed as the difference, so rows other
+    /// writers add meanwhile are kept, and a COMMIT that would overwrite or
+    /// delete a row another writer changed fails with 40001. Called before
+    /// a statement reads the rows it rewrites.
+    pub fn pin_rows(&self, name: &str) -> UserResult<()> {
+        let mut changes = self.lock();
+        if !changes.tables.contains_key(name)
+            && let Ok(stored) = self.db.tables.get(name)
+        {
+            let pending = PendingTable::based_on(stored.schema(), stored.snapshot());
+            changes.tables.insert(name.to_string(), pending);
+        }
+        Ok(())
     }
 
     /// Whether this transaction created, changed or dropped an object of
@@ -61,8 +107,27 @@ impl Workspace {
                 appended: Vec::new(),
                 rewritten: true,
                 recreate: true,
+                base: None,
             },
         );
+    }
+
+    /// Checks rows an INSERT adds against the table's unique keys: by the
+    /// stored table's indexes while this transaction only appended to it
+    /// (plus the rows it appended), by its pending rows otherwise.
+    pub fn check_insert(&self, def: &TableDef, rows: &[RecordBatch]) -> UserResult<()> {
+        let changes = self.lock();
+        match changes.tables.get(&def.name) {
+            Some(pending) if !pending.appends_only() => {
+                crate::dml::check_unique(def, &pending.batches, rows)
+            }
+            pending => {
+                if let Some(pending) = pending {
+                    crate::dml::check_unique(def, &pending.appended, rows)?;
+                }
+                Ok(self.db.tables.get(&def.name)?.check_insert(rows)?)
+            }
+        }
     }
 
     /// Appends rows (INSERT). Writing rows relies on the table's committed
@@ -71,21 +136,15 @@ impl Workspace {
     ///
     /// [`Transaction::rely_on`]: eddy_catalog::Transaction::rely_on
     pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
-        let (schema, mut all) = self.table_rows(name)?;
         let mut changes = self.lock();
         changes.catalog.rely_on(ObjectKind::Table, name)?;
-        let pending = changes
-            .tables
-            .entry(name.to_string())
-            .or_insert_with(|| PendingTable {
-                schema,
-                batches: Vec::new(),
-                appended: Vec::new(),
-                rewritten: false,
-                recreate: false,
-            });
-        all.extend(batches.iter().cloned());
-        pending.batches = all;
+        if !changes.tables.contains_key(name) {
+            let stored = self.db.tables.get(name)?;
+            let pending = PendingTable::based_on(stored.schema(), stored.snapshot());
+            changes.tables.insert(name.to_string(), pending);
+        }
+        let pending = changes.tables.get_mut(name).expect("inserted above");
+        pending.batches.extend(batches.iter().cloned());
         if !pending.rewritten {
             pending.appended.extend(batches);
         }
@@ -93,21 +152,22 @@ impl Workspace {
     }
 
     /// Replaces all rows, possibly with a new schema (UPDATE, DELETE,
-    /// TRUNCATE, ALTER TABLE).
+    /// TRUNCATE, ALTER TABLE). The rows were computed from what
+    /// [`pin_rows`](Self::pin_rows) pinned, if it was called.
     pub fn replace_rows(
         &self,
         name: &str,
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> UserResult<()> {
+        let stored = self.db.tables.get(name).ok();
         let mut changes = self.lock();
         changes.catalog.rely_on(ObjectKind::Table, name)?;
-        let recreate = changes.tables.get(name).is_some_and(|t| t.recreate)
-            || self
-                .db
-                .tables
-                .get(name)
-                .map_or(true, |t| t.schema().fields() != schema.fields());
+        let (base, recreate) = match changes.tables.remove(name) {
+            Some(pending) => (pending.base, pending.recreate),
+            None => (stored.as_ref().map(|t| t.snapshot()), false),
+        };
+        let recreate = recreate || stored.is_none_or(|t| t.schema().fields() != schema.fields());
         changes.tables.insert(
             name.to_string(),
             PendingTable {
@@ -116,6 +176,7 @@ impl Workspace {
                 appended: Vec::new(),
                 rewritten: true,
                 recreate,
+                base,
             },
         );
         Ok(())
@@ -177,7 +238,11 @@ pub(super) fn drop_new_tables(db: &Database, names: &[String]) {
 /// Stores the rows of every table the transaction wrote: appends where only
 /// rows were added, replacements where they were rewritten, new storage
 /// where the table is new or its schema changed.
-pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
+pub(super) fn commit_rows(
+    db: &Database,
+    changes: &Changes,
+    catalog_changes: &[eddy_catalog::Change],
+) -> UserResult<()> {
     for (name, table) in &changes.tables {
         let def = match changes.catalog.pending(ObjectKind::Table, name) {
             Some(Some(CatalogObject::Table(def))) => Some(def),
@@ -192,6 +257,11 @@ pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
             .transpose()
             .map_err(EngineError::from)?;
         if table.recreate {
+            if let Some((version, _)) = &table.base
+                && db.tables.get(name).is_ok_and(|t| t.version() != *version)
+            {
+                return Err(concurrent_update(name));
+            }
             db.tables.drop_table(name)?;
             db.tables
                 .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
@@ -199,12 +269,30 @@ pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
                 .replace(table.batches.clone())?;
         } else if table.rewritten {
             let stored = db.tables.get(name)?;
-            if constraints.is_some() {
-                stored
-                    .set_constraints(TableConstraints::default())
-                    .map_err(EngineError::from)?;
+            match &table.base {
+                // Rows rewritten (UPDATE, DELETE): the difference from the
+                // rows they were computed from, which keeps what others
+                // wrote meanwhile or fails with 40001 if it overwrites it.
+                Some((version, base)) if constraints.is_none() => {
+                    let ws = WriteSet::rewrite(&table.schema, base, &table.batches, *version)?;
+                    stored.write(ws)?;
+                }
+                // ALTER TABLE with new constraints: replaced whole, unless
+                // the table changed since.
+                base => {
+                    if let Some((version, _)) = base
+                        && stored.version() != *version
+                    {
+                        return Err(concurrent_update(name));
+                    }
+                    if constraints.is_some() {
+                        stored
+                            .set_constraints(TableConstraints::default())
+                            .map_err(EngineError::from)?;
+                    }
+                    stored.replace(table.batches.clone())?;
+                }
             }
-            stored.replace(table.batches.clone())?;
         } else {
             db.tables.get(name)?.append(&table.appended)?;
         }
@@ -226,5 +314,33 @@ pub(super) fn commit_rows(db: &Database, changes: &Changes) -> UserResult<()> {
                 .map_err(EngineError::from)?;
         }
     }
+    // A definition changed without its rows (CREATE UNIQUE INDEX, DROP
+    // INDEX, a renamed constraint): the storage's constraints follow, so
+    // that every writer is checked against them.
+    for change in catalog_changes {
+        if let (Some(CatalogObject::Table(_)), Some(CatalogObject::Table(def))) =
+            (&change.before, &change.after)
+            && !changes.tables.contains_key(&def.name)
+            && let Ok(stored) = db.tables.get(&def.name)
+        {
+            let constraints = TableConstraints::from_table_def(def).map_err(EngineError::from)?;
+            if stored.constraints() != constraints {
+                stored.set_constraints(constraints)?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// A rewrite of a table another writer changed since it was read.
+fn concurrent_update(table: &str) -> UserError {
+    UserError {
+        detail: Some(format!(
+            "table \"{table}\" was written by another session or streaming query since this transaction read it; retry the transaction"
+        )),
+        ..UserError::new(
+            "40001",
+            "could not serialize access due to concurrent update",
+        )
+    }
 }

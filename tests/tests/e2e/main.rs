@@ -23,6 +23,8 @@
 //!   its `upsert` mode across SIGKILLs against PostgreSQL's GROUP BY.
 //! - `column_names`: result column names as PostgreSQL gives them, checked
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
+//! - `concurrency`: concurrent writers — transaction blocks, sessions,
+//!   streaming queries — on one table or name: nothing lost, or 40001.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -33,6 +35,7 @@ mod catalog;
 mod chained;
 mod column_names;
 mod compat;
+mod concurrency;
 mod corruption;
 mod crash;
 mod databases;

@@ -267,6 +267,60 @@ fn a_conflicting_write_set_fails_with_40001_and_a_concurrent_append_does_not() {
 }
 
 #[test]
+fn a_rewrite_writes_only_the_difference_and_keeps_what_others_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_keyed(dir.path());
+    t.write(WriteSet::insert(vec![
+        row(1, "a"),
+        row(2, "b"),
+        row(3, "c"),
+    ]))
+    .unwrap();
+    // A transaction reads the table, updates row 2 and deletes row 3 (it
+    // computes the whole new contents); meanwhile another writer adds 4.
+    let (v, before) = t.snapshot();
+    t.write(WriteSet::insert(vec![row(4, "theirs")])).unwrap();
+    let after = [row(1, "a"), row(2, "mine")];
+    let ws = WriteSet::rewrite(&t.schema(), &before, &after, v).unwrap();
+    let outcome = t.write(ws).unwrap();
+    assert_eq!(
+        (outcome.inserted, outcome.deleted),
+        (1, 2),
+        "only the difference"
+    );
+    assert_eq!(
+        contents(&t),
+        [some(1, "a"), some(2, "mine"), some(4, "theirs")]
+    );
+
+    // Another writer changed a row the rewrite deletes: 40001, nothing done.
+    let (v, before) = t.snapshot();
+    t.write(WriteSet::upsert(vec![row(1, "theirs")])).unwrap();
+    let after = [row(2, "mine"), row(4, "theirs")];
+    let err = t
+        .write(WriteSet::rewrite(&t.schema(), &before, &after, v).unwrap())
+        .unwrap_err();
+    assert_eq!(err.code(), "40001");
+    assert_eq!(
+        contents(&t),
+        [some(1, "theirs"), some(2, "mine"), some(4, "theirs")]
+    );
+
+    // Duplicate rows in a table without a key are matched one for one.
+    let plain = TableStore::open(dir.path())
+        .unwrap()
+        .create_or_load("plain", keyed_schema())
+        .unwrap();
+    plain
+        .append(&[row(7, "x"), row(7, "x"), row(8, "y")])
+        .unwrap();
+    let (v, before) = plain.snapshot();
+    let ws = WriteSet::rewrite(&plain.schema(), &before, &[row(7, "x"), row(8, "y")], v).unwrap();
+    assert_eq!(plain.write(ws).unwrap().deleted, 1);
+    assert_eq!(contents(&plain), [some(7, "x"), some(8, "y")]);
+}
+
+#[test]
 fn without_a_key_a_row_deleted_meanwhile_fails_the_write_set() {
     let dir = tempfile::tempdir().unwrap();
     let t = TableStore::open(dir.path())
