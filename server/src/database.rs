@@ -76,7 +76,12 @@ impl Database {
                     // A catalog written before late-row tables were created
                     // with their query lacks them.
                     if let Some((name, schema)) = self.late_rows_table(&def, &*self.catalog)? {
-                        crate::ddl::create_side_table(self, &name, &schema)?;
+                        crate::side_tables::create_missing(
+                            &self.catalog,
+                            &self.tables,
+                            &name,
+                            &schema,
+                        )?;
                     }
                     let mut job = self
                         .prepare_job(&def, &*self.catalog, Purpose::Start)

@@ -21,7 +21,7 @@ use eddy_catalog::{
 use eddy_engine::SinkContext;
 use eddy_engine::connector::TargetCheck;
 use eddy_engine::watermark::format_event_time;
-use eddy_sql::types::{arrow_schema, sql_type_from_arrow, sql_type_from_ast};
+use eddy_sql::types::{arrow_schema, sql_type_from_ast};
 
 use crate::database::{Database, Purpose};
 use crate::error::{UserError, UserResult};
@@ -96,7 +96,7 @@ pub fn create_source(
     let created = store(ws, CatalogObject::Source(def), mode)?;
     for (table, schema) in side_tables {
         if ws.lookup(ObjectKind::Table, &table)?.is_none() {
-            let def = side_table_def(&table, &schema)?;
+            let def = crate::side_tables::side_table_def(&table, &schema)?;
             ws.create(CatalogObject::Table(def), true)?;
             ws.create_table_rows(&table, schema);
         }
@@ -259,7 +259,7 @@ pub async fn create_streaming_query(
     if let Some((table, schema)) = db.late_rows_table(&def, &view)?
         && ws.lookup(ObjectKind::Table, &table)?.is_none()
     {
-        let table_def = side_table_def(&table, &schema)?;
+        let table_def = crate::side_tables::side_table_def(&table, &schema)?;
         let schema = arrow_schema(&table_def.columns);
         ws.create(CatalogObject::Table(table_def), false)?;
         ws.create_table_rows(&table, schema);
@@ -632,60 +632,6 @@ fn comparable_key_types(from: SqlType, to: SqlType) -> bool {
             (from, to),
             (Timestamp, TimestampTz) | (TimestampTz, Timestamp)
         )
-}
-
-fn side_table_def(name: &str, schema: &SchemaRef) -> UserResult<TableDef> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let data_type = sql_type_from_arrow(f.data_type()).ok_or_else(|| {
-                UserError::internal(format!("no SQL type for side table column {}", f.name()))
-            })?;
-            Ok(ColumnDef {
-                name: f.name().clone(),
-                data_type,
-                nullable: f.is_nullable(),
-                default: None,
-            })
-        })
-        .collect::<UserResult<Vec<_>>>()?;
-    let sql = format!(
-        "CREATE TABLE {name} ({})",
-        columns
-            .iter()
-            .map(|c| format!("{} {}", c.name, c.data_type))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Ok(TableDef {
-        name: name.to_string(),
-        columns,
-        primary_key: Vec::new(),
-        primary_key_name: None,
-        indexes: Vec::new(),
-        foreign_keys: Vec::new(),
-        comments: Default::default(),
-        sql,
-    })
-}
-
-/// Creates, if missing, the late-row table of a query stored before such
-/// tables were created with their query (at server start, outside any
-/// session's transaction).
-pub(crate) fn create_side_table(db: &Database, name: &str, schema: &SchemaRef) -> UserResult<()> {
-    let mut tx = db.catalog.begin();
-    let def = side_table_def(name, schema)?;
-    let schema = arrow_schema(&def.columns);
-    let constraints = eddy_engine::table::TableConstraints::from_table_def(&def)
-        .map_err(eddy_engine::EngineError::from)?;
-    if tx.create(CatalogObject::Table(def), true)? {
-        db.tables
-            .create_or_load_with(name, schema, constraints)
-            .map_err(eddy_engine::EngineError::from)?;
-        db.catalog.commit(&tx)?;
-    }
-    Ok(())
 }
 
 /// Drops objects; returns notices for `IF EXISTS` on missing ones. The

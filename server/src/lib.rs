@@ -55,6 +55,7 @@ pub mod redact;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod side_tables;
 mod subquery;
 pub mod tls;
 pub mod transaction;

@@ -33,8 +33,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{UserError, UserResult};
 use crate::names;
-use crate::outcome::Outcome;
-use crate::transaction::Workspace;
 
 /// PostgreSQL's default `scram_iterations`.
 const SCRAM_ITERATIONS: usize = 4096;
@@ -222,10 +220,11 @@ fn storage_error(e: std::io::Error) -> UserError {
     UserError::new("58030", format!("could not update the users file: {e}"))
 }
 
-/// Runs `CREATE ROLE`/`ALTER ROLE`/`DROP ROLE` (and their `USER` forms)
-/// in the session's transaction; `None` for any other statement.
-pub fn execute_user_statement(ws: &Workspace, stmt: &Statement) -> Option<UserResult<Outcome>> {
-    let tag = |t: &str| Outcome::Command(t.to_string(), None);
+/// The change of the users file `CREATE ROLE`/`ALTER ROLE`/`DROP ROLE`
+/// (and their `USER` forms) make, and the statement's tag, for the
+/// session's transaction to keep until COMMIT; `None` for any other
+/// statement.
+pub fn role_change(stmt: &Statement) -> Option<UserResult<(UserChange, &'static str)>> {
     let (change, t) = match stmt {
         Statement::CreateRole(create) => (create_roles(create), "CREATE ROLE"),
         Statement::CreateUser(create) => {
@@ -277,7 +276,7 @@ pub fn execute_user_statement(ws: &Workspace, stmt: &Statement) -> Option<UserRe
         }
         _ => return None,
     };
-    Some(change.and_then(|c| ws.change_users(c)).map(|_| tag(t)))
+    Some(change.map(|c| (c, t)))
 }
 
 fn create_roles(create: &CreateRole) -> UserResult<UserChange> {

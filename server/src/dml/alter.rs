@@ -16,12 +16,10 @@ use crate::ddl;
 use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::outcome::Outcome;
-use crate::transaction::{Workspace, not_a_table};
+use crate::transaction::{Workspace, check_unique, not_a_table};
 use eddy_sql::identifiers::quoted as quote;
 
-use super::{
-    STRICT_CAST, canonical_text, check_unique, columns_of, select, serial_values, table_batch,
-};
+use super::{STRICT_CAST, canonical_text, columns_of, select, serial_values, table_batch};
 
 /// The CREATE TABLE text of a definition changed by ALTER TABLE.
 fn create_table_sql(def: &TableDef) -> String {

@@ -9,7 +9,8 @@ use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::transaction::Workspace;
 
-use super::{check_unique, table_def};
+use super::table_def;
+use crate::transaction::check_unique;
 
 /// `COMMENT ON TABLE t IS '…'` and `COMMENT ON COLUMN t.c IS '…'` (`NULL`
 /// or `''` removes the comment), kept with the table's definition.

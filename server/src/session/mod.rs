@@ -297,8 +297,10 @@ impl Session {
         sql: &str,
         params: &[ScalarValue],
     ) -> UserResult<Outcome> {
-        if let Some(result) = crate::users::execute_user_statement(&self.ws, stmt) {
-            return result;
+        if let Some(change) = crate::users::role_change(stmt) {
+            let (change, tag) = change?;
+            self.ws.change_users(change)?;
+            return Ok(Outcome::Command(tag.into(), None));
         }
         if let Some(result) = crate::databases::execute_database_statement(stmt) {
             let (outcome, notices) = result?;

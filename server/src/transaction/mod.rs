@@ -46,9 +46,11 @@ use crate::users::{UserChange, UserStore, UsersFile};
 
 mod schema;
 mod tables;
+mod unique;
 
 pub use schema::PendingSchema;
 pub use tables::PendingTable;
+pub use unique::check_unique;
 
 /// What a transaction has changed, not yet visible to others.
 #[derive(Clone)]

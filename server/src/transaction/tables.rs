@@ -119,11 +119,11 @@ impl Workspace {
         let changes = self.lock();
         match changes.tables.get(&def.name) {
             Some(pending) if !pending.appends_only() => {
-                crate::dml::check_unique(def, &pending.batches, rows)
+                super::check_unique(def, &pending.batches, rows)
             }
             pending => {
                 if let Some(pending) = pending {
-                    crate::dml::check_unique(def, &pending.appended, rows)?;
+                    super::check_unique(def, &pending.appended, rows)?;
                 }
                 Ok(self.db.tables.get(&def.name)?.check_insert(rows)?)
             }
