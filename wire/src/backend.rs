@@ -240,6 +240,21 @@ impl Outcome {
         }
     }
 
+    /// Rows answered with `tag` and their count instead of `SELECT n`
+    /// (`INSERT … RETURNING`); anything else unchanged.
+    pub fn tagged(self, tag: impl Into<String>) -> Outcome {
+        match self {
+            Outcome::Rows {
+                schema, batches, ..
+            } => Outcome::Rows {
+                schema,
+                batches,
+                tag: tag.into(),
+            },
+            other => other,
+        }
+    }
+
     /// A command's tag, without a row count.
     pub fn command(tag: impl Into<String>) -> Outcome {
         Outcome::Command {

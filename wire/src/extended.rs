@@ -54,6 +54,8 @@ impl<B: Backend> QueryParser for StatementParser<B> {
         let loggable = backend.loggable_sql(sql);
         let prepared = catching_panics(&loggable, backend.prepare(sql, &declared)).await;
         match prepared {
+            // Stored as pgwire's empty statement: EmptyQueryResponse.
+            Ok(prepared) if prepared.statement.is_none() => Ok(None),
             Ok(prepared) => Ok(Some(prepared)),
             Err(e) => {
                 backend.note_error();
