@@ -189,7 +189,7 @@ impl<B: Backend + ?Sized> std::fmt::Debug for Prepared<B> {
     }
 }
 
-/// A bound parameter, decoded by its type (see [`crate::params`]).
+/// A bound parameter, decoded by its type in the format it was sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
     /// The parameter's type OID, as prepared.

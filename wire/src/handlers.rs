@@ -1,7 +1,7 @@
 //! The pgwire handlers of one server: [`Handlers`] builds a [`Connection`]
 //! handler for each protocol phase, all sharing the factory, the cancel
-//! keys and the connection limit. The handlers themselves are in
-//! [`crate::startup`], [`crate::simple`] and [`crate::extended`].
+//! keys and the connection limit. The handlers themselves are in the
+//! modules above this one: `startup`, `simple` and `extended`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
