@@ -105,7 +105,7 @@ pub fn main() -> anyhow::Result<()> {
 /// message), not a backtrace on stderr: whoever catches it — a session ends
 /// the statement with XX000, tokio ends the task — carries on.
 fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
-    let message = crate::guard::panic_message(info.payload());
+    let message = eddy_wire::panic_message(info.payload());
     let location = info
         .location()
         .map(|l| format!("{}:{}", l.file(), l.line()))
@@ -157,7 +157,7 @@ fn server_config(
         );
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(eddy_wire::TlsConfig::from_pem_files(cert, key)?),
         _ => None,
     };
     anyhow::ensure!(

@@ -7,7 +7,6 @@ use eddy_catalog::{CatalogError, ObjectKind};
 use eddy_engine::EngineError;
 use eddy_engine::table::TableError;
 use eddy_sql::SqlError;
-use pgwire::error::{ErrorInfo, PgWireError};
 
 #[derive(Debug, Clone)]
 pub struct UserError {
@@ -48,21 +47,19 @@ impl UserError {
     pub fn internal(message: impl Into<String>) -> Self {
         UserError::new("XX000", message)
     }
+}
 
-    pub fn into_error_info(self) -> ErrorInfo {
-        let mut info = ErrorInfo::new(
-            self.severity.to_string(),
-            self.sqlstate.to_string(),
-            self.message,
-        );
-        info.position = self.position.map(|p| p.to_string());
-        info.detail = self.detail;
-        info.hint = self.hint;
-        info
-    }
-
-    pub fn into_pgwire(self) -> PgWireError {
-        PgWireError::UserError(Box::new(self.into_error_info()))
+/// The error as the client is answered with it.
+impl From<UserError> for eddy_wire::DbError {
+    fn from(e: UserError) -> Self {
+        eddy_wire::DbError {
+            severity: e.severity,
+            code: e.sqlstate,
+            message: e.message,
+            position: e.position,
+            detail: e.detail,
+            hint: e.hint,
+        }
     }
 }
 

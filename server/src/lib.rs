@@ -1,19 +1,22 @@
 //! # eddy-server
 //!
-//! The `eddy` binary's library: the pgwire front end and everything behind
-//! it that is not the engine.
+//! The `eddy` binary's library: Eddy's sessions behind the wire front end
+//! (`eddy_wire`), and everything else that is not the engine.
 //!
 //! ## Layout
 //!
 //! - [`cli`]: command line, logging, runtime, signals.
-//! - [`server`]: the listener loop and graceful shutdown.
+//! - [`server`]: hands the listener to `eddy_wire::serve` and drains the
+//!   streaming queries on shutdown.
+//! - [`backend`]: what the front end talks to — [`backend::EddyBackends`]
+//!   (who must log in, a session per connection) and
+//!   [`backend::EddyBackend`] (a [`session::Session`] behind the
+//!   `eddy_wire::Backend` trait); [`prepare`] infers the parameter types
+//!   and result columns of prepared statements from the SQL;
+//!   [`parameters`] turns bound values into DataFusion scalars.
 //! - [`database`]: shared state — catalog, tables, connectors, running
 //!   streaming queries; [`databases`]: the names clients connect with
 //!   (`eddy`, and `postgres` / `template1` for the tools that expect them).
-//! - [`handler`]: pgwire handlers (startup, simple and extended query);
-//!   [`extended`] prepares statements and decodes parameters.
-//! - [`guard`]: what every statement runs under — cancel,
-//!   `statement_timeout`, panics caught as XX000.
 //! - [`session`]: per-connection settings, transaction state, statement
 //!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
 //!   DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`] for a
@@ -23,16 +26,19 @@
 //!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
 //!   [`advisory`] holds `pg_advisory_lock` and friends;
 //!   [`catalog_view`] is what the catalogs read of a session's database.
-//! - [`auth`]: SCRAM-SHA-256 login, with [`users`] (CREATE/ALTER/DROP
-//!   USER, verifiers in `users.json`); [`tls`]: `--tls-cert/--tls-key`;
+//! - [`auth`]: when passwords are required (`--auth`), with [`users`]
+//!   (CREATE/ALTER/DROP USER, verifiers in `users.json`);
 //!   [`redact`]: secrets masked wherever definitions are shown or logged.
-//! - [`live`]: simple-protocol answers flushed row by row as they come.
-//! - [`encode`]: Arrow results → DataRows through `eddy_pgtypes`;
-//!   [`error`]: SQLSTATEs.
+//! - [`outcome`]: what a statement answers; [`error`]: SQLSTATEs.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
+//!
+//! Startup, TLS, the simple and extended protocols, row encoding, cancel,
+//! `statement_timeout` enforcement and panics caught as XX000 are
+//! `eddy_wire`'s.
 
 pub mod advisory;
 pub mod auth;
+pub mod backend;
 pub mod catalog_view;
 pub mod cli;
 pub mod database;
@@ -40,16 +46,13 @@ pub mod databases;
 pub mod ddl;
 pub mod demo;
 mod dml;
-pub mod encode;
 pub mod error;
-pub mod extended;
-pub mod guard;
-pub mod handler;
-pub mod live;
 mod names;
 pub mod outcome;
+pub mod parameters;
 pub mod pg_catalog;
 pub mod pg_compat;
+pub mod prepare;
 pub mod query;
 pub mod redact;
 pub mod server;
@@ -57,7 +60,6 @@ pub mod session;
 pub mod settings;
 pub mod side_tables;
 mod subquery;
-pub mod tls;
 pub mod transaction;
 pub mod users;
 

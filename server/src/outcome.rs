@@ -1,6 +1,7 @@
 //! What a statement answers, shared by the session that runs it, the
-//! modules that carry it out (DDL, DML, users) and the protocol handlers
-//! that send it: below all of them, so that none imports another for it.
+//! modules that carry it out (DDL, DML, users) and the backend that hands
+//! it to the wire front end: below all of them, so that none imports
+//! another for it.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;

@@ -1,22 +1,22 @@
-//! The listener: accepts connections and hands each to pgwire with Eddy's
-//! handlers (TLS when configured); stops accepting and drains the streaming
-//! queries on shutdown.
+//! The listener: `eddy_wire` serves the connections, each with an
+//! [`EddyBackend`](crate::backend::EddyBackend) session; on shutdown it
+//! stops accepting and the streaming queries are drained.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use pgwire::tokio::TlsAcceptor;
+use eddy_wire::TlsConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{AuthMode, Security};
+use crate::auth::AuthMode;
+use crate::backend::EddyBackends;
 use crate::database::Database;
-use crate::handler::EddyHandlers;
 
 /// How connections are accepted.
 pub struct ServerConfig {
     /// `Some`: SSLRequest is answered `S` and the connection upgraded.
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<TlsConfig>,
     pub auth: AuthMode,
     /// Sessions beyond this get FATAL 53300.
     pub max_connections: usize,
@@ -38,16 +38,9 @@ pub async fn serve(
     listener: TcpListener,
     db: Arc<Database>,
     config: ServerConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
-    let security = Arc::new(Security::new(
-        db.clone(),
-        config.auth,
-        !addr.ip().is_loopback(),
-        config.max_connections,
-    ));
-    let handlers = Arc::new(EddyHandlers::new(db.clone(), security));
     tracing::info!(
         %addr,
         tls = config.tls.is_some(),
@@ -55,28 +48,16 @@ pub async fn serve(
         max_connections = config.max_connections,
         "eddy is listening for PostgreSQL clients"
     );
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let _ = socket.set_nodelay(true);
-                let handlers = handlers.clone();
-                let tls = config.tls.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    let backends = Arc::new(EddyBackends {
+        db: db.clone(),
+        auth: config.auth,
+        beyond_loopback: !addr.ip().is_loopback(),
+    });
+    let wire = eddy_wire::ServerConfig {
+        tls: config.tls,
+        max_connections: config.max_connections,
+    };
+    eddy_wire::serve(listener, backends, wire, shutdown).await?;
     tracing::info!("shutting down: finishing running epochs");
     db.stop_all().await;
     Ok(())

@@ -28,7 +28,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
-use pgwire::api::auth::sasl::scram::{ScramSecret, gen_salted_password};
+use eddy_wire::ScramVerifier;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{UserError, UserResult};
@@ -56,25 +56,17 @@ impl Verifier {
     /// Derives the verifier of `password` with a fresh random salt.
     pub fn new(password: &str) -> Verifier {
         let salt: [u8; 16] = rand::random();
-        let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
-        match ScramSecret::verifier_from_salted_password(salt.to_vec(), salted, SCRAM_ITERATIONS) {
-            ScramSecret::Verifier {
-                salt,
-                iterations,
-                stored_key,
-                server_key,
-            } => Verifier {
-                iterations,
-                salt: hex(&salt),
-                stored_key: hex(&stored_key),
-                server_key: hex(&server_key),
-            },
-            ScramSecret::SaltedPassword { .. } => unreachable!("verifier_from_salted_password"),
+        let derived = ScramVerifier::derive(password, &salt, SCRAM_ITERATIONS);
+        Verifier {
+            iterations: derived.iterations,
+            salt: hex(&derived.salt),
+            stored_key: hex(&derived.stored_key),
+            server_key: hex(&derived.server_key),
         }
     }
 
-    fn secret(&self) -> Option<ScramSecret> {
-        Some(ScramSecret::Verifier {
+    fn verifier(&self) -> Option<ScramVerifier> {
+        Some(ScramVerifier {
             salt: unhex(&self.salt)?,
             iterations: self.iterations,
             stored_key: unhex(&self.stored_key)?,
@@ -188,16 +180,16 @@ impl UserStore {
             .any(|u| u.scram_sha_256.is_some()))
     }
 
-    /// The SCRAM secret `user` logs in with; `None` when there is no such
-    /// user, it may not log in, or it has no password.
-    pub fn scram_secret(&self, user: &str) -> std::io::Result<Option<ScramSecret>> {
+    /// The SCRAM verifier `user` logs in with; `None` when there is no
+    /// such user, it may not log in, or it has no password.
+    pub fn scram_verifier(&self, user: &str) -> std::io::Result<Option<ScramVerifier>> {
         Ok(self
             .load()?
             .users
             .get(user)
             .filter(|u| u.login)
             .and_then(|u| u.scram_sha_256.as_ref())
-            .and_then(Verifier::secret))
+            .and_then(Verifier::verifier))
     }
 
     /// Sets `user`'s password, creating the user if needed (the bootstrap
@@ -549,30 +541,11 @@ mod tests {
     #[test]
     fn verifiers_check_the_right_password_only() {
         let v = Verifier::new("pencil");
-        let Some(ScramSecret::Verifier {
-            salt,
-            iterations,
-            stored_key,
-            server_key,
-        }) = v.secret()
-        else {
-            panic!("not a verifier")
-        };
-        let expected = ScramSecret::verifier_from_salted_password(
-            salt.clone(),
-            gen_salted_password("pencil", &salt, iterations),
-            iterations,
-        );
-        let ScramSecret::Verifier {
-            stored_key: expected_stored,
-            server_key: expected_server,
-            ..
-        } = expected
-        else {
-            panic!("not a verifier")
-        };
-        assert_eq!(stored_key, expected_stored);
-        assert_eq!(server_key, expected_server);
+        let stored = v.verifier().expect("hex that reads back");
+        let expected = ScramVerifier::derive("pencil", &stored.salt, stored.iterations);
+        assert_eq!(stored, expected);
+        let wrong = ScramVerifier::derive("pencils", &stored.salt, stored.iterations);
+        assert_ne!(stored.stored_key, wrong.stored_key);
         let other = Verifier::new("pencil");
         assert_ne!(other.salt, v.salt, "salts are random");
     }
@@ -586,8 +559,8 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("users.json")).unwrap();
         assert!(!text.contains("correct horse"), "{text}");
         assert!(store.has_passwords().unwrap());
-        assert!(store.scram_secret("eddy").unwrap().is_some());
-        assert!(store.scram_secret("nobody").unwrap().is_none());
+        assert!(store.scram_verifier("eddy").unwrap().is_some());
+        assert!(store.scram_verifier("nobody").unwrap().is_none());
         assert_eq!(
             store.replayed(&[]).unwrap().list(),
             vec![("eddy".to_string(), true, true)]

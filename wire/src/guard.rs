@@ -1,16 +1,14 @@
 //! What every statement runs under, whichever protocol brought it.
 //!
 //! - The connection's cancel key (a CancelRequest, Ctrl-C in psql) and the
-//!   session's `statement_timeout`: either drops the running statement and
+//!   backend's `statement_timeout`: either drops the running statement and
 //!   answers 57014. pgwire's own cancel support is not used, because it
-//!   cannot mark the session.
+//!   cannot tell the backend.
 //! - A panic: the statement ends with XX000 and one log line; the session,
 //!   its connection and every other session carry on.
 //!
-//! A statement stopped either way is abandoned as after any error: a
-//! transaction block it was part of is failed, and outside a block its
-//! changes are discarded. Stack overflows are not caught here — they cannot
-//! be — but prevented: see `eddy_sql::parser::depth`.
+//! A statement stopped either way is abandoned
+//! ([`Backend::abandon_statement`]) as after any error.
 
 use std::any::Any;
 use std::future::Future;
@@ -21,14 +19,11 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use pgwire::api::{ClientInfo, ConnectionGuard, ConnectionHandle};
 
-use crate::error::UserError;
-use crate::outcome::Outcome;
-use crate::redact::redact_sql;
-use crate::session::Session;
-use eddy_sql::ParsedStatement;
+use crate::backend::{Backend, Outcome, Param};
+use crate::error::DbError;
 
-/// The connection's cancel key registration, under a type of Eddy's own so
-/// that pgwire does not race Eddy for the cancel signal.
+/// The connection's cancel key registration, under a type of the front
+/// end's own so that pgwire does not race it for the cancel signal.
 pub(crate) struct CancelKey {
     handle: Arc<ConnectionHandle>,
     _guard: ConnectionGuard,
@@ -70,24 +65,17 @@ impl CancelSignal {
     }
 }
 
-/// Runs one statement, stopped by a cancel request or by the session's
+/// Runs one statement, stopped by a cancel request or by the backend's
 /// `statement_timeout` with 57014, and by a panic with XX000.
-pub(crate) async fn run_guarded(
-    session: &mut Session,
-    stmt: &ParsedStatement,
-    params: &[datafusion::common::ScalarValue],
+pub(crate) async fn run_guarded<B: Backend>(
+    backend: &mut B,
+    stmt: &B::Statement,
+    params: &[Param],
     cancel: &mut CancelSignal,
-) -> Result<Outcome, UserError> {
-    let timeout = session
-        .settings
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get("statement_timeout")
-        .ok()
-        .and_then(|t| parse_duration(&t))
-        .filter(|t| !t.is_zero());
+) -> Result<Outcome, DbError> {
+    let timeout = backend.statement_timeout().filter(|t| !t.is_zero());
     let stopped = {
-        let run = AssertUnwindSafe(session.run(stmt, params)).catch_unwind();
+        let run = AssertUnwindSafe(backend.execute(stmt, params)).catch_unwind();
         tokio::pin!(run);
         let deadline = async {
             match timeout {
@@ -98,23 +86,36 @@ pub(crate) async fn run_guarded(
         tokio::select! {
             result = &mut run => match result {
                 Ok(result) => return result,
-                Err(panic) => statement_panicked(&stmt.text, panic),
+                Err(panic) => Stopped::Panic(panic),
             },
-            _ = cancel.cancelled() => UserError::new("57014", "canceling statement due to user request"),
-            _ = deadline => UserError::new("57014", "canceling statement due to statement timeout"),
+            _ = cancel.cancelled() => Stopped::Error(DbError::query_canceled("user request")),
+            _ = deadline => Stopped::Error(DbError::query_canceled("statement timeout")),
         }
     };
     // The statement's future is gone: whatever it ran is stopped.
-    session.abandon_statement();
-    Err(stopped)
+    let error = match stopped {
+        Stopped::Error(e) => e,
+        Stopped::Panic(panic) => {
+            let sql = backend.loggable_sql(backend.statement_sql(stmt));
+            statement_panicked(&sql, panic)
+        }
+    };
+    backend.abandon_statement();
+    Err(error)
 }
 
-/// Runs statement work other than [`run_guarded`]'s — preparing a statement
-/// for the extended protocol plans it — with a panic turned into XX000.
+enum Stopped {
+    Error(DbError),
+    Panic(Box<dyn Any + Send>),
+}
+
+/// Runs statement work other than [`run_guarded`]'s — preparing a
+/// statement for the extended protocol plans it — with a panic turned
+/// into XX000. `sql` is logged as given: mask it first.
 pub(crate) async fn catching_panics<T>(
     sql: &str,
-    work: impl Future<Output = Result<T, UserError>>,
-) -> Result<T, UserError> {
+    work: impl Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
     AssertUnwindSafe(work)
         .catch_unwind()
         .await
@@ -123,30 +124,24 @@ pub(crate) async fn catching_panics<T>(
 
 /// Runs the synchronous end of a statement — encoding its rows — with a
 /// panic turned into XX000.
-pub(crate) fn catching_panics_in<T>(sql: &str, work: impl FnOnce() -> T) -> Result<T, UserError> {
+pub(crate) fn catching_panics_in<T>(sql: &str, work: impl FnOnce() -> T) -> Result<T, DbError> {
     std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(|panic| statement_panicked(sql, panic))
 }
 
 /// The error for a statement that panicked, logged once with the statement
 /// (the panic hook has logged where it happened).
-fn statement_panicked(sql: &str, panic: Box<dyn Any + Send>) -> UserError {
+fn statement_panicked(sql: &str, panic: Box<dyn Any + Send>) -> DbError {
     let message = panic_message(&*panic);
-    let statement: String = redact_sql(sql).chars().take(200).collect();
+    let statement: String = sql.chars().take(200).collect();
     tracing::error!(%statement, "statement ended by an internal error: {message}");
-    UserError::internal(format!("internal error: {message}"))
+    DbError::internal(format!("internal error: {message}"))
 }
 
 /// The message a panic was raised with.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into())
-}
-
-/// A PostgreSQL duration setting: a number of milliseconds, or a number
-/// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    eddy_engine::options::parse_duration_bare_in(text, std::time::Duration::from_millis(1))
 }
