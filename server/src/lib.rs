@@ -18,9 +18,13 @@
 //!   streaming queries; [`databases`]: the names clients connect with
 //!   (`eddy`, and `postgres` / `template1` for the tools that expect them).
 //! - [`session`]: per-connection settings, transaction state, statement
-//!   execution; [`ddl`] for Eddy's objects, [`query`] for ad-hoc SQL through
-//!   DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`] for a
-//!   session's uncommitted changes, `dml` for UPDATE/DELETE/ALTER TABLE.
+//!   execution; [`ddl`] for Eddy's objects (`ddl::tables` for CREATE
+//!   TABLE and keys, `ddl::show` for SHOW), [`query`] for ad-hoc SQL
+//!   through DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`]
+//!   for a session's uncommitted changes (a catalog transaction, table rows
+//!   committed through the storage's write sets, role changes) and how
+//!   COMMIT applies them, `dml` for UPDATE/DELETE/ALTER TABLE;
+//!   [`side_tables`]: late-row and dead-letter tables.
 //! - [`pg_catalog`]: `pg_catalog` and `information_schema` built from the
 //!   live catalog, and the functions clients call; [`pg_compat`] rewrites
 //!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
