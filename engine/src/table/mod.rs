@@ -16,7 +16,8 @@
 //!   value, inserts or upserts, an optional base version (optimistic
 //!   concurrency) and epoch marker (exactly-once sinks); `rewrite`: the
 //!   write set between a snapshot and new contents
-//!   ([`WriteSet::rewrite`]).
+//!   ([`WriteSet::rewrite`]); `together`: write sets for several tables,
+//!   all checked before any is written ([`write_together`]).
 //! - `conflicts`: the change log behind 40001.
 //! - `segment`: the files; `compaction`: merging them.
 //! - `provider`: [`StoredTableProvider`], a DataFusion table whose scan
@@ -94,8 +95,8 @@
 //! appended meanwhile with other keys do not make it fail (their keys are
 //! still checked against its inserts: 23505). Without a primary key, rows
 //! are deleted by value and a row that is no longer there fails it. A
-//! transaction over several tables writes them one after the other; the
-//! commit is atomic per table, not across tables.
+//! transaction over several tables hands them to [`write_together`], which
+//! checks every table's write set before writing any.
 
 mod appends;
 mod compaction;
@@ -107,6 +108,7 @@ mod provider;
 mod rewrite;
 mod segment;
 mod stored;
+mod together;
 mod write;
 
 use std::collections::HashMap;
@@ -121,6 +123,7 @@ pub use error::{TableError, TableResult};
 pub use provider::StoredTableProvider;
 pub use segment::write_atomically;
 pub use stored::StoredTable;
+pub use together::write_together;
 pub use write::{OnConflict, WriteOutcome, WriteSet};
 
 use crate::{EngineError, Result};

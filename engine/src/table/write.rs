@@ -125,10 +125,22 @@ pub struct WriteOutcome {
     pub version: u64,
 }
 
+/// A write set checked under the table's lock: what is left to do.
+pub(super) enum Checked {
+    /// Nothing to write: the epoch was applied already, or nothing changes.
+    Done(WriteOutcome),
+    Write {
+        segment: Segment,
+        removal: Removal,
+        replaced: u64,
+        deleted: u64,
+    },
+}
+
 /// The rows a write set takes away, each once, with the hash of their
 /// primary key where the write found them by it.
 #[derive(Default)]
-struct Removal {
+pub(super) struct Removal {
     locs: Vec<RowLoc>,
     key_hashes: Vec<Option<u64>>,
     set: HashSet<RowLoc>,
@@ -148,13 +160,20 @@ impl StoredTable {
     /// Applies a write set atomically and durably (one fsynced segment).
     pub fn write(&self, ws: WriteSet) -> TableResult<WriteOutcome> {
         let mut state = self.lock();
+        let checked = self.check_write(&mut state, ws)?;
+        self.finish_write(&mut state, checked)
+    }
+
+    /// Everything [`write`](Self::write) checks, and the segment it would
+    /// write, with nothing changed yet.
+    pub(super) fn check_write(&self, state: &mut TableState, ws: WriteSet) -> TableResult<Checked> {
         if let Some((writer, epoch)) = &ws.epoch
             && state.writers.get(writer).is_some_and(|done| done >= epoch)
         {
-            return Ok(WriteOutcome {
+            return Ok(Checked::Done(WriteOutcome {
                 version: state.version,
                 ..WriteOutcome::default()
-            });
+            }));
         }
         let mut rows = self.conform(&ws.rows, &state.non_null)?;
         let mut removal = Removal::default();
@@ -168,7 +187,7 @@ impl StoredTable {
                 let keys = state.indexes[0].key_columns(&batch);
                 self.remove_keys(&state, &keys, ws.based_on, &mut removal)?
             } else {
-                self.remove_equal_rows(&mut state, &batch, ws.based_on, &mut removal)?
+                self.remove_equal_rows(state, &batch, ws.based_on, &mut removal)?
             };
         }
         let mut replaced = 0u64;
@@ -195,11 +214,11 @@ impl StoredTable {
         }
         self.check_unique(&state, &rows, &removal, ws.on_conflict)?;
         if rows.num_rows() == 0 && removal.locs.is_empty() {
-            return Ok(WriteOutcome {
+            return Ok(Checked::Done(WriteOutcome {
                 applied: true,
                 version: state.version,
                 ..WriteOutcome::default()
-            });
+            }));
         }
         let mut writers = state.writers.clone();
         if let Some((writer, epoch)) = ws.epoch {
@@ -216,6 +235,29 @@ impl StoredTable {
             rows,
             writers,
             supersedes: Supersedes::Nothing,
+        };
+        Ok(Checked::Write {
+            segment,
+            removal,
+            replaced,
+            deleted,
+        })
+    }
+
+    /// Makes a checked write durable and applies it.
+    pub(super) fn finish_write(
+        &self,
+        state: &mut TableState,
+        checked: Checked,
+    ) -> TableResult<WriteOutcome> {
+        let (segment, removal, replaced, deleted) = match checked {
+            Checked::Done(outcome) => return Ok(outcome),
+            Checked::Write {
+                segment,
+                removal,
+                replaced,
+                deleted,
+            } => (segment, removal, replaced, deleted),
         };
         segment::write_segment(&self.dir, &self.schema, &segment, self.sync)?;
         let inserted = segment.rows.num_rows() as u64;

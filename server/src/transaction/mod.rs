@@ -31,7 +31,7 @@
 //!
 //! [`commit`]: Workspace::commit
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use eddy_catalog::{CatalogObject, ObjectKind, Objects, Transaction};
@@ -56,7 +56,7 @@ pub use unique::check_unique;
 #[derive(Clone)]
 pub struct Changes {
     pub(super) catalog: Transaction,
-    pub(super) tables: HashMap<String, PendingTable>,
+    pub(super) tables: BTreeMap<String, PendingTable>,
     /// CREATE/ALTER/DROP ROLE, in order.
     users: Vec<UserChange>,
 }
@@ -65,7 +65,7 @@ impl Changes {
     fn new(db: &Database) -> Changes {
         Changes {
             catalog: db.catalog.begin(),
-            tables: HashMap::new(),
+            tables: BTreeMap::new(),
             users: Vec::new(),
         }
     }

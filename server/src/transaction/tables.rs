@@ -6,7 +6,7 @@ use eddy_catalog::CatalogObject;
 use eddy_catalog::ObjectKind;
 use eddy_catalog::TableDef;
 use eddy_engine::EngineError;
-use eddy_engine::table::{TableConstraints, WriteSet};
+use eddy_engine::table::{TableConstraints, WriteSet, write_together};
 
 use super::{Changes, Workspace};
 use crate::database::Database;
@@ -235,92 +235,55 @@ pub(super) fn drop_new_tables(db: &Database, names: &[String]) {
     }
 }
 
-/// Stores the rows of every table the transaction wrote: appends where only
-/// rows were added, replacements where they were rewritten, new storage
-/// where the table is new or its schema changed.
+/// Stores the rows of every table the transaction wrote. Appends and
+/// rewrites by difference go to the storage together
+/// ([`write_together`]): every table's write is checked — keys (23505),
+/// rows others changed meanwhile (40001) — before any is written. Tables
+/// replaced whole (new, or altered with new columns or constraints) come
+/// after, then the storage's constraints follow changed definitions.
 pub(super) fn commit_rows(
     db: &Database,
     changes: &Changes,
     catalog_changes: &[eddy_catalog::Change],
 ) -> UserResult<()> {
+    let mut together = Vec::new();
+    let mut replaced = Vec::new();
     for (name, table) in &changes.tables {
         let def = match changes.catalog.pending(ObjectKind::Table, name) {
             Some(Some(CatalogObject::Table(def))) => Some(def),
             None => None,
             _ => continue,
         };
-        // A changed definition (ALTER TABLE) brings its constraints:
-        // the rows were checked against them in the workspace, so the
-        // storage takes the rows first and then the new constraints.
-        let constraints = def
-            .map(TableConstraints::from_table_def)
-            .transpose()
-            .map_err(EngineError::from)?;
-        if table.recreate {
-            if let Some((version, _)) = &table.base
-                && db.tables.get(name).is_ok_and(|t| t.version() != *version)
-            {
-                return Err(concurrent_update(name));
+        match (&table.base, table.rewritten, table.recreate, def) {
+            // Only appended to (INSERT).
+            (Some(_), false, false, _) if !table.appended.is_empty() => {
+                together.push((
+                    db.tables.get(name)?,
+                    WriteSet::insert(table.appended.clone()),
+                ));
             }
-            db.tables.drop_table(name)?;
-            db.tables
-                .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
-                .map_err(EngineError::from)?
-                .replace(table.batches.clone())?;
-        } else if table.rewritten {
-            let stored = db.tables.get(name)?;
-            match &table.base {
-                // Rows rewritten (UPDATE, DELETE): the difference from the
-                // rows they were computed from, which keeps what others
-                // wrote meanwhile or fails with 40001 if it overwrites it.
-                Some((version, base)) if constraints.is_none() => {
-                    let ws = WriteSet::rewrite(&table.schema, base, &table.batches, *version)?;
-                    stored.write(ws)?;
-                }
-                // ALTER TABLE with new constraints: replaced whole, unless
-                // the table changed since.
-                base => {
-                    if let Some((version, _)) = base
-                        && stored.version() != *version
-                    {
-                        return Err(concurrent_update(name));
-                    }
-                    if constraints.is_some() {
-                        stored
-                            .set_constraints(TableConstraints::default())
-                            .map_err(EngineError::from)?;
-                    }
-                    stored.replace(table.batches.clone())?;
-                }
+            (Some(_), false, false, _) => {}
+            // Rows rewritten (UPDATE, DELETE) under an unchanged
+            // definition: the difference from the rows they were computed
+            // from, which keeps what others wrote meanwhile or fails with
+            // 40001 if it overwrites it.
+            (Some((version, base)), true, false, None) => {
+                let ws = WriteSet::rewrite(&table.schema, base, &table.batches, *version)?;
+                together.push((db.tables.get(name)?, ws));
             }
-        } else {
-            db.tables.get(name)?.append(&table.appended)?;
-        }
-        let constraints = match (constraints, table.recreate) {
-            (Some(c), _) => Some(c),
-            // Recreated with its definition unchanged: the committed one.
-            (None, true) => match db.catalog.lookup(ObjectKind::Table, name)? {
-                Some(CatalogObject::Table(def)) => {
-                    Some(TableConstraints::from_table_def(&def).map_err(EngineError::from)?)
-                }
-                _ => None,
-            },
-            (None, false) => None,
-        };
-        if let Some(constraints) = constraints {
-            db.tables
-                .get(name)?
-                .set_constraints(constraints)
-                .map_err(EngineError::from)?;
+            _ => replaced.push((name, table, def)),
         }
     }
-    // A definition changed without its rows (CREATE UNIQUE INDEX, DROP
-    // INDEX, a renamed constraint): the storage's constraints follow, so
-    // that every writer is checked against them.
+    write_together(together)?;
+    for (name, table, def) in replaced {
+        replace_rows(db, name, table, def)?;
+    }
+    // A definition changed without its rows being replaced (CREATE UNIQUE
+    // INDEX, DROP INDEX, a renamed constraint): the storage's constraints
+    // follow, so that every writer is checked against them.
     for change in catalog_changes {
         if let (Some(CatalogObject::Table(_)), Some(CatalogObject::Table(def))) =
             (&change.before, &change.after)
-            && !changes.tables.contains_key(&def.name)
             && let Ok(stored) = db.tables.get(&def.name)
         {
             let constraints = TableConstraints::from_table_def(def).map_err(EngineError::from)?;
@@ -328,6 +291,62 @@ pub(super) fn commit_rows(
                 stored.set_constraints(constraints)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Replaces a table's rows whole: new storage for a new table or schema,
+/// or the same storage for an ALTER TABLE that changed its constraints —
+/// unless the table was written since this transaction read it (40001).
+/// A changed definition brings its constraints: the rows were checked
+/// against them in the workspace, so the storage takes the rows first and
+/// then the new constraints.
+fn replace_rows(
+    db: &Database,
+    name: &str,
+    table: &PendingTable,
+    def: Option<&TableDef>,
+) -> UserResult<()> {
+    if let Some((version, _)) = &table.base
+        && db.tables.get(name).is_ok_and(|t| t.version() != *version)
+    {
+        return Err(concurrent_update(name));
+    }
+    let constraints = def
+        .map(TableConstraints::from_table_def)
+        .transpose()
+        .map_err(EngineError::from)?;
+    if table.recreate {
+        db.tables.drop_table(name)?;
+        db.tables
+            .create_or_load_with(name, table.schema.clone(), TableConstraints::default())
+            .map_err(EngineError::from)?
+            .replace(table.batches.clone())?;
+    } else {
+        let stored = db.tables.get(name)?;
+        if constraints.is_some() {
+            stored
+                .set_constraints(TableConstraints::default())
+                .map_err(EngineError::from)?;
+        }
+        stored.replace(table.batches.clone())?;
+    }
+    let constraints = match (constraints, table.recreate) {
+        (Some(c), _) => Some(c),
+        // Recreated with its definition unchanged: the committed one.
+        (None, true) => match db.catalog.lookup(ObjectKind::Table, name)? {
+            Some(CatalogObject::Table(def)) => {
+                Some(TableConstraints::from_table_def(&def).map_err(EngineError::from)?)
+            }
+            _ => None,
+        },
+        (None, false) => None,
+    };
+    if let Some(constraints) = constraints {
+        db.tables
+            .get(name)?
+            .set_constraints(constraints)
+            .map_err(EngineError::from)?;
     }
     Ok(())
 }

@@ -182,3 +182,52 @@ async fn a_delete_keeps_the_rows_a_streaming_query_appends_meanwhile() -> Result
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// A block writing two tables, one of which another session wrote a
+/// conflicting row into meanwhile: the COMMIT fails and neither table has
+/// anything of the block — the first table's rows are not left behind.
+#[tokio::test]
+async fn a_block_over_two_tables_is_refused_whole() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let (a, b) = (eddy.client().await?, eddy.client().await?);
+        execute(
+            &a,
+            "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT);
+             CREATE TABLE zlog (id BIGINT PRIMARY KEY, note TEXT);
+             INSERT INTO accounts VALUES (1, 100), (2, 100);",
+        )
+        .await?;
+        // A key taken meanwhile in the second table (by name).
+        execute(
+            &a,
+            "BEGIN;
+             UPDATE accounts SET balance = balance - 10 WHERE id = 1;
+             INSERT INTO accounts VALUES (3, 10);
+             INSERT INTO zlog VALUES (1, 'moved 10');",
+        )
+        .await?;
+        execute(&b, "INSERT INTO zlog VALUES (1, 'taken')").await?;
+        let e = expect_db_error(&a, "COMMIT").await?;
+        ensure!(e.code().code() == "23505", "{e:?}");
+        ensure!(
+            rows(&b, "SELECT id, balance FROM accounts ORDER BY id").await? == ["1|100", "2|100"]
+        );
+        ensure!(rows(&b, "SELECT note FROM zlog").await? == ["taken"]);
+        // A row changed meanwhile in the second table: 40001, same.
+        execute(
+            &a,
+            "BEGIN;
+             INSERT INTO accounts VALUES (4, 40);
+             UPDATE zlog SET note = 'mine' WHERE id = 1;",
+        )
+        .await?;
+        execute(&b, "UPDATE zlog SET note = 'theirs' WHERE id = 1").await?;
+        let e = expect_db_error(&a, "COMMIT").await?;
+        ensure!(e.code().code() == "40001", "{e:?}");
+        ensure!(rows(&b, "SELECT count(*) FROM accounts").await? == ["2"]);
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}

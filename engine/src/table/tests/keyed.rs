@@ -321,6 +321,53 @@ fn a_rewrite_writes_only_the_difference_and_keeps_what_others_added() {
 }
 
 #[test]
+fn write_sets_written_together_are_refused_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TableStore::open(dir.path()).unwrap();
+    let a = store
+        .create_or_load_with("a", keyed_schema(), keyed_constraints())
+        .unwrap();
+    let b = store
+        .create_or_load_with("b", keyed_schema(), keyed_constraints())
+        .unwrap();
+    b.write(WriteSet::insert(vec![row(1, "taken")])).unwrap();
+    // `a`'s write is fine, `b`'s repeats a key: neither is written.
+    let err = write_together(vec![
+        (a.clone(), WriteSet::insert(vec![row(1, "a")])),
+        (b.clone(), WriteSet::insert(vec![row(1, "again")])),
+    ])
+    .unwrap_err();
+    assert_eq!(err.code(), "23505");
+    assert!(
+        contents(&a).is_empty(),
+        "nothing of the refused transaction"
+    );
+    // A conflict in the first table (by name) stops the second one too.
+    let (v, _) = a.snapshot();
+    a.write(WriteSet::insert(vec![row(2, "theirs")])).unwrap();
+    let err = write_together(vec![
+        (b.clone(), WriteSet::insert(vec![row(5, "b")])),
+        (
+            a.clone(),
+            WriteSet::upsert(vec![row(2, "mine")]).based_on(v),
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(err.code(), "40001");
+    assert_eq!(contents(&b), [some(1, "taken")]);
+    let outcomes = write_together(vec![
+        (b.clone(), WriteSet::insert(vec![row(5, "b")])),
+        (a.clone(), WriteSet::insert(vec![row(3, "a")])),
+    ])
+    .unwrap();
+    assert_eq!(
+        outcomes.iter().map(|o| o.inserted).collect::<Vec<_>>(),
+        [1, 1]
+    );
+    assert_eq!(contents(&a), [some(2, "theirs"), some(3, "a")]);
+}
+
+#[test]
 fn without_a_key_a_row_deleted_meanwhile_fails_the_write_set() {
     let dir = tempfile::tempdir().unwrap();
     let t = TableStore::open(dir.path())
