@@ -179,13 +179,13 @@ impl StoredTable {
         let mut removal = Removal::default();
         let mut deleted = 0u64;
         for keys in &ws.delete_keys {
-            deleted += self.remove_keys(&state, keys, ws.based_on, &mut removal)?;
+            deleted += self.remove_keys(state, keys, ws.based_on, &mut removal)?;
         }
         for batch in &ws.delete_rows {
             let batch = self.conform(std::slice::from_ref(batch), &[])?;
             deleted += if state.constraints.primary_key.is_some() {
                 let keys = state.indexes[0].key_columns(&batch);
-                self.remove_keys(&state, &keys, ws.based_on, &mut removal)?
+                self.remove_keys(state, &keys, ws.based_on, &mut removal)?
             } else {
                 self.remove_equal_rows(state, &batch, ws.based_on, &mut removal)?
             };
@@ -212,7 +212,7 @@ impl StoredTable {
                 }
             }
         }
-        self.check_unique(&state, &rows, &removal, ws.on_conflict)?;
+        self.check_unique(state, &rows, &removal, ws.on_conflict)?;
         if rows.num_rows() == 0 && removal.locs.is_empty() {
             return Ok(Checked::Done(WriteOutcome {
                 applied: true,
