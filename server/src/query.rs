@@ -19,7 +19,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, MemTable, MemoryCatalogProvider, SchemaProvider};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -27,6 +27,7 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 use eddy_catalog::{CatalogObject, ObjectKind};
+use eddy_engine::table::StoredTableProvider;
 use eddy_sql::column_names;
 
 use crate::advisory::{self, SessionLocks};
@@ -108,8 +109,8 @@ impl SchemaProvider for EddySchema {
                     .tables
                     .get(name)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                let provider = MemTable::try_new(table.schema(), vec![table.batches()])?;
-                Ok(Some(Arc::new(provider)))
+                // Filters fixing the primary key are answered by the index.
+                Ok(Some(Arc::new(StoredTableProvider::new(table))))
             }
             Ok(Some(CatalogObject::Source(_))) => Err(DataFusionError::Plan(format!(
                 "source \"{name}\" cannot be queried ad hoc: it is a stream; read it with a streaming query that writes into a table"
