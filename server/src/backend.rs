@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eddy_pgcompat::settings::Settings;
 use eddy_sql::{ParsedStatement, parse_statements};
 use eddy_wire::{
     Backend, BackendFactory, DbError, Notice, Param, Prepared, ScramVerifier, Startup,
@@ -21,7 +22,6 @@ use crate::auth::AuthMode;
 use crate::database::Database;
 use crate::outcome::{Outcome, TxState};
 use crate::session::Session;
-use crate::settings::Settings;
 use crate::users::UserStore;
 
 /// Sessions for the clients of one server.
@@ -79,7 +79,7 @@ fn startup_parameters(startup: &Startup, settings: &Settings) -> Vec<(String, St
         ("IntervalStyle", "postgres".into()),
         ("is_superuser", "on".into()),
         ("server_encoding", "UTF8".into()),
-        ("server_version", crate::PG_SERVER_VERSION.into()),
+        ("server_version", eddy_pgcompat::PG_SERVER_VERSION.into()),
         (
             "session_authorization",
             startup.user().unwrap_or("eddy").to_owned(),

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::CatalogObject;
+use eddy_pgcompat::PgResult;
+use eddy_pgcompat::pg_catalog::{CatalogSource, DatabaseEntry, RoleEntry};
 
 use crate::database::{Database, parse_query};
-use crate::error::UserResult;
-use crate::pg_catalog::{CatalogSource, DatabaseEntry, RoleEntry};
 use crate::transaction::Workspace;
 
 /// The catalog source of one session.
@@ -33,8 +33,10 @@ impl SessionCatalog {
 
 #[async_trait]
 impl CatalogSource for SessionCatalog {
-    fn objects(&self) -> UserResult<Vec<CatalogObject>> {
-        self.workspace.list_all()
+    fn objects(&self) -> PgResult<Vec<CatalogObject>> {
+        self.workspace
+            .list_all()
+            .map_err(|e| eddy_pgcompat::PgError::new(e.sqlstate, e.message))
     }
 
     fn table_rows(&self, name: &str) -> Option<i64> {

@@ -20,7 +20,7 @@ use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 
 use crate::error::{UserError, UserResult};
 use crate::outcome::Outcome;
-pub use crate::pg_catalog::DatabaseEntry;
+pub use eddy_pgcompat::pg_catalog::DatabaseEntry;
 
 /// The names of Eddy's one database, with the OIDs PostgreSQL gives
 /// `template1` and `postgres`.

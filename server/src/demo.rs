@@ -2,9 +2,10 @@
 //! — a generated click stream, counted per page in 10-second windows into
 //! the Eddy table `clicks_per_page` that any PostgreSQL client can read.
 
+use eddy_pgcompat::settings::Settings;
+
 use crate::database::Database;
 use crate::session::Session;
-use crate::settings::Settings;
 
 /// The demo's SQL: the example script, so the two cannot drift apart.
 pub const DEMO_SQL: &str = include_str!("../../examples/clicks_per_page.sql");

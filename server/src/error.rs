@@ -6,6 +6,7 @@ use datafusion::error::DataFusionError;
 use eddy_catalog::{CatalogError, ObjectKind};
 use eddy_engine::EngineError;
 use eddy_engine::table::TableError;
+use eddy_pgcompat::PgError;
 use eddy_sql::SqlError;
 
 #[derive(Debug, Clone)]
@@ -77,6 +78,17 @@ impl From<SqlError> for UserError {
             position: e.position,
             hint,
             ..UserError::new(e.sqlstate, e.message)
+        }
+    }
+}
+
+/// The PostgreSQL emulation's refusals (settings, catalog functions) keep
+/// their SQLSTATE and hint.
+impl From<PgError> for UserError {
+    fn from(e: PgError) -> Self {
+        UserError {
+            hint: e.hint().map(str::to_string),
+            ..UserError::new(e.sqlstate(), e.message())
         }
     }
 }
@@ -159,10 +171,13 @@ impl From<datafusion::arrow::error::ArrowError> for UserError {
 
 impl From<DataFusionError> for UserError {
     fn from(e: DataFusionError) -> Self {
-        if let DataFusionError::External(inner) = e.find_root()
-            && let Some(user) = inner.downcast_ref::<UserError>()
-        {
-            return user.clone();
+        if let DataFusionError::External(inner) = e.find_root() {
+            if let Some(user) = inner.downcast_ref::<UserError>() {
+                return user.clone();
+            }
+            if let Some(pg) = inner.downcast_ref::<PgError>() {
+                return pg.clone().into();
+            }
         }
         let root = e.find_root();
         let text = root.to_string();
@@ -327,5 +342,26 @@ mod tests {
             "0A000"
         );
         assert_eq!(code(DataFusionError::Internal("bug".into())).0, "XX000");
+    }
+
+    /// A refusal of the PostgreSQL emulation raised inside DataFusion (a
+    /// catalog function's body) reaches the client as it was raised.
+    #[test]
+    fn pg_errors_come_out_of_datafusion_with_their_sqlstate() {
+        let raised = eddy_pgcompat::PgError::new("22023", "unterminated format() type specifier")
+            .with_hint("look at the format");
+        let wrapped = DataFusionError::Context(
+            "while running".into(),
+            Box::new(DataFusionError::from(raised)),
+        );
+        let user = UserError::from(wrapped);
+        assert_eq!(
+            (user.sqlstate, user.message.as_str(), user.hint.as_deref()),
+            (
+                "22023",
+                "unterminated format() type specifier",
+                Some("look at the format")
+            )
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! # eddy-server
 //!
 //! The `eddy` binary's library: Eddy's sessions behind the wire front end
-//! (`eddy_wire`), and everything else that is not the engine.
+//! (`eddy_wire`), statement dispatch and the job supervisor — everything
+//! that is neither the engine, the wire protocol nor the PostgreSQL
+//! emulation (`eddy_pgcompat`).
 //!
 //! ## Layout
 //!
@@ -20,16 +22,17 @@
 //! - [`session`]: per-connection settings, transaction state, statement
 //!   execution; [`ddl`] for Eddy's objects (`ddl::tables` for CREATE
 //!   TABLE and keys, `ddl::show` for SHOW), [`query`] for ad-hoc SQL
-//!   through DataFusion, [`settings`] for SET/SHOW/RESET, [`transaction`]
+//!   through DataFusion (the session's DataFusion context, with
+//!   `eddy_pgcompat`'s catalog schemas, functions and advisory locks
+//!   registered), `session::set` for SET/SHOW/RESET over
+//!   `eddy_pgcompat::settings`, [`transaction`]
 //!   for a session's uncommitted changes (a catalog transaction, table rows
 //!   committed through the storage's write sets, role changes) and how
 //!   COMMIT applies them, `dml` for UPDATE/DELETE/ALTER TABLE;
 //!   [`side_tables`]: late-row and dead-letter tables.
-//! - [`pg_catalog`]: `pg_catalog` and `information_schema` built from the
-//!   live catalog, and the functions clients call; [`pg_compat`] rewrites
-//!   PostgreSQL-only syntax (`::regclass`, `OPERATOR(…)`) before planning;
-//!   [`advisory`] holds `pg_advisory_lock` and friends;
-//!   [`catalog_view`] is what the catalogs read of a session's database.
+//! - [`catalog_view`]: the server's `eddy_pgcompat::pg_catalog::CatalogSource`
+//!   — what `pg_catalog` and `information_schema` read of a session's
+//!   database (its workspace, row counts, users, database names).
 //! - [`auth`]: when passwords are required (`--auth`), with [`users`]
 //!   (CREATE/ALTER/DROP USER, verifiers in `users.json`);
 //!   [`redact`]: secrets masked wherever definitions are shown or logged.
@@ -38,9 +41,19 @@
 //!
 //! Startup, TLS, the simple and extended protocols, row encoding, cancel,
 //! `statement_timeout` enforcement and panics caught as XX000 are
-//! `eddy_wire`'s.
+//! `eddy_wire`'s. The system catalogs, the functions clients call while
+//! introspecting, the rewrites of PostgreSQL-only syntax before planning
+//! (`::regclass`, `OPERATOR(…)`), advisory locks and the session settings
+//! are `eddy_pgcompat`'s; its `PgError`s become [`error::UserError`]s
+//! with their SQLSTATE.
+//!
+//! Two modules of `eddy_pgcompat` are re-exported under their old paths
+//! until the code using them moves to the new ones: [`settings`] (the
+//! benchmark builds its sessions with `eddy_server::settings::Settings`)
+//! and, crate-private, `pg_catalog` (`dml`'s ALTER TABLE shows a foreign
+//! key as `pg_get_constraintdef` does, through
+//! `crate::pg_catalog::foreign_key_sql`).
 
-pub mod advisory;
 pub mod auth;
 pub mod backend;
 pub mod catalog_view;
@@ -54,27 +67,24 @@ pub mod error;
 mod names;
 pub mod outcome;
 pub mod parameters;
-pub mod pg_catalog;
-pub mod pg_compat;
 pub mod prepare;
 pub mod query;
 pub mod redact;
 pub mod server;
 pub mod session;
-pub mod settings;
 pub mod side_tables;
 mod subquery;
 pub mod transaction;
 pub mod users;
 
-/// The PostgreSQL version Eddy reports to clients.
-pub const PG_SERVER_VERSION: &str = "16.6";
-pub const PG_SERVER_VERSION_NUM: &str = "160006";
+pub(crate) use eddy_pgcompat::pg_catalog;
+pub use eddy_pgcompat::settings;
 
 /// `SELECT version()`.
 pub fn version_string() -> String {
     format!(
-        "PostgreSQL {PG_SERVER_VERSION} (Eddy {}) on {}-{}, a streaming SQL server",
+        "PostgreSQL {} (Eddy {}) on {}-{}, a streaming SQL server",
+        eddy_pgcompat::PG_SERVER_VERSION,
         env!("CARGO_PKG_VERSION"),
         std::env::consts::ARCH,
         std::env::consts::OS

@@ -28,16 +28,16 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
 use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_engine::table::StoredTableProvider;
+use eddy_pgcompat::advisory::{self, SessionLocks};
+use eddy_pgcompat::pg_catalog::{
+    self, CatalogContext, InformationSchema, PgCatalogSchema, StatementSnapshot,
+};
+use eddy_pgcompat::settings::Settings;
 use eddy_sql::column_names;
 
-use crate::advisory::{self, SessionLocks};
 use crate::catalog_view::SessionCatalog;
 use crate::database::Database;
 use crate::error::UserResult;
-use crate::pg_catalog::{
-    self, CatalogContext, InformationSchema, PgCatalogSchema, StatementSnapshot,
-};
-use crate::settings::Settings;
 
 /// What the planner gets of a statement: PostgreSQL's names given to the
 /// columns of derived tables and CTEs (so that `SELECT count FROM (SELECT
@@ -260,7 +260,7 @@ fn register_pg_functions(
                     Some(n) => settings
                         .get(n)
                         .map(Some)
-                        .map_err(|e| DataFusionError::Execution(e.message)),
+                        .map_err(|e| DataFusionError::Execution(e.message().to_string())),
                 }
             };
             match &args[0] {

@@ -18,7 +18,7 @@
 //! binds each row's values and runs the subquery: no row gives NULL, more
 //! than one row fails with 21000 as in PostgreSQL. Results are remembered
 //! per distinct set of values within the statement. The function waits for
-//! each execution with [`crate::pg_catalog::functions::block_on`], which
+//! each execution with [`eddy_pgcompat::udf::block_on`], which
 //! frees its worker first: a subquery's own tasks, and nested subqueries,
 //! then run on the other threads.
 //!
@@ -106,7 +106,7 @@ pub fn extract(stmt: &mut Statement) -> Vec<Extracted> {
         });
         let name = format!("eddy_subquery_{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let args: Vec<Expr> = tested.into_iter().chain(outer).collect();
-        let call = Expr::Function(crate::pg_compat::function(&name, args));
+        let call = Expr::Function(eddy_pgcompat::dialect::function(&name, args));
         *expr = if negated {
             Expr::UnaryOp {
                 op: UnaryOperator::Not,
@@ -203,7 +203,10 @@ fn reads_only_catalog(query: &Query) -> bool {
             .collect();
         let catalog = match parts.as_slice() {
             [schema, _] => schema == "pg_catalog" || schema == "information_schema",
-            [n] => crate::pg_catalog::is_catalog_table(n) || TABLE_FUNCTIONS.contains(&n.as_str()),
+            [n] => {
+                eddy_pgcompat::pg_catalog::is_catalog_table(n)
+                    || TABLE_FUNCTIONS.contains(&n.as_str())
+            }
             _ => false,
         };
         any = true;
@@ -397,7 +400,7 @@ impl CorrelatedSubquery {
         let plan = self.plan.clone().with_param_values(ParamValues::List(
             params.into_iter().map(Into::into).collect(),
         ))?;
-        let batches = crate::pg_catalog::functions::block_on(async {
+        let batches = eddy_pgcompat::udf::block_on(async {
             let physical = self.state.create_physical_plan(&plan).await?;
             datafusion::physical_plan::collect(physical, self.state.task_ctx()).await
         })?;

@@ -25,6 +25,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Reset, Statement};
 use eddy_catalog::{ObjectKind, TableDef};
+use eddy_pgcompat::pg_catalog::StatementSnapshot;
+use eddy_pgcompat::settings::Settings;
 use eddy_sql::{EddyStatement, ParsedStatement};
 
 use crate::database::Database;
@@ -32,8 +34,6 @@ use crate::ddl::{self, CreateMode, Created};
 use crate::error::{UserError, UserResult};
 use crate::names;
 use crate::outcome::{Outcome, TxState};
-use crate::pg_catalog::StatementSnapshot;
-use crate::settings::Settings;
 use crate::transaction::{Changes, PendingSchema, Workspace};
 use set::setting_name;
 
@@ -481,7 +481,7 @@ impl Session {
 
     async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> UserResult<LogicalPlan> {
         let mut stmt = stmt;
-        crate::pg_compat::rewrite(&mut stmt);
+        eddy_pgcompat::dialect::rewrite(&mut stmt);
         if self.tx == TxState::Idle {
             self.release_transaction_locks();
         }

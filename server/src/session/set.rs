@@ -6,11 +6,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Value};
+use eddy_pgcompat::settings::display_name;
 
 use super::Session;
 use crate::error::{UserError, UserResult};
 use crate::outcome::Outcome;
-use crate::settings::display_name;
 
 impl Session {
     pub(super) fn set(&mut self, set: &Set) -> UserResult<Outcome> {

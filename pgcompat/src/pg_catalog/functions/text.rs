@@ -1,7 +1,7 @@
 //! Text and value functions PostgreSQL has and DataFusion lacks, or has
 //! otherwise: `format`, `quote_ident`, `quote_literal`, `parse_ident`,
 //! `pg_size_pretty`, `json_build_object`, `array_upper` / `array_lower`,
-//! and `eddy_like_pattern` (behind [`crate::pg_compat`]'s rewrite of
+//! and `eddy_like_pattern` (behind [`crate::dialect`]'s rewrite of
 //! `LIKE … ESCAPE`).
 
 use std::sync::Arc;
@@ -12,7 +12,9 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use super::{as_i64, as_text, quote_ident, register, utf8};
+use eddy_sql::identifiers::quote_if_needed as quote_ident;
+
+use crate::udf::{as_i64, as_text, register, utf8};
 
 pub(super) fn register_all(ctx: &SessionContext) {
     let text = DataType::Utf8;
@@ -28,7 +30,7 @@ pub(super) fn register_all(ctx: &SessionContext) {
             format_pg(&template, &args[1..])
                 .map(|s| ScalarValue::Utf8(Some(s)))
                 .map_err(|message| {
-                    DataFusionError::External(Box::new(crate::error::UserError::new(
+                    DataFusionError::External(Box::new(crate::error::PgError::new(
                         "22023", message,
                     )))
                 })
@@ -38,15 +40,15 @@ pub(super) fn register_all(ctx: &SessionContext) {
         Ok(ScalarValue::Utf8(as_i64(&args[0]).map(size_pretty)))
     });
     // `LIKE p ESCAPE 'e'` with a pattern known only at execution
-    // (rewritten by `pg_compat`): the pattern with backslash escapes.
+    // (rewritten by `dialect`): the pattern with backslash escapes.
     register(ctx, "eddy_like_pattern", &[2], DataType::Utf8, |args| {
         let (Some(pattern), Some(escape)) = (as_text(&args[0]), as_text(&args[1])) else {
             return Ok(ScalarValue::Utf8(None));
         };
-        crate::pg_compat::backslash_escaped(&pattern, &escape)
+        crate::dialect::backslash_escaped(&pattern, &escape)
             .map(|p| ScalarValue::Utf8(Some(p)))
             .ok_or_else(|| {
-                DataFusionError::External(Box::new(crate::error::UserError::new(
+                DataFusionError::External(Box::new(crate::error::PgError::new(
                     "22025",
                     "invalid escape string",
                 )))
@@ -83,7 +85,7 @@ pub(super) fn register_all(ctx: &SessionContext) {
             return Ok(ScalarValue::Null);
         };
         let parts = parse_ident(&name).ok_or_else(|| {
-            DataFusionError::External(Box::new(crate::error::UserError::new(
+            DataFusionError::External(Box::new(crate::error::PgError::new(
                 "22023",
                 format!("string is not a valid identifier: \"{name}\""),
             )))

@@ -5,8 +5,9 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
+use super::super::context::CatalogContext;
+use super::super::oids;
 use super::super::rows::{Col::*, boolean, int, null, table, text};
-use super::super::{CatalogContext, oids};
 
 /// Eddy's one database under each of its names.
 pub(super) fn pg_database(ctx: &CatalogContext) -> DfResult<MemTable> {

@@ -1,27 +1,8 @@
-//! The PostgreSQL functions clients call while introspecting, and the
-//! functions behind [`crate::pg_compat`]'s rewrites of `::regclass` and
-//! friends. They work row by row on [`ScalarValue`]s ([`register`]): they
-//! run over catalog-sized inputs, never over stream data.
-//!
-//! - `session.rs`: who and where the session is — `current_user` and its
-//!   synonyms, `current_schemas`, `set_config`, `pg_get_userbyid`;
-//! - `objects.rs`: object identifiers and definitions, read from the
-//!   statement's catalog snapshot — `format_type`, `to_regclass` and the
-//!   `eddy_reg*` casts, `obj_description` / `col_description`,
-//!   `pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_viewdef`;
-//! - `fixed_answers.rs`: functions whose answer Eddy knows without looking
-//!   (every privilege granted, no rules, triggers, partitions or sizes);
-//! - `text.rs`: text and value functions PostgreSQL has and DataFusion
-//!   lacks — `format`, `quote_ident`, `parse_ident`, `pg_size_pretty`,
-//!   `json_build_object`, array bounds;
-//! - `table_functions.rs`: `pg_get_keywords()`, and `generate_series` /
-//!   `range` taking constant expressions.
-
-mod fixed_answers;
-mod objects;
-mod session;
-mod table_functions;
-mod text;
+//! Scalar functions evaluated row by row, the way every function of this
+//! crate is registered ([`register`]): the catalog functions, the
+//! advisory-lock functions. They run over catalog-sized inputs and lock
+//! keys, never over stream data, so a body sees one row's arguments as
+//! [`ScalarValue`]s ([`as_i64`], [`as_text`]) and answers one value.
 
 use std::sync::Arc;
 
@@ -34,11 +15,6 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::prelude::SessionContext;
-
-use super::CatalogContext;
-
-/// PostgreSQL's `quote_ident()`, also used for names in catalog text.
-pub use eddy_sql::identifiers::quote_if_needed as quote_ident;
 
 type RowFn = dyn Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync;
 
@@ -175,7 +151,8 @@ pub fn as_text(v: &ScalarValue) -> Option<String> {
     }
 }
 
-pub(super) fn utf8(s: Option<String>) -> ScalarValue {
+/// A text value, NULL for `None`.
+pub fn utf8(s: Option<String>) -> ScalarValue {
     ScalarValue::Utf8(s)
 }
 
@@ -192,13 +169,4 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         }
         _ => futures::executor::block_on(future),
     }
-}
-
-/// Registers every function of this module on a session's context.
-pub fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
-    session::register_all(ctx, cat);
-    objects::register_all(ctx, cat);
-    fixed_answers::register_all(ctx);
-    text::register_all(ctx);
-    table_functions::register_all(ctx);
 }

@@ -5,7 +5,7 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::super::relation_oid;
+use super::super::oids::relation_oid;
 use super::super::rows::{Col::*, int, null, table, text, text_array};
 use super::super::snapshot::Snapshot;
 

@@ -5,7 +5,7 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::super::CatalogContext;
+use super::super::context::CatalogContext;
 use super::super::rows::{Col::*, int, null, table, text};
 use super::super::snapshot::Snapshot;
 

@@ -7,7 +7,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
-use super::{as_i64, as_text, register, utf8};
+use crate::udf::{as_i64, as_text, register, utf8};
 
 pub(super) fn register_all(ctx: &SessionContext) {
     let text = DataType::Utf8;

@@ -4,9 +4,10 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
+use super::super::oids::relation_oid;
 use super::super::rows::{Col::*, boolean, int, null, table, text};
 use super::super::snapshot::{Column, Snapshot};
-use super::super::{relation_oid, types};
+use super::super::types;
 use super::class::{ClassRow, class_rows};
 
 pub(super) fn pg_attribute(snapshot: &Snapshot) -> DfResult<MemTable> {

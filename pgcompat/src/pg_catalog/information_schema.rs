@@ -5,7 +5,7 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::CatalogContext;
+use super::context::CatalogContext;
 use super::rows::{Col::*, boolean, int, null, table, text};
 use super::snapshot::{Relation, unique_index_over};
 use super::types;

@@ -9,8 +9,9 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
 use datafusion::prelude::SessionContext;
 
-use super::super::{CatalogContext, oids};
-use super::{as_i64, as_text, register, utf8};
+use super::super::context::CatalogContext;
+use super::super::oids;
+use crate::udf::{as_i64, as_text, register, utf8};
 
 pub(super) fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
     let text = DataType::Utf8;
@@ -58,6 +59,6 @@ fn set_config(
     let mut settings = settings.write().unwrap_or_else(|e| e.into_inner());
     settings
         .set(&name, &value)
-        .map_err(|e| datafusion::error::DataFusionError::Execution(e.message))?;
+        .map_err(|e| datafusion::error::DataFusionError::Execution(e.message().to_string()))?;
     Ok(utf8(settings.get(&name).ok()))
 }

@@ -1,5 +1,5 @@
 //! Object identifiers and definitions: `format_type`, the `regclass` /
-//! `regtype` / `regnamespace` / `regrole` casts [`crate::pg_compat`]
+//! `regtype` / `regnamespace` / `regrole` casts [`crate::dialect`]
 //! rewrites into `eddy_reg*` calls (and `to_regclass`, `to_regtype`),
 //! `obj_description` / `col_description`, `pg_get_constraintdef`,
 //! `pg_get_indexdef`, `pg_get_viewdef`, and the options of a foreign table
@@ -13,8 +13,12 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
-use super::super::{CatalogContext, Snapshot, oids, types};
-use super::{as_i64, as_text, block_on, quote_ident, register, utf8};
+use super::super::context::CatalogContext;
+use super::super::snapshot::Snapshot;
+use super::super::{oids, types};
+use eddy_sql::identifiers::quote_if_needed as quote_ident;
+
+use crate::udf::{as_i64, as_text, block_on, register, utf8};
 
 /// The statement's catalog snapshot, from a synchronous function body.
 fn snapshot_now(ctx: &CatalogContext) -> Arc<Snapshot> {
@@ -105,7 +109,7 @@ pub(super) fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
             None
         }))
     });
-    // Object identifiers (see `pg_compat`).
+    // Object identifiers (see `dialect`).
     for name in ["eddy_regtype_oid", "to_regtype"] {
         register(ctx, name, &[1], oid.clone(), |args| {
             Ok(ScalarValue::Int64(
@@ -205,7 +209,7 @@ pub(super) fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
         ))
     });
     // `pg_options_to_table(ftoptions)` under `ARRAY(SELECT …)`, as psql's
-    // `\d` of a foreign table writes it (see `pg_compat`).
+    // `\d` of a foreign table writes it (see `dialect`).
     register(
         ctx,
         "eddy_options_array",

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::CatalogObject;
 
-use crate::error::UserResult;
+use crate::error::PgResult;
 
 /// The server's side of `pg_catalog` and `information_schema`, for one
 /// session.
@@ -30,7 +30,7 @@ pub trait CatalogSource: Send + Sync {
     /// Every object of the session's view: the committed catalog with the
     /// session's uncommitted changes applied (inside a transaction block
     /// the block's own tables are listed, its drops are not).
-    fn objects(&self) -> UserResult<Vec<CatalogObject>>;
+    fn objects(&self) -> PgResult<Vec<CatalogObject>>;
 
     /// The rows table `name` holds in the session's view; `None` when it
     /// cannot be told.
@@ -63,79 +63,4 @@ pub struct DatabaseEntry {
     pub name: &'static str,
     pub oid: i64,
     pub is_template: bool,
-}
-
-#[cfg(test)]
-pub(super) mod testing {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, RwLock};
-
-    use async_trait::async_trait;
-    use datafusion::arrow::datatypes::SchemaRef;
-    use eddy_catalog::{CatalogObject, ColumnDef, SqlType, TableDef};
-
-    use super::super::{CatalogContext, StatementSnapshot};
-    use super::*;
-
-    /// A session's catalog context over `source`.
-    pub fn context(
-        source: Arc<dyn CatalogSource>,
-        statement: Arc<StatementSnapshot>,
-    ) -> CatalogContext {
-        CatalogContext {
-            source,
-            settings: Arc::new(RwLock::new(Default::default())),
-            database_name: "eddy".into(),
-            statement,
-        }
-    }
-
-    /// A catalog that gains a table each time it is read: read `n` lists
-    /// `t1` … `tn`, each with one column.
-    #[derive(Default)]
-    pub struct GrowingCatalog {
-        reads: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl CatalogSource for GrowingCatalog {
-        fn objects(&self) -> UserResult<Vec<CatalogObject>> {
-            let n = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok((1..=n)
-                .map(|i| {
-                    CatalogObject::Table(TableDef {
-                        name: format!("t{i}"),
-                        columns: vec![ColumnDef {
-                            name: "id".into(),
-                            data_type: SqlType::BigInt,
-                            nullable: false,
-                            default: None,
-                        }],
-                        primary_key: vec![],
-                        primary_key_name: None,
-                        indexes: vec![],
-                        foreign_keys: vec![],
-                        comments: Default::default(),
-                        sql: String::new(),
-                    })
-                })
-                .collect())
-        }
-
-        fn table_rows(&self, _name: &str) -> Option<i64> {
-            Some(0)
-        }
-
-        async fn streaming_query_schema(&self, _query: &str) -> Option<SchemaRef> {
-            None
-        }
-
-        fn roles(&self) -> Vec<RoleEntry> {
-            vec![]
-        }
-
-        fn databases(&self) -> &[DatabaseEntry] {
-            &[]
-        }
-    }
 }

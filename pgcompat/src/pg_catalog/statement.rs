@@ -23,7 +23,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{CatalogSource, Snapshot};
+use super::snapshot::Snapshot;
+use super::source::CatalogSource;
 
 /// The snapshot of the statement a session is running, shared by every
 /// catalog table and function of that session.
@@ -105,8 +106,8 @@ mod tests {
     use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
     use datafusion::prelude::{SessionConfig, SessionContext};
 
-    use super::super::PgCatalogSchema;
-    use super::super::source::testing::{GrowingCatalog, context};
+    use super::super::schemas::PgCatalogSchema;
+    use super::super::testing::{GrowingCatalog, context};
     use super::*;
 
     fn session(statement: Arc<StatementSnapshot>) -> SessionContext {

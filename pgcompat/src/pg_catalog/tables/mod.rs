@@ -40,7 +40,7 @@ mod type_;
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::CatalogContext;
+use super::context::CatalogContext;
 use super::rows::table;
 use super::snapshot::Snapshot;
 
@@ -146,7 +146,7 @@ mod tests {
 
     use datafusion::datasource::TableProvider;
 
-    use super::super::source::testing::{GrowingCatalog, context};
+    use super::super::testing::{GrowingCatalog, context};
     use super::*;
 
     #[tokio::test]

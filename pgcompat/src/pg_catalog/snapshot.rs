@@ -5,10 +5,22 @@
 //! `pg_get_expr` show for them. Built from a [`CatalogSource`], once per
 //! statement (see [`super::StatementSnapshot`]).
 
-use eddy_catalog::CatalogObject;
+use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_sql::identifiers::quote_if_needed as quote_ident;
 
-use super::{CatalogSource, kind_key, relation_oid, types};
+use super::oids::{kind_key, relation_oid};
+use super::source::CatalogSource;
+use super::types;
+
+/// The relation kinds of Eddy objects, in `relkind` letters.
+pub fn relkind(kind: ObjectKind) -> Option<&'static str> {
+    match kind {
+        ObjectKind::Table => Some("r"),
+        ObjectKind::Source => Some("f"),
+        ObjectKind::StreamingQuery => Some("m"),
+        ObjectKind::Sink => None,
+    }
+}
 
 /// One column of a relation, in PostgreSQL's terms.
 #[derive(Debug, Clone)]

@@ -4,8 +4,9 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
+use super::super::context::CatalogContext;
+use super::super::oids::{self, relation_oid};
 use super::super::rows::{Col::*, boolean, int, null, table, text};
-use super::super::{CatalogContext, oids, relation_oid};
 
 /// A role of `pg_roles`: oid, name, can log in.
 pub(super) struct Role {

@@ -3,7 +3,7 @@
 use datafusion::catalog::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::super::CatalogContext;
+use super::super::context::CatalogContext;
 use super::super::rows::{Col::*, boolean, null, table, text};
 
 pub(super) fn pg_settings(ctx: &CatalogContext) -> DfResult<MemTable> {

@@ -5,7 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{UserError, UserResult};
+use crate::error::{PgError, PgResult};
+
+/// The PostgreSQL version Eddy reports to clients (`server_version`,
+/// ParameterStatus, `version()`).
+pub const PG_SERVER_VERSION: &str = "16.6";
+pub const PG_SERVER_VERSION_NUM: &str = "160006";
 
 /// (name, default) of every setting `SHOW` knows.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -36,8 +41,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("max_identifier_length", "63"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
-    ("server_version", crate::PG_SERVER_VERSION),
-    ("server_version_num", crate::PG_SERVER_VERSION_NUM),
+    ("server_version", PG_SERVER_VERSION),
+    ("server_version_num", PG_SERVER_VERSION_NUM),
     ("session_authorization", "eddy"),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
@@ -99,29 +104,29 @@ impl Settings {
         s
     }
 
-    pub fn get(&self, name: &str) -> UserResult<String> {
+    pub fn get(&self, name: &str) -> PgResult<String> {
         let name = name.to_ascii_lowercase();
         if let Some(v) = self.values.get(&name) {
             return Ok(v.clone());
         }
         default_of(&name).map(str::to_string).ok_or_else(|| {
-            UserError::new(
+            PgError::new(
                 "42704",
                 format!("unrecognized configuration parameter \"{name}\""),
             )
         })
     }
 
-    pub fn set(&mut self, name: &str, value: &str) -> UserResult<()> {
+    pub fn set(&mut self, name: &str, value: &str) -> PgResult<()> {
         let name = name.to_ascii_lowercase();
         if READ_ONLY.contains(&name.as_str()) {
-            return Err(UserError::new(
+            return Err(PgError::new(
                 "55P02",
                 format!("parameter \"{name}\" cannot be changed"),
             ));
         }
         if default_of(&name).is_none() && !name.contains('.') {
-            return Err(UserError::new(
+            return Err(PgError::new(
                 "42704",
                 format!("unrecognized configuration parameter \"{name}\""),
             ));
@@ -183,11 +188,11 @@ fn default_of(name: &str) -> Option<&'static str> {
     DEFAULTS.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
-fn normalize_time_zone(value: &str) -> UserResult<String> {
+fn normalize_time_zone(value: &str) -> PgResult<String> {
     match value.to_ascii_lowercase().as_str() {
         "utc" | "etc/utc" | "gmt" | "z" | "zulu" | "default" | "local" => Ok("UTC".into()),
         _ if value.parse::<i32>().is_ok() => Ok(value.to_string()),
-        _ => Err(UserError::new(
+        _ => Err(PgError::new(
             "22023",
             format!("invalid value for parameter \"TimeZone\": \"{value}\""),
         )
@@ -195,7 +200,7 @@ fn normalize_time_zone(value: &str) -> UserResult<String> {
     }
 }
 
-fn normalize_date_style(value: &str) -> UserResult<String> {
+fn normalize_date_style(value: &str) -> PgResult<String> {
     let v = value.to_ascii_uppercase();
     if v.contains("ISO") || v.contains("MDY") || v.contains("DMY") || v.contains("YMD") {
         Ok(if v.contains("DMY") {
@@ -206,7 +211,7 @@ fn normalize_date_style(value: &str) -> UserResult<String> {
             "ISO, MDY".into()
         })
     } else {
-        Err(UserError::new(
+        Err(PgError::new(
             "22023",
             format!("invalid value for parameter \"DateStyle\": \"{value}\""),
         ))

@@ -24,7 +24,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::prelude::SessionContext;
 
-use crate::pg_catalog::functions::{as_i64, register as register_udf};
+use crate::udf::{as_i64, register as register_udf};
 
 /// A lock key: one bigint, or two integers (a separate key space, as in
 /// PostgreSQL).
