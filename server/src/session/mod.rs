@@ -12,7 +12,11 @@
 //! [`end_script`](Session::end_script) (a multi-statement simple query)
 //! the statements outside a block commit together, as PostgreSQL's
 //! implicit transaction does.
+//!
+//! `block`: BEGIN/COMMIT/ROLLBACK and savepoints; `insert`: INSERT into
+//! Eddy tables (casts, defaults, SERIAL, keys); `set`: SET/SHOW/RESET.
 
+mod block;
 mod insert;
 mod set;
 
@@ -390,64 +394,15 @@ impl Session {
                 }
                 Ok(Outcome::Command("DROP INDEX".into(), None))
             }
-            Statement::StartTransaction { .. } => {
-                if self.tx != TxState::Idle {
-                    self.notice(
-                        "WARNING",
-                        "25001",
-                        "there is already a transaction in progress",
-                    );
-                }
-                self.tx = TxState::InBlock;
-                Ok(Outcome::Begin)
-            }
-            Statement::Commit { .. } => {
-                let tag = match self.tx {
-                    TxState::Failed => "ROLLBACK",
-                    TxState::Idle => {
-                        self.notice("WARNING", "25P01", "there is no transaction in progress");
-                        "COMMIT"
-                    }
-                    TxState::InBlock => "COMMIT",
-                };
-                let failed = self.tx == TxState::Failed;
-                self.tx = TxState::Idle;
-                self.savepoints.clear();
-                self.release_transaction_locks();
-                if failed {
-                    self.ws.discard();
-                } else {
-                    let warnings = self.ws.commit().await?;
-                    self.relay_commit_warnings(warnings);
-                }
-                Ok(Outcome::End(tag))
-            }
+            Statement::StartTransaction { .. } => Ok(self.begin()),
+            Statement::Commit { .. } => self.commit().await,
             Statement::Rollback {
                 savepoint: Some(name),
                 ..
             } => self.rollback_to(name),
-            Statement::Rollback { .. } => {
-                if self.tx == TxState::Idle {
-                    self.notice("WARNING", "25P01", "there is no transaction in progress");
-                }
-                self.tx = TxState::Idle;
-                self.savepoints.clear();
-                self.release_transaction_locks();
-                self.ws.discard();
-                Ok(Outcome::End("ROLLBACK"))
-            }
-            Statement::Savepoint { name } => {
-                self.in_block("SAVEPOINT")?;
-                self.savepoints
-                    .push((names::ident(name), self.ws.snapshot()));
-                Ok(Outcome::Command("SAVEPOINT".into(), None))
-            }
-            Statement::ReleaseSavepoint { name } => {
-                self.in_block("RELEASE SAVEPOINT")?;
-                let i = self.savepoint(name)?;
-                self.savepoints.truncate(i);
-                Ok(Outcome::Command("RELEASE".into(), None))
-            }
+            Statement::Rollback { .. } => Ok(self.rollback()),
+            Statement::Savepoint { name } => self.savepoint(name),
+            Statement::ReleaseSavepoint { name } => self.release_savepoint(name),
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::Reset(reset) => {
@@ -570,39 +525,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    fn in_block(&self, what: &str) -> UserResult<()> {
-        if self.tx == TxState::Idle {
-            return Err(UserError::new(
-                "25P01",
-                format!("{what} can only be used in transaction blocks"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The position of the newest savepoint of that name.
-    fn savepoint(&self, name: &datafusion::sql::sqlparser::ast::Ident) -> UserResult<usize> {
-        let name = names::ident(name);
-        self.savepoints
-            .iter()
-            .rposition(|(n, _)| *n == name)
-            .ok_or_else(|| UserError::new("3B001", format!("savepoint \"{name}\" does not exist")))
-    }
-
-    /// `ROLLBACK TO SAVEPOINT`: undoes what followed the savepoint, which
-    /// stays, and leaves the failed state.
-    fn rollback_to(
-        &mut self,
-        name: &datafusion::sql::sqlparser::ast::Ident,
-    ) -> UserResult<Outcome> {
-        self.in_block("ROLLBACK TO SAVEPOINT")?;
-        let i = self.savepoint(name)?;
-        self.savepoints.truncate(i + 1);
-        self.ws.restore(self.savepoints[i].1.clone());
-        self.tx = TxState::InBlock;
-        Ok(Outcome::Command("ROLLBACK".into(), None))
     }
 }
 
