@@ -208,7 +208,10 @@ async fn run(repeat: usize) -> anyhow::Result<()> {
     for _ in 0..repeat {
         upsert_sink().await?;
     }
-    println!("  ratio of the medians' medians: {:.2}", median(ratios));
+    println!(
+        "  single-row INSERT ratio, median over the runs: {:.2}",
+        median(ratios)
+    );
     Ok(())
 }
 

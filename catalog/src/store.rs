@@ -57,22 +57,6 @@ impl Catalog {
         }
     }
 
-    /// Looks up an object that must be of exactly `kind`.
-    pub fn get(&self, kind: ObjectKind, name: &str) -> Result<CatalogObject, CatalogError> {
-        match self.lookup(kind, name)? {
-            Some(obj) if obj.kind() == kind => Ok(obj),
-            Some(obj) => Err(CatalogError::WrongKind {
-                name: name.to_string(),
-                expected: kind,
-                actual: obj.kind(),
-            }),
-            None => Err(CatalogError::NotFound {
-                kind,
-                name: name.to_string(),
-            }),
-        }
-    }
-
     /// All objects of `kind`, ordered by name.
     pub fn list(&self, kind: ObjectKind) -> Result<Vec<CatalogObject>, CatalogError> {
         let mut out = Vec::new();
@@ -82,21 +66,6 @@ impl Catalog {
             if obj.kind() == kind {
                 out.push(obj);
             }
-        }
-        Ok(out)
-    }
-
-    /// Every object, in an order where an object comes after what it
-    /// depends on (sinks and relations without dependencies first).
-    pub fn list_all(&self) -> Result<Vec<CatalogObject>, CatalogError> {
-        let mut out = Vec::new();
-        for kind in [
-            ObjectKind::Table,
-            ObjectKind::Source,
-            ObjectKind::Sink,
-            ObjectKind::StreamingQuery,
-        ] {
-            out.extend(self.list(kind)?);
         }
         Ok(out)
     }

@@ -16,7 +16,8 @@
 //!   value, inserts or upserts, an optional base version (optimistic
 //!   concurrency) and epoch marker (exactly-once sinks); `rewrite`: the
 //!   write set between a snapshot and new contents
-//!   ([`WriteSet::rewrite`]); `together`: write sets for several tables,
+//!   ([`WriteSet::rewrite`]); `replace`: every row at once
+//!   ([`StoredTable::replace_all`]); `together`: write sets for several tables,
 //!   all checked before any is written ([`write_together`]).
 //! - `conflicts`: the change log behind 40001.
 //! - `segment`: the files; `compaction`: merging them.
@@ -105,6 +106,7 @@ pub mod constraints;
 mod error;
 mod index;
 mod provider;
+mod replace;
 mod rewrite;
 mod segment;
 mod stored;

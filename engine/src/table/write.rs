@@ -1,6 +1,6 @@
 //! Writes: a [`WriteSet`] (rows deleted by key or by value, rows inserted
 //! or upserted, an optional base version and epoch marker) applied
-//! atomically and durably as one segment, and the whole-table replacement.
+//! atomically and durably as one segment.
 //!
 //! A write set is checked completely before anything is written, so a
 //! refused write changes nothing: NOT NULL, then the rows it deletes and
@@ -15,11 +15,10 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::row::{RowConverter, SortField};
 
-use super::compaction::IndexUpdate;
 use super::error::{TableError, TableResult, values_text};
 use super::index::{KeyIndex, RowLoc};
 use super::segment::{self, Segment, Supersedes};
-use super::stored::{Chunk, StoredTable, TableState, build_indexes};
+use super::stored::{Chunk, StoredTable, TableState};
 
 /// What an inserted row does to a stored row with the same primary key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -283,49 +282,6 @@ impl StoredTable {
         let state = self.lock();
         let rows = self.conform(rows, &state.non_null)?;
         self.check_unique(&state, &rows, &Removal::default(), OnConflict::Error)
-    }
-
-    /// Replaces every row (TRUNCATE, `complete` output, a rewrite by the
-    /// server) with `batches`, checked against the constraints, as one base
-    /// segment; with `epoch`, only if that epoch was not applied yet.
-    /// Returns the rows written, `None` when the epoch was skipped.
-    pub fn replace_all(
-        &self,
-        batches: &[RecordBatch],
-        epoch: Option<(&str, u64)>,
-    ) -> TableResult<Option<u64>> {
-        let mut state = self.lock();
-        if let Some((writer, epoch)) = epoch
-            && state.writers.get(writer).is_some_and(|&done| done >= epoch)
-        {
-            return Ok(None);
-        }
-        let rows = self.conform(batches, &state.non_null)?;
-        let chunk = [Chunk::new(state.next_segment, rows, Vec::new())];
-        let indexes = build_indexes(&self.name, &self.schema, &state.constraints, &chunk, true)
-            .map_err(|e| match e {
-                TableError::UniqueViolation {
-                    table,
-                    constraint,
-                    detail,
-                } => TableError::UniqueViolation {
-                    table,
-                    constraint,
-                    detail: detail.replace("is duplicated.", "already exists."),
-                },
-                other => other,
-            })?;
-        let [chunk] = chunk;
-        let mut writers = state.writers.clone();
-        if let Some((writer, epoch)) = epoch {
-            writers.insert(writer.to_string(), epoch);
-        }
-        let written = chunk.rows.num_rows() as u64;
-        state.rewrite(self, chunk, writers, IndexUpdate::Replace(indexes))?;
-        state.version += 1;
-        let version = state.version;
-        state.changes.rewritten_at(version);
-        Ok(Some(written))
     }
 
     /// The rows of `batches` as one batch with the table's schema, after

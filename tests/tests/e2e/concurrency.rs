@@ -8,24 +8,9 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use eddy_tests::{Progress, TestPostgres, execute, expect_db_error, query_values, wait_until};
-use tokio_postgres::Client;
+use eddy_tests::{Progress, TestPostgres, execute, expect_db_error, wait_until};
 
-use crate::{TestEddy, shown_names, wait_for_status, with_logs};
-
-/// The rows of a query as text, one string per row (`a|b`).
-async fn rows(client: &Client, sql: &str) -> Result<Vec<String>> {
-    Ok(query_values(client, sql)
-        .await?
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect())
-}
+use crate::{TestEddy, rows, shown_names, wait_for_status, with_logs};
 
 /// Two blocks that change the same name: the second COMMIT fails with
 /// 40001 and applies nothing of its block, not even its other changes.

@@ -68,7 +68,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use eddy_tests::{EddyServer, Progress, TestPostgres, query_rows, wait_until};
+use eddy_tests::{EddyServer, Progress, TestPostgres, query_rows, query_values, wait_until};
 use tempfile::TempDir;
 use tokio_postgres::Client;
 
@@ -121,6 +121,20 @@ pub fn with_logs(result: Result<()>, eddy: &EddyServer, pg: Option<&TestPostgres
         }
         logs
     })
+}
+
+/// The rows of a query as text, one string per row (`a|b`).
+pub async fn rows(client: &Client, sql: &str) -> Result<Vec<String>> {
+    Ok(query_values(client, sql)
+        .await?
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect())
 }
 
 /// The `name` column of `SHOW SOURCES`, `SHOW SINKS`, `SHOW TABLES` or

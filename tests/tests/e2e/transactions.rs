@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use eddy_tests::{Progress, execute, expect_db_error, query_values, wait_until};
+use eddy_tests::{Progress, execute, expect_db_error, wait_until};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use eddy_tests::TestPostgres;
 
-use crate::{TestEddy, shown_names, with_logs};
+use crate::{TestEddy, rows, shown_names, with_logs};
 
 /// The SQLSTATE of a statement that must fail.
 async fn error_code(client: &Client, sql: &str) -> Result<String> {
@@ -30,20 +30,6 @@ async fn expect_code(client: &Client, sql: &str, code: &str) -> Result<()> {
         e.message()
     );
     Ok(())
-}
-
-/// The rows of a query as text, one string per row (`a|b`).
-async fn rows(client: &Client, sql: &str) -> Result<Vec<String>> {
-    Ok(query_values(client, sql)
-        .await?
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect())
 }
 
 /// The row counts of a simple query's statements (`UPDATE n`, …).
