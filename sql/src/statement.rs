@@ -49,6 +49,10 @@ pub enum EddyStatement {
     },
     /// `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`
     ShowObjects(ObjectKind),
+    /// `SHOW CREATE SOURCE | SINK | STREAMING QUERY | TABLE name`
+    ShowCreate { kind: ObjectKind, name: String },
+    /// `DESCRIBE name` (or `DESC name`): an object of any kind.
+    Describe { name: String },
     /// `DROP SOURCE | SINK | STREAMING QUERY | TABLE [IF EXISTS] a, b [CASCADE | RESTRICT]`
     Drop {
         kind: ObjectKind,
@@ -72,6 +76,8 @@ impl EddyStatement {
             EddyStatement::CreateSource { .. }
             | EddyStatement::CreateSink { .. }
             | EddyStatement::ShowObjects(_)
+            | EddyStatement::ShowCreate { .. }
+            | EddyStatement::Describe { .. }
             | EddyStatement::Drop { .. } => Ok(()),
         }
     }

@@ -8,11 +8,14 @@
 //! - this module: sources, sinks, streaming queries, DROP;
 //! - [`tables`]: `CREATE TABLE`, columns, keys and foreign keys (also for
 //!   `ALTER TABLE … ADD CONSTRAINT`);
-//! - [`show`]: `SHOW SOURCES | SINKS | TABLES | STREAMING QUERIES`.
+//! - [`show`]: `SHOW SOURCES | SINKS | TABLES | STREAMING QUERIES`;
+//!   [`describe`]: `SHOW CREATE …` and `DESCRIBE`.
 
+mod describe;
 mod show;
 mod tables;
 
+pub use describe::{describe, show_create};
 pub use show::show_objects;
 pub use tables::{
     add_constraint, add_key, column_def, column_foreign_keys, create_table, is_nextval,

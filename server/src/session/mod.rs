@@ -265,6 +265,14 @@ impl Session {
                 let batch = ddl::show_objects(&self.ws, *kind)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
             }
+            EddyStatement::ShowCreate { kind, name } => {
+                let batch = ddl::show_create(&self.ws, *kind, name)?;
+                Ok(Outcome::Rows(batch.schema(), vec![batch]))
+            }
+            EddyStatement::Describe { name } => {
+                let batch = ddl::describe(&self.ws, name).await?;
+                Ok(Outcome::Rows(batch.schema(), vec![batch]))
+            }
             EddyStatement::Drop {
                 kind,
                 names,
@@ -532,8 +540,12 @@ fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// Whether a statement is a `SHOW` (rows, no side effects).
+/// Whether a statement is a `SHOW` or `DESCRIBE` (rows, no side effects).
 pub fn returns_rows(stmt: &EddyStatement) -> bool {
-    matches!(stmt, EddyStatement::ShowObjects(_))
-        || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::ShowVariable { .. }))
+    matches!(
+        stmt,
+        EddyStatement::ShowObjects(_)
+            | EddyStatement::ShowCreate { .. }
+            | EddyStatement::Describe { .. }
+    ) || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::ShowVariable { .. }))
 }

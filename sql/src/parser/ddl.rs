@@ -40,6 +40,25 @@ pub(super) fn parse_statement(p: &mut Parser, src: &SourceText) -> Result<EddySt
                 _ => {}
             }
         }
+        Some("SHOW") if w(1).as_deref() == Some("CREATE") => {
+            let shown = match (w(2).as_deref(), w(3).as_deref()) {
+                (Some("SOURCE"), _) => Some((ObjectKind::Source, 3)),
+                (Some("SINK"), _) => Some((ObjectKind::Sink, 3)),
+                (Some("TABLE"), _) => Some((ObjectKind::Table, 3)),
+                (Some("STREAMING"), Some("QUERY")) => Some((ObjectKind::StreamingQuery, 4)),
+                _ => None,
+            };
+            if let Some((kind, words)) = shown {
+                advance(p, words);
+                let name = object_name(p)?;
+                return Ok(EddyStatement::ShowCreate { kind, name });
+            }
+        }
+        Some("DESCRIBE" | "DESC") => {
+            advance(p, 1);
+            let name = object_name(p)?;
+            return Ok(EddyStatement::Describe { name });
+        }
         Some("SHOW") => {
             let statement_ends =
                 |n| matches!(p.peek_nth_token_ref(n).token, Token::SemiColon | Token::EOF);

@@ -346,6 +346,39 @@ fn create_streaming_query_minimal() {
 }
 
 #[test]
+fn show_create_and_describe() {
+    let cases = [
+        ("SHOW CREATE SOURCE clicks", ObjectKind::Source, "clicks"),
+        ("show create sink Out_Sink", ObjectKind::Sink, "out_sink"),
+        ("SHOW CREATE TABLE public.t", ObjectKind::Table, "t"),
+        (
+            "SHOW CREATE STREAMING QUERY \"Q\"",
+            ObjectKind::StreamingQuery,
+            "Q",
+        ),
+    ];
+    for (sql, kind, name) in cases {
+        match parse_one(sql) {
+            EddyStatement::ShowCreate { kind: k, name: n } => {
+                assert_eq!((k, n.as_str()), (kind, name), "{sql}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    for sql in ["DESCRIBE clicks", "desc clicks"] {
+        assert!(
+            matches!(parse_one(sql), EddyStatement::Describe { name } if name == "clicks"),
+            "{sql}"
+        );
+    }
+    // Other SHOW CREATE forms stay sqlparser's.
+    assert!(matches!(
+        parse_one("SHOW CREATE VIEW v"),
+        EddyStatement::Standard(_)
+    ));
+}
+
+#[test]
 fn show_objects() {
     let cases = [
         ("SHOW SOURCES", ObjectKind::Source),

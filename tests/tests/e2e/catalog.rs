@@ -452,3 +452,82 @@ async fn roles_list_created_users_without_passwords() -> Result<()> {
     .await;
     with_logs(result, &eddy, None)
 }
+
+/// `SHOW CREATE` of every kind, secrets masked, and `DESCRIBE` of every
+/// kind — columns with their types, keys and watermark; a sink's options —
+/// in both protocols (a prepared statement is described as it answers).
+#[tokio::test]
+async fn show_create_and_describe_every_kind() -> Result<()> {
+    let eddy = TestEddy::start().await?;
+    let result = async {
+        let client = setup(&eddy).await?;
+        execute(
+            &client,
+            "CREATE SINK secret_sink WITH (connector = 'postgres', url = 'postgres://u@127.0.0.1:1/db', \
+             password = 'hunter2', table = 'x')",
+        )
+        .await?;
+        let create = |kind: &str, name: &str| format!("SHOW CREATE {kind} {name}");
+        for (kind, name, fragment) in [
+            ("TABLE", "orders", "CREATE TABLE orders"),
+            ("SOURCE", "clicks", "WATERMARK FOR ts"),
+            ("SINK", "nowhere", "connector = 'blackhole'"),
+            ("STREAMING QUERY", "page_counts", "GROUP BY page"),
+            ("SINK", "secret_sink", "password = '********'"),
+        ] {
+            let rows = query_values(&client, &create(kind, name)).await?;
+            ensure!(rows.len() == 1, "{kind} {name}: {rows:?}");
+            let (shown, sql) = (rows[0][0].clone(), rows[0][1].clone().unwrap_or_default());
+            ensure!(shown.as_deref() == Some(name), "{rows:?}");
+            ensure!(sql.contains(fragment), "{kind} {name}: {sql}");
+            ensure!(!sql.contains("hunter2"), "{sql}");
+        }
+        let e = eddy_tests::expect_db_error(&client, "SHOW CREATE SOURCE orders").await?;
+        ensure!(e.code().code() == "42809", "{e:?}");
+        let e = eddy_tests::expect_db_error(&client, "SHOW CREATE SINK orders").await?;
+        ensure!(e.code().code() == "42704", "{e:?}");
+        let e = eddy_tests::expect_db_error(&client, "DESCRIBE nothing_here").await?;
+        ensure!(e.code().code() == "42P01", "{e:?}");
+
+        let described = |rows: Vec<Vec<Option<String>>>| -> Vec<String> {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect::<Vec<_>>().join("|"))
+                .collect()
+        };
+        ensure!(
+            described(query_values(&client, "DESCRIBE orders").await?)
+                == [
+                    "id|bigint|f|NULL|primary key",
+                    "amount|numeric(10,2)|f|NULL|NULL",
+                    "note|text|t|'none'|NULL",
+                    "created_at|timestamp with time zone|t|NULL|NULL",
+                ],
+            "{:?}",
+            query_values(&client, "DESCRIBE orders").await?
+        );
+        let clicks = described(query_values(&client, "DESC clicks").await?);
+        ensure!(clicks.len() == 3 && clicks[2].starts_with("ts|timestamp"), "{clicks:?}");
+        ensure!(clicks[2].contains("watermark: ts - INTERVAL '5000' MILLISECOND"), "{clicks:?}");
+        let query = described(query_values(&client, "DESCRIBE page_counts").await?);
+        ensure!(
+            query.len() == 3
+                && query[0].starts_with("page|")
+                && query[1].starts_with("views|bigint")
+                && query[2].starts_with("last_seen|timestamp"),
+            "{query:?}"
+        );
+        let sink = described(query_values(&client, "DESCRIBE secret_sink").await?);
+        ensure!(sink.contains(&"password|********".to_string()), "{sink:?}");
+        ensure!(sink.contains(&"table|x".to_string()), "{sink:?}");
+
+        // Extended protocol: the description comes before the rows.
+        let prepared = client.prepare("DESCRIBE orders").await?;
+        let names: Vec<&str> = prepared.columns().iter().map(|c| c.name()).collect();
+        ensure!(names == ["name", "type", "nullable", "default", "extra"], "{names:?}");
+        let rows = client.query(&prepared, &[]).await?;
+        ensure!(rows.len() == 4 && !rows[0].get::<_, bool>(2), "{} rows", rows.len());
+        Ok(())
+    }
+    .await;
+    with_logs(result, &eddy, None)
+}
