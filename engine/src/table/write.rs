@@ -502,8 +502,7 @@ impl TableState {
                 && self.changes.is_enabled()
                 && let Some(key) = self.indexes[0].key_of(loc)
             {
-                let key = key.to_vec();
-                self.changes.record(version, &key);
+                self.changes.record(version, key);
             }
             for (i, index) in self.indexes.iter_mut().enumerate() {
                 // The hash is the primary key's.
@@ -531,8 +530,7 @@ impl TableState {
         if has_primary && self.changes.is_enabled() {
             for row in 0..n as u32 {
                 if let Some(key) = self.indexes[0].key_of(RowLoc { chunk: c, row }) {
-                    let key = key.to_vec();
-                    self.changes.record(version, &key);
+                    self.changes.record(version, key);
                 }
             }
         }
