@@ -20,9 +20,9 @@
 //!   ([`postgres::lookup`]: keys pushed down per epoch, answers cached).
 //! - [`kafka`]: the `kafka` source (Eddy owns the per-partition offsets;
 //!   no consumer group) and sink (idempotent producer).
-//! - [`file`]: the `file` source (a directory; each file read once, whole,
+//! - `file`: the `file` source (a directory; each file read once, whole,
 //!   tracked by name and size) and sink (one file per epoch).
-//! - [`format`]: JSON and CSV records decoded straight into Arrow, and the
+//! - `format`: JSON and CSV records decoded straight into Arrow, and the
 //!   bad-record policies (`on_error`: fail, skip, dead_letter).
 //! - [`table`]: the `table` sink, appending to an Eddy table (or replacing
 //!   its contents each epoch, for `complete` output).

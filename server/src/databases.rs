@@ -14,7 +14,7 @@
 //!   ([`DATABASES`]);
 //! - `CREATE DATABASE` of one of them fails with 42P04 (it exists), of any
 //!   other name with 0A000; `DROP DATABASE` is refused the same way
-//!   ([`create_database`], [`drop_database`]).
+//!   (`create_database`, `drop_database`).
 
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 

@@ -12,7 +12,7 @@
 //!
 //! The table is never read in full: an epoch costs one round trip with its
 //! distinct new keys. Each column is cast to the PostgreSQL type of its
-//! declared type (see [`super::values`]), so PostgreSQL converts a column
+//! declared type (see `super::values`), so PostgreSQL converts a column
 //! of another type. The key columns are compared uncast, so PostgreSQL can
 //! use an index on them. Keys declared `uuid` or `jsonb` are sent as text
 //! and cast by PostgreSQL (`"u" = ANY($1::text[]::uuid[])`); their values

@@ -15,8 +15,8 @@
 //! The query's progress is shared with the server through
 //! [`QueryProgress`]; a stop request lets the running epoch finish first.
 //!
-//! - [`options`]: `WITH (…)` options of a streaming query and triggers.
-//! - [`progress`]: the status and counters `SHOW STREAMING QUERIES` shows.
+//! - `options`: `WITH (…)` options of a streaming query and triggers.
+//! - `progress`: the status and counters `SHOW STREAMING QUERIES` shows.
 //! - `retry`, `fault`: backoff for failing outside systems, and the crash
 //!   points the crash tests inject.
 

@@ -6,9 +6,9 @@
 //! streaming query: the commit does.
 //!
 //! - this module: sources, sinks, streaming queries, DROP;
-//! - [`tables`]: `CREATE TABLE`, columns, keys and foreign keys (also for
+//! - `tables`: `CREATE TABLE`, columns, keys and foreign keys (also for
 //!   `ALTER TABLE … ADD CONSTRAINT`);
-//! - [`show`]: `SHOW SOURCES | SINKS | TABLES | STREAMING QUERIES`;
+//! - `show`: `SHOW SOURCES | SINKS | TABLES | STREAMING QUERIES`;
 //!   [`describe`]: `SHOW CREATE …` and `DESCRIBE`.
 
 mod describe;

@@ -12,11 +12,11 @@
 //! (`statement_too_complex`, PostgreSQL's code for `stack depth limit
 //! exceeded`):
 //!
-//! 1. before parsing, [`check_token_nesting`] bounds the depth from the tokens
+//! 1. before parsing, `check_token_nesting` bounds the depth from the tokens
 //!    alone, so that no tree too deep to even drop is ever built (sqlparser
 //!    drops a half-built tree when a later token is a syntax error);
 //! 2. the parser's own recursion stops at [`PARSER_RECURSION_LIMIT`];
-//! 3. after parsing, [`check_tree_depth`] rebuilds long `AND` / `OR` chains
+//! 3. after parsing, `check_tree_depth` rebuilds long `AND` / `OR` chains
 //!    as balanced trees (both operators are associative, so the meaning is
 //!    the same and 10,000 items nest 14 deep), then measures the tree,
 //!    stopping as soon as it passes [`MAX_EXPRESSION_DEPTH`] or
@@ -65,7 +65,7 @@ const MAX_TOKEN_NESTING: usize = 100_000;
 
 /// The stack, in bytes, of a thread that parses, plans or runs statements:
 /// sized, with a margin, for the deepest statement the limits above let
-/// through (and for dropping a tree [`check_token_nesting`] lets through)
+/// through (and for dropping a tree `check_token_nesting` lets through)
 /// in unoptimized builds, whose frames are largest.
 pub const STATEMENT_STACK_SIZE: usize = 64 * 1024 * 1024;
 

@@ -2,7 +2,7 @@
 //!
 //! The whole string is tokenized once with sqlparser's PostgreSQL dialect and
 //! one [`Parser`] walks the tokens statement by statement. Eddy's own
-//! statements (see [`ddl`]) are recognised by peeking at their leading words;
+//! statements (see `ddl`) are recognised by peeking at their leading words;
 //! everything else is left to `Parser::parse_statement`. Each statement keeps
 //! its exact text and byte offset, computed from token spans, so error
 //! cursors and `SHOW CREATE` refer to what the user wrote.
@@ -21,7 +21,7 @@
 //!
 //! Positions in errors are 1-based *character* positions in the whole query
 //! string, as in PostgreSQL's `ErrorResponse`. sqlparser reports line and
-//! column (in characters); [`SourceText`] converts.
+//! column (in characters); `SourceText` converts.
 
 mod ddl;
 pub mod depth;
