@@ -12,6 +12,9 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use super::error::TableResult;
 use super::write::WriteSet;
 
+/// The end of a chain of equal rows.
+const NONE: usize = usize::MAX;
+
 impl WriteSet {
     /// The write that turns `before` — a table's rows at version `base`,
     /// from [`StoredTable::snapshot`](super::StoredTable::snapshot) — into
@@ -33,25 +36,36 @@ impl WriteSet {
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )?;
-        // Every row of `before`, by value: where it is, not yet matched.
+        // Every row of `before`, by value: equal rows are chained through
+        // `next` (no allocation per row), `head` holds each chain's first
+        // row not matched yet.
         let encoded: Vec<_> = before
             .iter()
             .map(|b| converter.convert_columns(b.columns()))
             .collect::<Result<_, _>>()?;
-        let mut unmatched: HashMap<&[u8], Vec<(usize, usize)>> = HashMap::new();
-        for (b, rows) in encoded.iter().enumerate() {
-            for (r, row) in rows.iter().enumerate() {
-                unmatched.entry(row.data()).or_default().push((b, r));
+        let rows: usize = before.iter().map(|b| b.num_rows()).sum();
+        let mut positions: Vec<(usize, usize)> = Vec::with_capacity(rows);
+        let mut next: Vec<usize> = Vec::with_capacity(rows);
+        let mut head: HashMap<&[u8], usize> = HashMap::with_capacity(rows);
+        for (b, encoded) in encoded.iter().enumerate() {
+            for (r, row) in encoded.iter().enumerate() {
+                next.push(head.insert(row.data(), positions.len()).unwrap_or(NONE));
+                positions.push((b, r));
             }
         }
+        let mut matched = vec![false; rows];
         let mut inserted = Vec::new();
         for batch in after.iter().filter(|b| b.num_rows() > 0) {
-            let rows = converter.convert_columns(batch.columns())?;
-            let new: BooleanArray = rows
+            let encoded = converter.convert_columns(batch.columns())?;
+            let new: BooleanArray = encoded
                 .iter()
-                .map(|row| {
-                    let kept = unmatched.get_mut(row.data()).and_then(Vec::pop);
-                    Some(kept.is_none())
+                .map(|row| match head.get_mut(row.data()) {
+                    Some(first) if *first != NONE => {
+                        matched[*first] = true;
+                        *first = next[*first];
+                        Some(false)
+                    }
+                    _ => Some(true),
                 })
                 .collect();
             let new_rows = filter_record_batch(batch, &new)?;
@@ -60,8 +74,8 @@ impl WriteSet {
             }
         }
         let mut gone: Vec<Vec<bool>> = before.iter().map(|b| vec![false; b.num_rows()]).collect();
-        for (b, r) in unmatched.into_values().flatten() {
-            gone[b][r] = true;
+        for (&(b, r), matched) in positions.iter().zip(matched) {
+            gone[b][r] = !matched;
         }
         let mut ws = WriteSet::new();
         for (batch, gone) in before.iter().zip(gone) {

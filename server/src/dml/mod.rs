@@ -217,7 +217,7 @@ pub async fn update(
 ) -> UserResult<Outcome> {
     let (def, sql) = update_query(ws, update)?;
     let name = def.name.clone();
-    ws.pin_rows(&name)?;
+    ws.pin_rows(&name);
     let batches = select(ctx, &sql, params).await?;
     let hit = hit_mask(&batches, def.columns.len())?;
     let (schema, _) = ws.table_rows(&name)?;
@@ -346,7 +346,7 @@ pub async fn delete(
 ) -> UserResult<Outcome> {
     let (def, sql) = delete_query(ws, delete)?;
     let name = def.name.clone();
-    ws.pin_rows(&name)?;
+    ws.pin_rows(&name);
     let (schema, existing) = ws.table_rows(&name)?;
     let (kept, deleted) = match sql {
         None => (Vec::new(), existing),

@@ -237,31 +237,27 @@ impl Workspace {
         // 2. New tables' storage, then the streaming queries to start,
         // built against the transaction's view and their sinks opened.
         let new_tables = tables::create_new_tables(db, &mut changes, &catalog_changes)?;
-        let started = match self.build_jobs(&changes.catalog, &catalog_changes).await {
-            Ok(started) => started,
-            Err(e) => {
-                tables::drop_new_tables(db, &new_tables);
-                return Err(e);
-            }
-        };
-        let (jobs, notices): (Vec<StreamingJob>, Vec<Option<String>>) = started.into_iter().unzip();
-        // 3. Roles, rows and the catalog, under the catalog's write lock,
-        // so that no other commit comes between the check and the write.
-        let applied = (|| {
+        let applied = async {
+            let started = self.build_jobs(&changes.catalog, &catalog_changes).await?;
+            // 3. Roles, rows and the catalog, under the catalog's write
+            // lock, so that no other commit comes between the check and
+            // the write.
             let commit = db.catalog.lock_for_commit(&changes.catalog)?;
             if !changes.users.is_empty() {
                 store.apply(&changes.users)?;
             }
             tables::commit_rows(db, &changes, &catalog_changes)?;
-            Ok::<_, UserError>(commit.apply()?)
-        })();
-        let applied = match applied {
+            Ok::<_, UserError>((started, commit.apply()?))
+        }
+        .await;
+        let (started, applied) = match applied {
             Ok(applied) => applied,
             Err(e) => {
                 tables::drop_new_tables(db, &new_tables);
                 return Err(e);
             }
         };
+        let (jobs, notices): (Vec<StreamingJob>, Vec<Option<String>>) = started.into_iter().unzip();
         // 4. What the new catalog implies: dropped tables' storage, stopped
         // and started streaming queries.
         for change in &applied {

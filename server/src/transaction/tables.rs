@@ -73,15 +73,25 @@ impl Workspace {
     /// writers add meanwhile are kept, and a COMMIT that would overwrite or
     /// delete a row another writer changed fails with 40001. Called before
     /// a statement reads the rows it rewrites.
-    pub fn pin_rows(&self, name: &str) -> UserResult<()> {
-        let mut changes = self.lock();
-        if !changes.tables.contains_key(name)
-            && let Ok(stored) = self.db.tables.get(name)
-        {
+    pub fn pin_rows(&self, name: &str) {
+        // A table without storage yet (created or renamed in this
+        // transaction) is all pending already: nothing to pin.
+        let _ = self.pending_entry(&mut self.lock(), name);
+    }
+
+    /// The table's pending entry, made from a snapshot of the stored table
+    /// when the transaction has none yet.
+    fn pending_entry<'a>(
+        &self,
+        changes: &'a mut Changes,
+        name: &str,
+    ) -> UserResult<&'a mut PendingTable> {
+        if !changes.tables.contains_key(name) {
+            let stored = self.db.tables.get(name)?;
             let pending = PendingTable::based_on(stored.schema(), stored.snapshot());
             changes.tables.insert(name.to_string(), pending);
         }
-        Ok(())
+        Ok(changes.tables.get_mut(name).expect("inserted above"))
     }
 
     /// Whether this transaction created, changed or dropped an object of
@@ -91,8 +101,8 @@ impl Workspace {
         changes.catalog.touches(name) || changes.tables.contains_key(name)
     }
 
-    /// Whether a table's rows were changed by this transaction (its pending
-    /// rows then differ from the stored ones).
+    /// Whether this transaction has its own rows of a table: rows it
+    /// changed, or the snapshot it pinned (see [`pin_rows`](Self::pin_rows)).
     pub fn has_pending_rows(&self, name: &str) -> bool {
         self.lock().tables.contains_key(name)
     }
@@ -138,12 +148,7 @@ impl Workspace {
     pub fn append_rows(&self, name: &str, batches: Vec<RecordBatch>) -> UserResult<()> {
         let mut changes = self.lock();
         changes.catalog.rely_on(ObjectKind::Table, name)?;
-        if !changes.tables.contains_key(name) {
-            let stored = self.db.tables.get(name)?;
-            let pending = PendingTable::based_on(stored.schema(), stored.snapshot());
-            changes.tables.insert(name.to_string(), pending);
-        }
-        let pending = changes.tables.get_mut(name).expect("inserted above");
+        let pending = self.pending_entry(&mut changes, name)?;
         pending.batches.extend(batches.iter().cloned());
         if !pending.rewritten {
             pending.appended.extend(batches);

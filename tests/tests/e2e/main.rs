@@ -18,6 +18,8 @@
 //!   panic ends its statement with XX000; the server stays up.
 //! - `malformed`: malformed protocol messages end their connection with
 //!   FATAL 08P01, seeded fuzzing before and after startup.
+//! - `side_effects`: nothing outside Eddy changes before COMMIT; ROLLBACK
+//!   leaves no role, PostgreSQL table or catalog entry.
 //! - `tables`: plain tables: DDL, DML, queries, persistence.
 //! - `table_sinks`: the `table` sink under the tables' constraints, and
 //!   its `upsert` mode across SIGKILLs against PostgreSQL's GROUP BY.
@@ -57,6 +59,7 @@ mod protocol;
 mod restart;
 mod security;
 mod sessions;
+mod side_effects;
 mod table_sinks;
 mod tables;
 mod transactions;
