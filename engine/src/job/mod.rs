@@ -27,7 +27,10 @@ mod progress;
 mod retry;
 
 pub use options::{QUERY_OPTIONS, QueryOptions, Trigger};
-pub use progress::{QueryProgress, QueryStatus, SharedProgress};
+pub use progress::{
+    EpochProgress, HISTORY_EPOCHS, OperatorState, PartitionProgress, QueryProgress, QueryStatus,
+    SharedProgress, SourceProgress,
+};
 
 use fault::{Fault, FaultPoint};
 use inputs::{Inputs, Watermarks};
