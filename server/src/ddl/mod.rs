@@ -230,6 +230,7 @@ pub async fn create_streaming_query(
         inputs,
         incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
+        paused: false,
     };
     // The job is built now, against the transaction's view, to report at
     // CREATE time whatever is wrong, and dropped: the commit builds it
@@ -316,4 +317,31 @@ pub fn drop_objects(
         }
     }
     Ok(notices)
+}
+
+/// `ALTER STREAMING QUERY name PAUSE | RESUME`: the query's definition
+/// with its new state. The commit stops the running job at an epoch
+/// boundary and starts it again from its checkpoint, paused or not: the
+/// same query (its incarnation is kept), so its state and positions stay.
+/// Returns a notice when the query already was so.
+pub fn alter_streaming_query(
+    ws: &Workspace,
+    name: &str,
+    alteration: eddy_sql::QueryAlteration,
+) -> UserResult<Option<String>> {
+    let CatalogObject::StreamingQuery(mut def) = ws.get(ObjectKind::StreamingQuery, name)? else {
+        return Err(UserError::internal(format!(
+            "\"{name}\" is not a streaming query"
+        )));
+    };
+    let paused = alteration == eddy_sql::QueryAlteration::Pause;
+    if def.paused == paused {
+        let state = if paused { "paused" } else { "not paused" };
+        return Ok(Some(format!(
+            "streaming query \"{name}\" is already {state}"
+        )));
+    }
+    def.paused = paused;
+    ws.put(CatalogObject::StreamingQuery(def))?;
+    Ok(None)
 }

@@ -27,6 +27,9 @@
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
 //! - `concurrency`: concurrent writers — transaction blocks, sessions,
 //!   streaming queries — on one table or name: nothing lost, or 40001.
+//! - `progress`: the `eddy_catalog` progress relations and `SHOW STREAMING
+//!   QUERY`, each figure against a scenario where its value is known;
+//!   `control`: `ALTER STREAMING QUERY … PAUSE | RESUME` across a crash.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -38,6 +41,7 @@ mod chained;
 mod column_names;
 mod compat;
 mod concurrency;
+mod control;
 mod corruption;
 mod crash;
 mod databases;
