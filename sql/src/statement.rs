@@ -49,7 +49,7 @@ pub enum EddyStatement {
     },
     /// `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`
     ShowObjects(ObjectKind),
-    /// `ALTER STREAMING QUERY name PAUSE | RESUME`
+    /// `ALTER STREAMING QUERY name PAUSE | RESUME | SET (…)`
     AlterStreamingQuery {
         name: String,
         alteration: QueryAlteration,
@@ -72,12 +72,15 @@ pub enum EddyStatement {
 }
 
 /// What `ALTER STREAMING QUERY` changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryAlteration {
     /// No more epochs; state and positions kept, across restarts.
     Pause,
     /// Epochs again, from where the query paused.
     Resume,
+    /// `SET (option = value, …)`: options that can change while the query
+    /// runs.
+    Set(BTreeMap<String, String>),
 }
 
 impl EddyStatement {

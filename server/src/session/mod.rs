@@ -266,7 +266,7 @@ impl Session {
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
             }
             EddyStatement::AlterStreamingQuery { name, alteration } => {
-                if let Some(notice) = ddl::alter_streaming_query(&self.ws, name, *alteration)? {
+                if let Some(notice) = ddl::alter_streaming_query(&self.ws, name, alteration)? {
                     self.notice("NOTICE", "00000", notice);
                 }
                 Ok(Outcome::Command("ALTER STREAMING QUERY".into(), None))

@@ -92,7 +92,10 @@ pub(super) fn parse_statement(p: &mut Parser, src: &SourceText) -> Result<EddySt
             let alteration = match &token.token {
                 Token::Word(w) if w.value.eq_ignore_ascii_case("PAUSE") => QueryAlteration::Pause,
                 Token::Word(w) if w.value.eq_ignore_ascii_case("RESUME") => QueryAlteration::Resume,
-                _ => return Ok(p.expected("PAUSE or RESUME", token)?),
+                Token::Word(w) if w.keyword == Keyword::SET => {
+                    QueryAlteration::Set(with_options(p)?)
+                }
+                _ => return Ok(p.expected("PAUSE, RESUME or SET (…)", token)?),
             };
             return Ok(EddyStatement::AlterStreamingQuery { name, alteration });
         }

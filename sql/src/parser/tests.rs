@@ -692,13 +692,23 @@ fn show_and_alter_one_streaming_query() {
     ] {
         match parse_one(sql) {
             EddyStatement::AlterStreamingQuery { name, alteration } => {
-                assert_eq!((name.as_str(), alteration), ("q", expected), "{sql}")
+                assert_eq!((name.as_str(), &alteration), ("q", &expected), "{sql}")
             }
             other => panic!("{sql}: {other:?}"),
         }
     }
+    match parse_one("ALTER STREAMING QUERY q SET (trigger = '5 seconds')") {
+        EddyStatement::AlterStreamingQuery {
+            alteration: QueryAlteration::Set(options),
+            ..
+        } => assert_eq!(
+            options.get("trigger").map(String::as_str),
+            Some("5 seconds")
+        ),
+        other => panic!("{other:?}"),
+    }
     let e = parse_err("ALTER STREAMING QUERY q FLY");
-    assert!(e.message.contains("PAUSE or RESUME"), "{}", e.message);
+    assert!(e.message.contains("PAUSE, RESUME or SET"), "{}", e.message);
     assert!(matches!(
         parse_one("ALTER TABLE t ADD COLUMN c INT"),
         EddyStatement::Standard(_)

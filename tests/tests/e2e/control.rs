@@ -1,7 +1,8 @@
-//! `ALTER STREAMING QUERY … PAUSE | RESUME`: a paused query runs no epoch
-//! while its source's lag grows, stays paused across a crash (SIGKILL) and
-//! restart, and once resumed writes exactly what it would have: the ids
-//! 0..3999 of a bounded generator, once each.
+//! `ALTER STREAMING QUERY … PAUSE | RESUME | SET`: a paused query runs no
+//! epoch while its source's lag grows, stays paused across a crash
+//! (SIGKILL) and restart and a change of its trigger, and once resumed
+//! writes exactly what it would have: the ids 0..3999 of a bounded
+//! generator, once each. Options that change what it computes are refused.
 
 use std::time::Duration;
 
@@ -114,6 +115,38 @@ async fn scenario(eddy: &mut TestEddy) -> Result<()> {
     ensure!(
         query_i64(&client, "SELECT count(*) FROM out").await? == written,
         "rows written after the restart while paused"
+    );
+
+    // Options that decide when epochs run change in place (the query
+    // stays paused); what it computes does not.
+    let fixed = expect_db_error(
+        &client,
+        "ALTER STREAMING QUERY q SET (output_mode = 'append')",
+    )
+    .await?;
+    ensure!(
+        fixed.code().code() == "0A000" && fixed.hint().is_some_and(|h| h.contains("trigger")),
+        "SET of an option that cannot change: {fixed:?}"
+    );
+    let bad = expect_db_error(
+        &client,
+        "ALTER STREAMING QUERY q SET (trigger = 'sometimes')",
+    )
+    .await?;
+    ensure!(
+        bad.code().code() == "22023",
+        "SET of a bad trigger: {bad:?}"
+    );
+    execute(
+        &client,
+        "ALTER STREAMING QUERY q SET (trigger = '50 milliseconds')",
+    )
+    .await?;
+    wait_for_status(&client, "q", "paused", DEFAULT_WAIT).await?;
+    let create = rows(&client, "SHOW CREATE STREAMING QUERY q").await?;
+    ensure!(
+        create.len() == 1 && create[0].contains("'trigger' = '50 milliseconds'"),
+        "SHOW CREATE after SET: {create:?}"
     );
 
     execute(&client, "ALTER STREAMING QUERY q RESUME").await?;
