@@ -51,6 +51,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data.path())
+            .args(["--metrics-listen", "off"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .env("RUST_LOG", "warn")

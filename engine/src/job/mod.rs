@@ -101,6 +101,17 @@ pub struct StreamingJob {
 /// query waits for input).
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
+/// When [`StreamingJob::refresh_lag`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// At start: measure whatever the time.
+    Now,
+    /// After an epoch: record the new positions, measure if due.
+    AfterEpoch,
+    /// While waiting (for a trigger, or paused): measure if due.
+    Waiting,
+}
+
 /// The server's handle on a running job.
 pub struct JobHandle {
     pub progress: SharedProgress,
@@ -318,7 +329,8 @@ impl StreamingJob {
             }
             p.operators = self.plan.root.operator_states();
         });
-        self.refresh_lag(progress, &from, &watermarks, true).await;
+        self.refresh_lag(progress, &from, &watermarks, Measure::Now)
+            .await;
         if self.paused {
             // Resuming starts the job again: until then, only the lag.
             update(progress, |p| p.status = QueryStatus::Paused);
@@ -328,7 +340,8 @@ impl StreamingJob {
                     _ = tokio::time::sleep(LAG_EVERY) => {}
                     _ = stop.changed() => return Ok(QueryStatus::Stopped),
                 }
-                self.refresh_lag(progress, &from, &watermarks, false).await;
+                self.refresh_lag(progress, &from, &watermarks, Measure::Waiting)
+                    .await;
             }
         }
         tracing::info!(query = %self.name, "streaming query started");
@@ -357,7 +370,8 @@ impl StreamingJob {
                                 _ = tokio::time::sleep(wait.min(LAG_EVERY)) => {}
                                 _ = stop.changed() => return Ok(QueryStatus::Stopped),
                             }
-                            self.refresh_lag(progress, &from, &watermarks, false).await;
+                            self.refresh_lag(progress, &from, &watermarks, Measure::Waiting)
+                                .await;
                         }
                         next_tick = next_tick.max(now) + every;
                     }
@@ -392,7 +406,8 @@ impl StreamingJob {
                             }
                             Trigger::Interval(_) => {}
                         }
-                        self.refresh_lag(progress, &from, &watermarks, false).await;
+                        self.refresh_lag(progress, &from, &watermarks, Measure::Waiting)
+                            .await;
                         continue;
                     } else {
                         self.last_data_at = Instant::now();
@@ -490,34 +505,42 @@ impl StreamingJob {
                 p.planned = from.clone();
                 p.error = None;
             });
-            self.refresh_lag(progress, &from, &watermarks, false).await;
+            self.refresh_lag(progress, &from, &watermarks, Measure::AfterEpoch)
+                .await;
             if entry.input_ended || self.options.trigger == Trigger::Once {
                 return Ok(QueryStatus::Finished);
             }
         }
     }
 
-    /// Measures what the sources hold beyond `committed` (the lag) and
-    /// records it with the positions, at most once per [`LAG_EVERY`]
-    /// unless `now`. A source that cannot tell right now keeps its last
-    /// measure: the lag is for people watching, never a reason to fail.
+    /// Records the positions (after an epoch) and measures what the
+    /// sources hold beyond `committed`, the lag (at most once per
+    /// [`LAG_EVERY`] unless [`Measure::Now`]). A source that cannot tell
+    /// right now keeps its last measure: the lag is for people watching,
+    /// never a reason to fail.
     async fn refresh_lag(
         &mut self,
         progress: &SharedProgress,
         committed: &Offsets,
         watermarks: &Watermarks,
-        now: bool,
+        when: Measure,
     ) {
-        if !now && self.lag_measured.is_some_and(|at| at.elapsed() < LAG_EVERY) {
+        let due =
+            when == Measure::Now || self.lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY);
+        if !due && when == Measure::Waiting {
             return;
         }
-        self.lag_measured = Some(Instant::now());
-        let end = match self.inputs.available_end(committed).await {
-            Ok(end) => Some(end),
-            Err(e) => {
-                tracing::debug!(query = %self.name, error = %e, "cannot measure the lag");
-                None
+        let end = if due {
+            self.lag_measured = Some(Instant::now());
+            match self.inputs.available_end(committed).await {
+                Ok(end) => Some(end),
+                Err(e) => {
+                    tracing::debug!(query = %self.name, error = %e, "cannot measure the lag");
+                    None
+                }
             }
+        } else {
+            None
         };
         update(progress, |p| {
             let planned = std::mem::take(&mut p.planned);
