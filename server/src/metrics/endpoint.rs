@@ -213,6 +213,21 @@ mod tests {
     }
 
     #[test]
+    fn only_get_or_head_of_the_metrics_path_is_answered_with_metrics() {
+        let (_dir, metrics) = crate::metrics::tests::empty();
+        let answer = |method, path| {
+            let r = respond(method, path, &metrics);
+            (r.status, r.head_only, r.body.contains("eddy_connections"))
+        };
+        assert_eq!(answer("GET", "/metrics"), (200, false, true));
+        assert_eq!(answer("GET", "/metrics?name[]=x"), (200, false, true));
+        assert_eq!(answer("HEAD", "/metrics"), (200, true, true));
+        assert_eq!(answer("GET", "/"), (404, false, false));
+        assert_eq!(answer("GET", "/metrics/x"), (404, false, false));
+        assert_eq!(answer("POST", "/metrics"), (405, false, false));
+    }
+
+    #[test]
     fn responses_are_http_with_a_length() {
         let bytes = Response {
             allow: Some("GET, HEAD"),

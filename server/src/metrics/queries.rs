@@ -442,3 +442,156 @@ impl Families {
         self.0.into_values().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use eddy_engine::job::{OperatorState, PartitionProgress};
+    use prometheus::TextEncoder;
+
+    use super::*;
+
+    fn epoch(n: u64, millis: u64) -> EpochProgress {
+        let committed_at = UNIX_EPOCH + Duration::from_secs(1_000 + n);
+        EpochProgress {
+            epoch: n,
+            started_at: committed_at - Duration::from_millis(millis),
+            committed_at,
+            duration: Duration::from_millis(millis),
+            read: Duration::from_millis(millis / 2),
+            compute: Duration::ZERO,
+            sink: Duration::ZERO,
+            checkpoint: Duration::ZERO,
+            input_rows: 10,
+            source_rows: vec![10],
+            output_rows: 1,
+            late_rows: 0,
+            bad_records: 0,
+            watermark: NO_WATERMARK,
+            min_event_time: None,
+            max_event_time: None,
+            state_rows: 0,
+            state_bytes: 0,
+            emit_delay: Some(Duration::from_millis(250)),
+        }
+    }
+
+    fn progress() -> QueryProgress {
+        let mut p = QueryProgress {
+            status: QueryStatus::Running,
+            epoch: 4,
+            input_rows: 40,
+            output_rows: 4,
+            watermark: 1_700_000_000_500_000,
+            sources: vec![SourceProgress {
+                name: "clicks".into(),
+                lag: Some(12),
+                lag_unit: "records",
+                partitions: vec![PartitionProgress {
+                    partition: "0".into(),
+                    committed: Some(30),
+                    end: Some(42),
+                    lag: Some(12),
+                    ..PartitionProgress::default()
+                }],
+                ..SourceProgress::default()
+            }],
+            operators: vec![OperatorState {
+                id: 2,
+                kind: "window aggregate",
+                rows: 7,
+                bytes: 700,
+            }],
+            ..QueryProgress::default()
+        };
+        for (n, millis) in [(1, 10), (2, 20), (3, 30), (4, 400)] {
+            p.record_epoch(epoch(n, millis));
+        }
+        p
+    }
+
+    fn render(p: &QueryProgress) -> String {
+        let mut families = Families::default();
+        record_query(&mut families, "q", "out", p);
+        TextEncoder::new()
+            .encode_to_string(&families.into_vec())
+            .expect("encodes")
+    }
+
+    #[test]
+    fn a_query_is_rendered_from_its_progress() {
+        let text = render(&progress());
+        for line in [
+            "eddy_query_status{query=\"q\",status=\"running\"} 1",
+            "eddy_query_status{query=\"q\",status=\"failed\"} 0",
+            "eddy_query_epoch{query=\"q\"} 4",
+            "eddy_query_input_rows_total{query=\"q\"} 40",
+            "eddy_query_watermark_seconds{query=\"q\"} 1700000000.5",
+            "eddy_query_emit_delay_seconds{query=\"q\"} 0.25",
+            // Over 10, 20, 30 and 400 ms: the median is the second value,
+            // the 99th percentile the largest.
+            "eddy_query_epoch_duration_seconds{query=\"q\",quantile=\"0.5\"} 0.02",
+            "eddy_query_epoch_duration_seconds{query=\"q\",quantile=\"0.99\"} 0.4",
+            "eddy_query_epoch_duration_seconds_sum{query=\"q\"} 0.46",
+            "eddy_query_epoch_duration_seconds_count{query=\"q\"} 4",
+            "eddy_query_epoch_phase_duration_seconds{query=\"q\",phase=\"read\",quantile=\"0.99\"} 0.2",
+            "eddy_query_state_rows{query=\"q\",operator_id=\"2\",operator=\"window aggregate\"} 7",
+            "eddy_query_state_bytes{query=\"q\",operator_id=\"2\",operator=\"window aggregate\"} 700",
+            "eddy_sink_committed_epoch{query=\"q\",sink=\"out\"} 4",
+            "eddy_sink_rows_total{query=\"q\",sink=\"out\"} 4",
+            "eddy_source_input_rows_total{query=\"q\",source=\"clicks\"} 40",
+            "eddy_source_lag{query=\"q\",source=\"clicks\",unit=\"records\"} 12",
+            "eddy_source_partition_committed_offset{query=\"q\",source=\"clicks\",partition=\"0\"} 30",
+            "eddy_source_partition_end_offset{query=\"q\",source=\"clicks\",partition=\"0\"} 42",
+            "# TYPE eddy_query_input_rows_total counter",
+            "# TYPE eddy_query_epoch_duration_seconds summary",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // Not planned yet: no sample rather than a made-up one.
+        assert!(
+            !text.contains("eddy_source_partition_planned_offset"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_figures_have_no_sample() {
+        let text = render(&QueryProgress::default());
+        assert!(text.contains("eddy_query_status{query=\"q\",status=\"starting\"} 1"));
+        for absent in [
+            "eddy_query_watermark_seconds",
+            "eddy_query_emit_delay_seconds",
+            "eddy_query_epoch_duration_seconds",
+            "eddy_query_last_commit_timestamp_seconds",
+            "eddy_source_lag",
+        ] {
+            assert!(!text.contains(absent), "{absent} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_prometheus_conventions() {
+        let mut names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+        for spec in SPECS {
+            assert!(spec.name.starts_with("eddy_"), "{}", spec.name);
+            assert_eq!(
+                spec.name.ends_with("_total"),
+                spec.kind == MetricType::COUNTER,
+                "{}: counters and only counters end in _total",
+                spec.name
+            );
+            assert!(
+                spec.labels
+                    .iter()
+                    .all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+                "{}",
+                spec.name
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SPECS.len(), "a name is used twice");
+    }
+}
