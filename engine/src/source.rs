@@ -99,4 +99,10 @@ pub trait Source: Send {
     fn partitions_end_when_read(&self) -> bool {
         false
     }
+
+    /// What the source's offsets count, and so its lag (`available_end`
+    /// minus the position): `records` (Kafka), `bytes` (files), `rows`.
+    fn offset_unit(&self) -> &'static str {
+        "records"
+    }
 }

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::max;
+use datafusion::arrow::compute::{max, min};
 use datafusion::arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use eddy_catalog::SourceDef;
 use serde::{Deserialize, Serialize};
@@ -200,22 +200,19 @@ impl WatermarkTracker {
         self.partitions.get(partition).map(|p| p.idle)
     }
 
+    /// The partitions' event times, by partition name.
+    pub fn partitions(&self) -> &BTreeMap<String, PartitionTime> {
+        &self.partitions
+    }
+
     /// Records the event times of a batch of the running epoch, per
-    /// partition.
-    pub fn observe(&mut self, batch: &SourceBatch) {
+    /// partition; returns the batch's smallest and largest event time.
+    pub fn observe(&mut self, batch: &SourceBatch) -> Option<(EventTime, EventTime)> {
         let col = batch.batch.column(self.spec.column);
-        let Some(ts) = col.as_primitive_opt::<TimestampMicrosecondType>() else {
-            return;
-        };
-        if ts.null_count() == ts.len() {
-            return;
-        }
+        let ts = col.as_primitive_opt::<TimestampMicrosecondType>()?;
+        let range = min(ts).zip(max(ts))?;
         match &batch.partitions {
-            RowPartitions::One(partition) => {
-                if let Some(m) = max(ts) {
-                    self.saw(partition, m);
-                }
-            }
+            RowPartitions::One(partition) => self.saw(partition, range.1),
             RowPartitions::PerRow { names, rows } => {
                 debug_assert_eq!(rows.len(), ts.len(), "one partition per row");
                 let mut maxima = vec![NO_WATERMARK; names.len()];
@@ -232,6 +229,7 @@ impl WatermarkTracker {
                 }
             }
         }
+        Some(range)
     }
 
     fn saw(&mut self, partition: &str, t: EventTime) {

@@ -54,6 +54,13 @@ impl CatalogSource for SessionCatalog {
         Some(planned.plan.schema().inner().clone())
     }
 
+    fn system_relations(&self) -> Vec<(String, SchemaRef)> {
+        crate::progress::NAMES
+            .iter()
+            .filter_map(|name| Some((name.to_string(), crate::progress::schema(name)?)))
+            .collect()
+    }
+
     fn roles(&self) -> Vec<RoleEntry> {
         self.workspace
             .users()

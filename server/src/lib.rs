@@ -29,7 +29,9 @@
 //!   for a session's uncommitted changes (a catalog transaction, table rows
 //!   committed through the storage's write sets, role changes) and how
 //!   COMMIT applies them, `dml` for UPDATE/DELETE/ALTER TABLE;
-//!   [`side_tables`]: late-row and dead-letter tables.
+//!   [`side_tables`]: late-row and dead-letter tables; [`progress`]: the
+//!   `eddy_catalog` relations (every query's progress as rows) and `SHOW
+//!   STREAMING QUERY name`.
 //! - [`catalog_view`]: the server's `eddy_pgcompat::pg_catalog::CatalogSource`
 //!   — what `pg_catalog` and `information_schema` read of a session's
 //!   database (its workspace, row counts, users, database names).
@@ -71,6 +73,7 @@ mod names;
 pub mod outcome;
 pub mod parameters;
 pub mod prepare;
+pub mod progress;
 pub mod query;
 pub mod redact;
 pub mod server;

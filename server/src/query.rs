@@ -161,7 +161,11 @@ pub fn session_context(
         ctx: catalog_ctx.clone(),
     });
     let catalog = Arc::new(MemoryCatalogProvider::new());
-    let schemas: [(&str, Arc<dyn SchemaProvider>); 3] = [
+    let schemas: [(&str, Arc<dyn SchemaProvider>); 4] = [
+        (
+            crate::progress::SCHEMA,
+            Arc::new(crate::progress::EddyCatalogSchema { db: db.clone() }),
+        ),
         (
             "public",
             Arc::new(EddySchema {

@@ -49,6 +49,8 @@ pub enum EddyStatement {
     },
     /// `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`
     ShowObjects(ObjectKind),
+    /// `SHOW STREAMING QUERY name`: one query's progress, field by field.
+    ShowStreamingQuery { name: String },
     /// `SHOW CREATE SOURCE | SINK | STREAMING QUERY | TABLE name`
     ShowCreate { kind: ObjectKind, name: String },
     /// `DESCRIBE name` (or `DESC name`): an object of any kind.
@@ -76,6 +78,7 @@ impl EddyStatement {
             EddyStatement::CreateSource { .. }
             | EddyStatement::CreateSink { .. }
             | EddyStatement::ShowObjects(_)
+            | EddyStatement::ShowStreamingQuery { .. }
             | EddyStatement::ShowCreate { .. }
             | EddyStatement::Describe { .. }
             | EddyStatement::Drop { .. } => Ok(()),

@@ -220,6 +220,10 @@ fn offsets_at(rows: u64) -> Offsets {
 
 #[async_trait]
 impl Source for DatagenSource {
+    fn offset_unit(&self) -> &'static str {
+        "rows"
+    }
+
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }

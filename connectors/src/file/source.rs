@@ -240,6 +240,10 @@ impl ReadState<'_> {
 
 #[async_trait]
 impl Source for FileSource {
+    fn offset_unit(&self) -> &'static str {
+        "bytes"
+    }
+
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }

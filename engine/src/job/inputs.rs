@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::progress::{PartitionProgress, SourceProgress};
 use crate::checkpoint::WatermarkState;
-use crate::watermark::{EventTime, NO_WATERMARK, WatermarkSpec, WatermarkTracker};
+use crate::watermark::{EventTime, NO_WATERMARK, PartitionTime, WatermarkSpec, WatermarkTracker};
 use crate::{Offsets, PlannedRange, Result, Source, SourceBatch};
 
 /// The sources of a query, by input number.
@@ -50,6 +51,91 @@ impl Inputs {
             .iter()
             .map(|(_, s)| s.partitions_end_when_read())
             .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// One entry per input, for the query's progress, before anything is
+    /// read.
+    pub fn progress_entries(&self) -> Vec<SourceProgress> {
+        self.sources
+            .iter()
+            .map(|(name, source)| SourceProgress {
+                name: name.clone(),
+                lag_unit: source.offset_unit(),
+                ..SourceProgress::default()
+            })
+            .collect()
+    }
+
+    /// Updates each input's positions and lag in `sources`: `committed`
+    /// and `planned` are the query's offsets, `end` what the sources hold
+    /// (`None` when it could not be measured: the last measure stays).
+    /// Partitions of a source whose partitions end when read (files) are
+    /// listed only while not fully read.
+    pub fn fill_progress(
+        &self,
+        sources: &mut [SourceProgress],
+        committed: &Offsets,
+        planned: &Offsets,
+        end: Option<&Offsets>,
+        watermarks: &Watermarks,
+    ) {
+        let (committed, planned) = (self.split(committed), self.split(planned));
+        let end = end.map(|end| self.split(end));
+        for (i, progress) in sources.iter_mut().enumerate() {
+            let (Some((_, source)), Some(committed), Some(planned)) =
+                (self.sources.get(i), committed.get(i), planned.get(i))
+            else {
+                continue;
+            };
+            let ends_when_read = source.partitions_end_when_read();
+            let previous: HashMap<String, Option<i64>> = progress
+                .partitions
+                .drain(..)
+                .map(|p| (p.partition, p.end))
+                .collect();
+            let end = end.as_ref().and_then(|e| e.get(i));
+            let names: BTreeSet<&String> = committed
+                .keys()
+                .chain(planned.keys())
+                .chain(end.into_iter().flat_map(|e| e.keys()))
+                .chain(previous.keys())
+                .collect();
+            for name in names {
+                let position = committed.get(name).copied();
+                let last_end = match end {
+                    Some(end) => end.get(name).copied(),
+                    None => previous.get(name).copied().flatten(),
+                };
+                let lag = last_end.map(|e| (e - position.unwrap_or(0)).max(0));
+                if ends_when_read && position.is_some() && lag.unwrap_or(0) == 0 {
+                    continue;
+                }
+                let time = watermarks.partition(i, name);
+                progress.partitions.push(PartitionProgress {
+                    partition: name.clone(),
+                    committed: position,
+                    planned: planned.get(name).copied().or(position),
+                    end: last_end,
+                    lag,
+                    max_event_time: time.map(|t| t.max_event_time),
+                    idle: time.is_some_and(|t| t.idle),
+                });
+            }
+            let measured = progress.partitions.iter().any(|p| p.end.is_some());
+            progress.lag = measured.then(|| progress.partitions.iter().filter_map(|p| p.lag).sum());
+            progress.unread_partitions = progress
+                .partitions
+                .iter()
+                .filter(|p| p.committed.is_none())
+                .count() as u64;
+            if end.is_some() {
+                progress.lag_measured_at = Some(std::time::SystemTime::now());
+            }
+        }
     }
 
     /// The names of the inputs, in order.
@@ -214,9 +300,20 @@ impl Watermarks {
             .unwrap_or(NO_WATERMARK)
     }
 
-    pub fn observe(&mut self, input: usize, batch: &SourceBatch) {
-        if let Some(Some(t)) = self.trackers.get_mut(input) {
-            t.observe(batch);
+    /// Records a batch's event times; returns its smallest and largest
+    /// (`None` for an input without a watermark).
+    pub fn observe(&mut self, input: usize, batch: &SourceBatch) -> Option<(EventTime, EventTime)> {
+        match self.trackers.get_mut(input) {
+            Some(Some(t)) => t.observe(batch),
+            _ => None,
+        }
+    }
+
+    /// What input `input`'s watermark knows of `partition`.
+    pub fn partition(&self, input: usize, partition: &str) -> Option<PartitionTime> {
+        match self.trackers.get(input) {
+            Some(Some(t)) => t.partitions().get(partition).copied(),
+            _ => None,
         }
     }
 

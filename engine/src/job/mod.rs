@@ -28,8 +28,8 @@ mod retry;
 
 pub use options::{QUERY_OPTIONS, QueryOptions, Trigger};
 pub use progress::{
-    EpochProgress, HISTORY_EPOCHS, OperatorState, PartitionProgress, QueryProgress, QueryStatus,
-    SharedProgress, SourceProgress,
+    EpochProgress, HISTORY_EPOCHS, OperatorStateSize, PartitionProgress, QueryProgress,
+    QueryStatus, SharedProgress, SourceProgress,
 };
 
 use fault::{Fault, FaultPoint};
@@ -39,7 +39,7 @@ use retry::Backoff;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{FutureExt, StreamExt};
@@ -91,7 +91,13 @@ pub struct StreamingJob {
     late_rows: Option<(Arc<StoredTable>, String)>,
     /// When the last epoch with input was planned (for the idle timeout).
     last_data_at: Instant,
+    /// When the sources' lag was last measured.
+    lag_measured: Option<Instant>,
 }
+
+/// How often the sources' lag is measured (after an epoch, or while the
+/// query waits for input).
+const LAG_EVERY: Duration = Duration::from_secs(1);
 
 /// The server's handle on a running job.
 pub struct JobHandle {
@@ -136,6 +142,7 @@ impl StreamingJob {
             fault: Fault::from_env(),
             late_rows: None,
             last_data_at: Instant::now(),
+            lag_measured: None,
         }
     }
 
@@ -291,10 +298,17 @@ impl StreamingJob {
         };
         update(progress, |p| {
             p.status = QueryStatus::Running;
+            p.started_at.get_or_insert_with(SystemTime::now);
             p.epoch = epoch;
             p.offsets = from.clone();
+            p.planned = from.clone();
             p.watermark = watermarks.current();
+            if p.sources.is_empty() {
+                p.sources = self.inputs.progress_entries();
+            }
+            p.operators = self.plan.root.operator_states();
         });
+        self.refresh_lag(progress, &from, &watermarks, true).await;
         tracing::info!(query = %self.name, "streaming query started");
         // `available_now` runs up to what is available when it starts.
         let target = match self.options.trigger {
@@ -310,12 +324,18 @@ impl StreamingJob {
                 Some(entry) => entry,
                 None => {
                     if let Trigger::Interval(every) = self.options.trigger {
+                        // Sleeps until the next tick, measuring the lag
+                        // meanwhile.
                         let now = Instant::now();
-                        if next_tick > now {
+                        while let Some(wait) = next_tick
+                            .checked_duration_since(Instant::now())
+                            .filter(|w| !w.is_zero())
+                        {
                             tokio::select! {
-                                _ = tokio::time::sleep(next_tick - now) => {}
+                                _ = tokio::time::sleep(wait.min(LAG_EVERY)) => {}
                                 _ = stop.changed() => return Ok(QueryStatus::Stopped),
                             }
+                            self.refresh_lag(progress, &from, &watermarks, false).await;
                         }
                         next_tick = next_tick.max(now) + every;
                     }
@@ -350,6 +370,7 @@ impl StreamingJob {
                             }
                             Trigger::Interval(_) => {}
                         }
+                        self.refresh_lag(progress, &from, &watermarks, false).await;
                         continue;
                     } else {
                         self.last_data_at = Instant::now();
@@ -370,9 +391,12 @@ impl StreamingJob {
                 }
             };
             epoch = entry.epoch;
-            let started = Instant::now();
+            let bad_before = self.bad_records.load(Ordering::Relaxed);
+            let (started, started_at) = (Instant::now(), SystemTime::now());
+            update(progress, |p| p.planned = entry.to.clone());
             let stats = self.run_epoch(&entry, &mut watermarks).await?;
             self.fault_point(FaultPoint::BeforeSink, epoch);
+            let sink_started = Instant::now();
             // Counted from the epoch's output, not from what the sink reports:
             // a sink skipping a replayed epoch it already holds writes 0 rows.
             let output_rows: u64 = stats.output.iter().map(|b| b.num_rows() as u64).sum();
@@ -384,6 +408,7 @@ impl StreamingJob {
                 // from the offset log at the next start.
                 return Ok(QueryStatus::Stopped);
             };
+            let checkpoint_started = Instant::now();
             if let Some((table, writer)) = &self.late_rows {
                 table.append_epoch(writer, epoch, &stats.late_output)?;
             }
@@ -399,9 +424,35 @@ impl StreamingJob {
             };
             self.commit(&entry, &watermarks, totals)?;
             self.fault_point(FaultPoint::AfterCommit, epoch);
-            let elapsed = started.elapsed();
+            let committed = Instant::now();
+            let elapsed = committed - started;
             from = entry.to;
+            let (state_rows, state_bytes) = self.plan.root.state_size();
+            let record = EpochProgress {
+                epoch,
+                started_at,
+                committed_at: started_at + elapsed,
+                duration: elapsed,
+                read: stats.read,
+                compute: stats.compute,
+                sink: checkpoint_started - sink_started,
+                checkpoint: committed - checkpoint_started,
+                input_rows: stats.input_rows,
+                source_rows: stats.source_rows,
+                output_rows,
+                late_rows: stats.late_rows,
+                bad_records: totals.bad_records.saturating_sub(bad_before),
+                watermark: watermarks.current(),
+                min_event_time: stats.event_times.map(|(min, _)| min),
+                max_event_time: stats.event_times.map(|(_, max)| max),
+                state_rows,
+                state_bytes,
+                emit_delay: stats.closed_at.map(|at| committed - at),
+            };
             update(progress, |p| {
+                p.record_epoch(record);
+                p.committed_at = Some(started_at + elapsed);
+                p.operators = self.plan.root.operator_states();
                 p.epoch = epoch;
                 p.input_rows = totals.input_rows;
                 p.output_rows = totals.output_rows;
@@ -409,17 +460,54 @@ impl StreamingJob {
                 p.null_time_rows += stats.null_time_rows;
                 p.bad_records = self.bad_records.load(Ordering::Relaxed);
                 p.watermark = watermarks.current();
-                (p.state_rows, p.state_bytes) = self.plan.root.state_size();
+                (p.state_rows, p.state_bytes) = (state_rows, state_bytes);
                 p.last_epoch_duration = elapsed;
                 p.processed_rows_per_second =
                     stats.input_rows as f64 / elapsed.as_secs_f64().max(1e-9);
                 p.offsets = from.clone();
+                p.planned = from.clone();
                 p.error = None;
             });
+            self.refresh_lag(progress, &from, &watermarks, false).await;
             if entry.input_ended || self.options.trigger == Trigger::Once {
                 return Ok(QueryStatus::Finished);
             }
         }
+    }
+
+    /// Measures what the sources hold beyond `committed` (the lag) and
+    /// records it with the positions, at most once per [`LAG_EVERY`]
+    /// unless `now`. A source that cannot tell right now keeps its last
+    /// measure: the lag is for people watching, never a reason to fail.
+    async fn refresh_lag(
+        &mut self,
+        progress: &SharedProgress,
+        committed: &Offsets,
+        watermarks: &Watermarks,
+        now: bool,
+    ) {
+        if !now && self.lag_measured.is_some_and(|at| at.elapsed() < LAG_EVERY) {
+            return;
+        }
+        self.lag_measured = Some(Instant::now());
+        let end = match self.inputs.available_end(committed).await {
+            Ok(end) => Some(end),
+            Err(e) => {
+                tracing::debug!(query = %self.name, error = %e, "cannot measure the lag");
+                None
+            }
+        };
+        update(progress, |p| {
+            let planned = std::mem::take(&mut p.planned);
+            self.inputs.fill_progress(
+                &mut p.sources,
+                committed,
+                &planned,
+                end.as_ref(),
+                watermarks,
+            );
+            p.planned = planned;
+        });
     }
 
     /// Aborts the process if the crash tests asked for a crash here.
@@ -536,17 +624,27 @@ impl StreamingJob {
             ..EpochContext::default()
         };
         let root = &mut self.plan.root;
+        stats.source_rows = vec![0; self.inputs.len()];
+        let reading = Instant::now();
         let mut batches = self.inputs.read(from, to);
         while let Some((input, batch)) = batches.next().await {
             let batch = batch?;
-            stats.input_rows += batch.batch.num_rows() as u64;
-            watermarks.observe(input, &batch);
+            let rows = batch.batch.num_rows() as u64;
+            stats.input_rows += rows;
+            stats.source_rows[input] += rows;
+            if let Some((min, max)) = watermarks.observe(input, &batch) {
+                let (lo, hi) = stats.event_times.get_or_insert((min, max));
+                (*lo, *hi) = ((*lo).min(min), (*hi).max(max));
+            }
+            let computing = Instant::now();
             stats
                 .output
                 .extend(root.push(input, batch.batch, &mut cx).await?);
+            stats.compute += computing.elapsed();
             tokio::task::consume_budget().await;
         }
         drop(batches);
+        stats.read = reading.elapsed().saturating_sub(stats.compute);
         let next_watermark = if !watermarks.exists() {
             if input_ended { i64::MAX } else { NO_WATERMARK }
         } else if input_ended {
@@ -559,9 +657,13 @@ impl StreamingJob {
                 &entry.idle_partitions,
             )
         };
-        stats
-            .output
-            .extend(root.finish(next_watermark, &mut cx).await?);
+        let closing = Instant::now();
+        let closed = root.finish(next_watermark, &mut cx).await?;
+        stats.compute += closing.elapsed();
+        if closed.iter().any(|b| b.num_rows() > 0) {
+            stats.closed_at = Some(closing);
+        }
+        stats.output.extend(closed);
         stats.late_rows = cx.late_rows;
         stats.null_time_rows = cx.null_time_rows;
         if let Some((table, _)) = &self.late_rows {
@@ -604,6 +706,14 @@ impl StreamingJob {
 #[derive(Default)]
 struct EpochStats {
     input_rows: u64,
+    /// Per input.
+    source_rows: Vec<u64>,
+    /// Smallest and largest event time read (inputs with a watermark).
+    event_times: Option<(i64, i64)>,
+    read: Duration,
+    compute: Duration,
+    /// When the watermark's advance closed windows that produced rows.
+    closed_at: Option<Instant>,
     late_rows: u64,
     null_time_rows: u64,
     output: Vec<RecordBatch>,

@@ -102,7 +102,7 @@ pub struct QueryProgress {
     /// Per source, in the query's input order.
     pub sources: Vec<SourceProgress>,
     /// Per stateful operator, in plan order.
-    pub operators: Vec<OperatorState>,
+    pub operators: Vec<OperatorStateSize>,
     /// The last [`HISTORY_EPOCHS`] epochs, oldest first.
     pub history: VecDeque<EpochProgress>,
 }
@@ -152,7 +152,7 @@ pub struct PartitionProgress {
 
 /// The state one stateful operator holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorState {
+pub struct OperatorStateSize {
     /// The operator's id in the query's checkpoints.
     pub id: u32,
     /// `window aggregate`, `session window`, `deduplication`,

@@ -1,6 +1,7 @@
 //! The operator tree and how batches and epochs flow through it.
 
 use super::*;
+use crate::job::OperatorStateSize;
 
 /// The leaf of the operator tree: batches of one source.
 pub struct InputNode {
@@ -275,6 +276,44 @@ impl Node {
                     .filter_map(Node::earliest_close),
             )
             .min()
+    }
+
+    /// The state each stateful operator holds, in plan order (inputs
+    /// first).
+    pub fn operator_states(&self) -> Vec<OperatorStateSize> {
+        let mut out = Vec::new();
+        self.collect_states(&mut out);
+        out
+    }
+
+    fn collect_states(&self, out: &mut Vec<OperatorStateSize>) {
+        for child in self.children_ref() {
+            child.collect_states(out);
+        }
+        let (id, kind, rows, bytes) = match self {
+            Node::Aggregate { agg, id, .. } => {
+                (*id, "window aggregate", agg.state_rows(), agg.state_bytes())
+            }
+            Node::Session { agg, id, .. } => {
+                (*id, "session window", agg.state_rows(), agg.state_bytes())
+            }
+            Node::Distinct { dedup, id, .. } => (
+                *id,
+                "deduplication",
+                dedup.state_rows(),
+                dedup.state_bytes(),
+            ),
+            Node::IntervalJoin { join, id, .. } => {
+                (*id, "interval join", join.state_rows(), join.state_bytes())
+            }
+            _ => return,
+        };
+        out.push(OperatorStateSize {
+            id,
+            kind,
+            rows: rows as u64,
+            bytes: bytes as u64,
+        });
     }
 
     /// Rows and approximate bytes of state held.

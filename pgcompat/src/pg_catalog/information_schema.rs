@@ -84,7 +84,7 @@ fn tables(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
         .map(|r| {
             vec![
                 text(db),
-                text("public"),
+                text(r.schema),
                 text(&r.name),
                 text(table_type(r.relkind)),
                 null(),
@@ -139,7 +139,7 @@ fn columns(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
             let opt = |v: Option<i64>| v.map_or(null(), int);
             rows.push(vec![
                 text(db),
-                text("public"),
+                text(r.schema),
                 text(&r.name),
                 text(&c.name),
                 int(i as i64 + 1),
@@ -191,7 +191,7 @@ fn columns(db: &str, rels: &[Relation]) -> DfResult<MemTable> {
 }
 
 fn schemata(db: &str, user: &str) -> DfResult<MemTable> {
-    let rows = ["pg_catalog", "public", "information_schema"]
+    let rows = ["pg_catalog", "public", "information_schema", "eddy_catalog"]
         .iter()
         .map(|s| {
             vec![

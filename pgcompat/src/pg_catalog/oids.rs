@@ -6,6 +6,19 @@ use eddy_catalog::{CatalogObject, ObjectKind};
 pub const BOOTSTRAP_SUPERUSER: i64 = 10;
 pub const PG_CATALOG: i64 = 11;
 pub const PUBLIC: i64 = 2200;
+/// The schema of Eddy's system relations (query progress), and its OID:
+/// below PostgreSQL's first user OID (16384), as initdb's objects are.
+pub const EDDY_CATALOG_SCHEMA: &str = "eddy_catalog";
+pub const EDDY_CATALOG: i64 = 16_000;
+
+/// The OID of a relation's schema.
+pub fn namespace_oid(schema: &str) -> i64 {
+    if schema == EDDY_CATALOG_SCHEMA {
+        EDDY_CATALOG
+    } else {
+        PUBLIC
+    }
+}
 pub const INFORMATION_SCHEMA: i64 = 13_183;
 pub const HEAP_AM: i64 = 2;
 pub const BTREE_AM: i64 = 403;

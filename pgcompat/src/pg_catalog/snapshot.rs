@@ -8,7 +8,7 @@
 use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_sql::identifiers::quote_if_needed as quote_ident;
 
-use super::oids::{kind_key, relation_oid};
+use super::oids::{EDDY_CATALOG_SCHEMA, kind_key, relation_oid};
 use super::source::CatalogSource;
 use super::types;
 
@@ -33,12 +33,15 @@ pub struct Column {
     pub default: Option<String>,
 }
 
-/// A table, source or streaming query.
+/// A table, source or streaming query, or one of the `eddy_catalog`
+/// relations.
 #[derive(Debug, Clone)]
 pub struct Relation {
     pub oid: i64,
     pub name: String,
-    /// `r`, `f` or `m`.
+    /// `public`, or `eddy_catalog` for the system relations.
+    pub schema: &'static str,
+    /// `r`, `f`, `m`, or `v` for a system relation.
     pub relkind: &'static str,
     pub columns: Vec<Column>,
     /// Column names of the primary key (tables only).
@@ -255,6 +258,7 @@ impl Snapshot {
                 CatalogObject::Table(t) => Relation {
                     oid,
                     name: t.name.clone(),
+                    schema: "public",
                     relkind: "r",
                     columns: t.columns.iter().map(column_of).collect(),
                     primary_key: t.primary_key.clone(),
@@ -278,6 +282,7 @@ impl Snapshot {
                 CatalogObject::Source(s) => Relation {
                     oid,
                     name: s.name.clone(),
+                    schema: "public",
                     relkind: "f",
                     columns: s.columns.iter().map(column_of).collect(),
                     primary_key: vec![],
@@ -290,6 +295,7 @@ impl Snapshot {
                 CatalogObject::StreamingQuery(q) => Relation {
                     oid,
                     name: q.name.clone(),
+                    schema: "public",
                     relkind: "m",
                     columns: streaming_query_columns(source, &q.query).await,
                     primary_key: vec![],
@@ -303,7 +309,22 @@ impl Snapshot {
             };
             relations.push(relation);
         }
-        relations.sort_by(|a, b| a.name.cmp(&b.name));
+        for (name, schema) in source.system_relations() {
+            relations.push(Relation {
+                oid: relation_oid(EDDY_CATALOG_SCHEMA, &name),
+                name,
+                schema: EDDY_CATALOG_SCHEMA,
+                relkind: "v",
+                columns: columns_of(&schema),
+                primary_key: vec![],
+                indexes: vec![],
+                foreign_keys: vec![],
+                comments: vec![],
+                definition: None,
+                rows: None,
+            });
+        }
+        relations.sort_by(|a, b| (a.schema, &a.name).cmp(&(b.schema, &b.name)));
         // Foreign keys once every relation is known: they name others.
         for obj in &objects {
             let CatalogObject::Table(t) = obj else {
@@ -358,10 +379,19 @@ impl Snapshot {
             .find_map(|r| r.indexes.iter().find(|i| i.oid() == oid).map(|i| (r, i)))
     }
 
+    /// A relation by name: `name` or `public.name` in `public`,
+    /// `eddy_catalog.name` among the system relations.
     pub fn by_name(&self, name: &str) -> Option<&Relation> {
-        let name = name.strip_prefix("public.").unwrap_or(name);
+        let (schema, name) = match name.split_once('.') {
+            Some((schema, name)) if schema.trim_matches('"') == EDDY_CATALOG_SCHEMA => {
+                (EDDY_CATALOG_SCHEMA, name)
+            }
+            _ => ("public", name.strip_prefix("public.").unwrap_or(name)),
+        };
         let name = name.trim_matches('"');
-        self.relations.iter().find(|r| r.name == name)
+        self.relations
+            .iter()
+            .find(|r| r.schema == schema && r.name == name)
     }
 }
 
@@ -406,9 +436,14 @@ fn default_as_postgres_prints_it(default: &str, t: eddy_catalog::SqlType) -> Str
 /// A streaming query's output columns: its SELECT planned as at CREATE
 /// (none when it no longer plans).
 async fn streaming_query_columns(source: &dyn CatalogSource, query: &str) -> Vec<Column> {
-    let Some(schema) = source.streaming_query_schema(query).await else {
-        return vec![];
-    };
+    match source.streaming_query_schema(query).await {
+        Some(schema) => columns_of(&schema),
+        None => vec![],
+    }
+}
+
+/// The columns of an Arrow schema, in PostgreSQL's types.
+fn columns_of(schema: &datafusion::arrow::datatypes::Schema) -> Vec<Column> {
     schema
         .fields()
         .iter()

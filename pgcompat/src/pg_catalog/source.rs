@@ -47,6 +47,11 @@ pub trait CatalogSource: Send + Sync {
 
     /// The names a client may connect with, as `pg_database` lists them.
     fn databases(&self) -> &[DatabaseEntry];
+
+    /// The relations of the `eddy_catalog` schema, with their columns.
+    fn system_relations(&self) -> Vec<(String, SchemaRef)> {
+        Vec::new()
+    }
 }
 
 /// A user as `pg_roles` and `pg_user` show it; its password is never

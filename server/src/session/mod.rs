@@ -265,6 +265,10 @@ impl Session {
                 let batch = ddl::show_objects(&self.ws, *kind)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
             }
+            EddyStatement::ShowStreamingQuery { name } => {
+                let batch = crate::progress::show_streaming_query(&self.ws, name)?;
+                Ok(Outcome::Rows(batch.schema(), vec![batch]))
+            }
             EddyStatement::ShowCreate { kind, name } => {
                 let batch = ddl::show_create(&self.ws, *kind, name)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
@@ -545,6 +549,7 @@ pub fn returns_rows(stmt: &EddyStatement) -> bool {
     matches!(
         stmt,
         EddyStatement::ShowObjects(_)
+            | EddyStatement::ShowStreamingQuery { .. }
             | EddyStatement::ShowCreate { .. }
             | EddyStatement::Describe { .. }
     ) || matches!(stmt, EddyStatement::Standard(s) if matches!(**s, Statement::ShowVariable { .. }))

@@ -59,6 +59,13 @@ pub(super) fn parse_statement(p: &mut Parser, src: &SourceText) -> Result<EddySt
             let name = object_name(p)?;
             return Ok(EddyStatement::Describe { name });
         }
+        Some("SHOW")
+            if w(1).as_deref() == Some("STREAMING") && w(2).as_deref() == Some("QUERY") =>
+        {
+            advance(p, 3);
+            let name = object_name(p)?;
+            return Ok(EddyStatement::ShowStreamingQuery { name });
+        }
         Some("SHOW") => {
             let statement_ends =
                 |n| matches!(p.peek_nth_token_ref(n).token, Token::SemiColon | Token::EOF);

@@ -55,6 +55,7 @@ mod malformed;
 mod modes;
 mod outages;
 mod partitions;
+mod progress;
 mod protocol;
 mod restart;
 mod security;

@@ -34,7 +34,12 @@ fn relation_name_of(ctx: &CatalogContext, oid: i64) -> Option<String> {
     if let Some((_, index)) = snapshot.index_by_oid(oid) {
         return Some(quote_ident(&index.name));
     }
-    Some(quote_ident(&snapshot.by_oid(oid)?.name))
+    // Relations off the search path print with their schema.
+    let r = snapshot.by_oid(oid)?;
+    Some(match r.schema {
+        "public" => quote_ident(&r.name),
+        schema => format!("{schema}.{}", quote_ident(&r.name)),
+    })
 }
 
 fn relation_oid_of(ctx: &CatalogContext, name: &str) -> Option<i64> {
@@ -62,6 +67,7 @@ fn namespace_name(oid: i64) -> Option<&'static str> {
         oids::PG_CATALOG => Some("pg_catalog"),
         oids::PUBLIC => Some("public"),
         oids::INFORMATION_SCHEMA => Some("information_schema"),
+        oids::EDDY_CATALOG => Some(oids::EDDY_CATALOG_SCHEMA),
         _ => None,
     }
 }
@@ -139,9 +145,14 @@ pub(super) fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
     });
     register(ctx, "eddy_regnamespace_oid", &[1], oid.clone(), |args| {
         Ok(ScalarValue::Int64(as_text(&args[0]).and_then(|n| {
-            [oids::PG_CATALOG, oids::PUBLIC, oids::INFORMATION_SCHEMA]
-                .into_iter()
-                .find(|o| namespace_name(*o) == Some(n.as_str()))
+            [
+                oids::PG_CATALOG,
+                oids::PUBLIC,
+                oids::INFORMATION_SCHEMA,
+                oids::EDDY_CATALOG,
+            ]
+            .into_iter()
+            .find(|o| namespace_name(*o) == Some(n.as_str()))
         })))
     });
     register(ctx, "eddy_regnamespace_name", &[1], text.clone(), |args| {

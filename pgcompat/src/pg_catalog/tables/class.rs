@@ -109,7 +109,7 @@ pub(super) fn pg_class(snapshot: &Snapshot) -> DfResult<MemTable> {
             vec![
                 int(oid),
                 text(name),
-                int(oids::PUBLIC),
+                int(oids::namespace_oid(r.schema)),
                 int(0),
                 int(0),
                 int(oids::BOOTSTRAP_SUPERUSER),

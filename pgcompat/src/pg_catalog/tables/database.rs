@@ -71,6 +71,7 @@ pub(super) fn pg_namespace() -> DfResult<MemTable> {
         vec![
             row(oids::PG_CATALOG, "pg_catalog"),
             row(oids::PUBLIC, "public"),
+            row(oids::EDDY_CATALOG, oids::EDDY_CATALOG_SCHEMA),
             row(oids::INFORMATION_SCHEMA, "information_schema"),
         ],
     )
