@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use eddy_catalog::{CatalogObject, ObjectKind};
 use eddy_engine::job::{EpochProgress, QueryProgress, QueryStatus, SourceProgress};
 use eddy_engine::watermark::NO_WATERMARK;
 use prometheus::core::{Collector, Desc};
@@ -264,21 +263,11 @@ impl Collector for QueryCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let defs = match self.db.catalog.list(ObjectKind::StreamingQuery) {
-            Ok(defs) => defs,
-            Err(e) => {
-                tracing::warn!(error = %e, "/metrics: cannot list the streaming queries");
-                return Vec::new();
-            }
-        };
         let mut families = Families::default();
-        for def in defs {
-            if let CatalogObject::StreamingQuery(def) = def {
-                // As SHOW STREAMING QUERIES: a query without a job yet is
-                // starting.
-                let progress = self.db.progress(&def.name).unwrap_or_default();
-                record_query(&mut families, &def.name, &def.sink, &progress);
-            }
+        // The queries as SQL sees them: a query without a job yet shows
+        // as starting.
+        for query in crate::progress::queries(&self.db) {
+            record_query(&mut families, &query.name, &query.sink, &query.progress);
         }
         families.into_vec()
     }
@@ -447,7 +436,7 @@ impl Families {
 mod tests {
     use std::time::UNIX_EPOCH;
 
-    use eddy_engine::job::{OperatorState, PartitionProgress};
+    use eddy_engine::job::{OperatorStateSize, PartitionProgress};
     use prometheus::TextEncoder;
 
     use super::*;
@@ -497,7 +486,7 @@ mod tests {
                 }],
                 ..SourceProgress::default()
             }],
-            operators: vec![OperatorState {
+            operators: vec![OperatorStateSize {
                 id: 2,
                 kind: "window aggregate",
                 rows: 7,

@@ -68,6 +68,7 @@ impl StatementKind {
             | EddyStatement::CreateStreamingQuery { .. }
             | EddyStatement::Drop { .. } => StatementKind::Ddl,
             EddyStatement::ShowObjects(_)
+            | EddyStatement::ShowStreamingQuery { .. }
             | EddyStatement::ShowCreate { .. }
             | EddyStatement::Describe { .. } => StatementKind::Show,
             EddyStatement::Standard(statement) => StatementKind::of_standard(statement),
@@ -174,10 +175,10 @@ mod tests {
         );
         assert_eq!(
             kinds(
-                "SHOW STREAMING QUERIES; SHOW CREATE TABLE t; DESCRIBE t; SHOW timezone;
-                 EXPLAIN SELECT 1"
+                "SHOW STREAMING QUERIES; SHOW STREAMING QUERY q; SHOW CREATE TABLE t;
+                 DESCRIBE t; SHOW timezone; EXPLAIN SELECT 1"
             ),
-            ["show"; 5]
+            ["show"; 6]
         );
         assert_eq!(
             kinds("SET timezone = 'UTC'; RESET timezone; DISCARD ALL"),

@@ -27,6 +27,8 @@
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
 //! - `concurrency`: concurrent writers — transaction blocks, sessions,
 //!   streaming queries — on one table or name: nothing lost, or 40001.
+//! - `metrics`: `/metrics` scraped and parsed, each figure against a
+//!   scenario where its value is known; 404s; a taken port refused.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -52,6 +54,7 @@ mod joins;
 mod kafka;
 mod limits;
 mod malformed;
+mod metrics;
 mod modes;
 mod outages;
 mod partitions;
