@@ -226,8 +226,11 @@ const SPECS: [&Spec; 26] = [
 /// The quantiles of the epoch summaries.
 const QUANTILES: [f64; 2] = [0.5, 0.99];
 
+/// Reads one duration of an epoch.
+type EpochDuration = fn(&EpochProgress) -> Duration;
+
 /// The phases of `eddy_query_epoch_phase_duration_seconds`.
-const PHASES: [(&str, fn(&EpochProgress) -> Duration); 4] = [
+const PHASES: [(&str, EpochDuration); 4] = [
     ("read", |e| e.read),
     ("compute", |e| e.compute),
     ("sink", |e| e.sink),
@@ -346,7 +349,7 @@ fn record_source(out: &mut Families, query: &str, s: &SourceProgress) {
 /// A summary of `f` over the query's epoch history; `None` before the
 /// first epoch. Its count and sum cover the same epochs as its quantiles
 /// (at most `HISTORY_EPOCHS`), so `_sum / _count` is their mean.
-fn epoch_summary(p: &QueryProgress, f: fn(&EpochProgress) -> Duration) -> Option<Summary> {
+fn epoch_summary(p: &QueryProgress, f: EpochDuration) -> Option<Summary> {
     let quantiles = QUANTILES
         .iter()
         .map(|&q| {
