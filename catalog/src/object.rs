@@ -140,6 +140,10 @@ pub struct StreamingQueryDef {
     #[serde(default)]
     pub incarnation: i64,
     pub sql: String,
+    /// `ALTER STREAMING QUERY … PAUSE`: runs no epochs until resumed,
+    /// across restarts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -214,7 +214,9 @@ impl Database {
             let writer = format!("{}#{}:late_rows", def.name, def.incarnation);
             job = job.with_late_rows_table(table, writer);
         }
-        Ok(job.with_bad_record_counter(bad_records))
+        Ok(job
+            .with_bad_record_counter(bad_records)
+            .with_paused(def.paused))
     }
 
     /// Where a query's offset log, commit log and state live.

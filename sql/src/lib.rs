@@ -32,4 +32,4 @@ pub mod types;
 pub use error::SqlError;
 pub use parser::depth::{STATEMENT_STACK_SIZE, stack_depth_hint};
 pub use parser::parse_statements;
-pub use statement::{EddyStatement, ParsedStatement};
+pub use statement::{EddyStatement, ParsedStatement, QueryAlteration};

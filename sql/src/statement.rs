@@ -49,6 +49,11 @@ pub enum EddyStatement {
     },
     /// `SHOW SOURCES | SINKS | STREAMING QUERIES | TABLES`
     ShowObjects(ObjectKind),
+    /// `ALTER STREAMING QUERY name PAUSE | RESUME | SET (…)`
+    AlterStreamingQuery {
+        name: String,
+        alteration: QueryAlteration,
+    },
     /// `SHOW STREAMING QUERY name`: one query's progress, field by field.
     ShowStreamingQuery { name: String },
     /// `SHOW CREATE SOURCE | SINK | STREAMING QUERY | TABLE name`
@@ -66,6 +71,18 @@ pub enum EddyStatement {
     Standard(Box<Statement>),
 }
 
+/// What `ALTER STREAMING QUERY` changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryAlteration {
+    /// No more epochs; state and positions kept, across restarts.
+    Pause,
+    /// Epochs again, from where the query paused.
+    Resume,
+    /// `SET (option = value, …)`: options that can change while the query
+    /// runs.
+    Set(BTreeMap<String, String>),
+}
+
 impl EddyStatement {
     /// 54001 if the statement's syntax tree nests deeper than the server's
     /// stack allows (see [`crate::parser::depth`]).
@@ -79,6 +96,7 @@ impl EddyStatement {
             | EddyStatement::CreateSink { .. }
             | EddyStatement::ShowObjects(_)
             | EddyStatement::ShowStreamingQuery { .. }
+            | EddyStatement::AlterStreamingQuery { .. }
             | EddyStatement::ShowCreate { .. }
             | EddyStatement::Describe { .. }
             | EddyStatement::Drop { .. } => Ok(()),

@@ -39,6 +39,7 @@ fn query(name: &str, sink: &str, input: &str) -> CatalogObject {
         inputs: vec![input.into()],
         incarnation: 1,
         sql: String::new(),
+        paused: false,
     })
 }
 

@@ -93,6 +93,8 @@ pub struct StreamingJob {
     last_data_at: Instant,
     /// When the sources' lag was last measured.
     lag_measured: Option<Instant>,
+    /// `ALTER STREAMING QUERY … PAUSE`: recover, then run no epoch.
+    paused: bool,
 }
 
 /// How often the sources' lag is measured (after an epoch, or while the
@@ -143,12 +145,20 @@ impl StreamingJob {
             late_rows: None,
             last_data_at: Instant::now(),
             lag_measured: None,
+            paused: false,
         }
     }
 
     /// Keeps late rows in `table` (appended once per epoch as `writer`).
     pub fn with_late_rows_table(mut self, table: Arc<StoredTable>, writer: String) -> Self {
         self.late_rows = Some((table, writer));
+        self
+    }
+
+    /// Makes the job recover its state and positions, then wait without
+    /// running epochs (measuring its sources' lag) until stopped.
+    pub fn with_paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
         self
     }
 
@@ -309,6 +319,18 @@ impl StreamingJob {
             p.operators = self.plan.root.operator_states();
         });
         self.refresh_lag(progress, &from, &watermarks, true).await;
+        if self.paused {
+            // Resuming starts the job again: until then, only the lag.
+            update(progress, |p| p.status = QueryStatus::Paused);
+            tracing::info!(query = %self.name, epoch, "streaming query paused");
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(LAG_EVERY) => {}
+                    _ = stop.changed() => return Ok(QueryStatus::Stopped),
+                }
+                self.refresh_lag(progress, &from, &watermarks, false).await;
+            }
+        }
         tracing::info!(query = %self.name, "streaming query started");
         // `available_now` runs up to what is available when it starts.
         let target = match self.options.trigger {

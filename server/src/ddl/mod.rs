@@ -230,6 +230,7 @@ pub async fn create_streaming_query(
         inputs,
         incarnation: chrono::Utc::now().timestamp_micros(),
         sql: sql.to_string(),
+        paused: false,
     };
     // The job is built now, against the transaction's view, to report at
     // CREATE time whatever is wrong, and dropped: the commit builds it
@@ -316,4 +317,87 @@ pub fn drop_objects(
         }
     }
     Ok(notices)
+}
+
+/// Options of a streaming query that `ALTER STREAMING QUERY … SET` can
+/// change: they decide when epochs run and how checkpoints are kept, not
+/// what the query computes or what its state holds.
+pub const RUNTIME_QUERY_OPTIONS: [&str; 3] =
+    ["trigger", "checkpoint.snapshot_every", "checkpoint.retain"];
+
+/// `ALTER STREAMING QUERY name PAUSE | RESUME | SET (…)`: the query's
+/// definition with its new state or options. The commit stops the running
+/// job at an epoch boundary and starts it again from its checkpoint: the
+/// same query (its incarnation is kept), so its state and positions stay.
+/// Returns a notice when nothing changes.
+pub fn alter_streaming_query(
+    ws: &Workspace,
+    name: &str,
+    alteration: &eddy_sql::QueryAlteration,
+) -> UserResult<Option<String>> {
+    use eddy_sql::QueryAlteration;
+    let CatalogObject::StreamingQuery(mut def) = ws.get(ObjectKind::StreamingQuery, name)? else {
+        return Err(UserError::internal(format!(
+            "\"{name}\" is not a streaming query"
+        )));
+    };
+    match alteration {
+        QueryAlteration::Pause | QueryAlteration::Resume => {
+            let paused = *alteration == QueryAlteration::Pause;
+            if def.paused == paused {
+                let state = if paused { "paused" } else { "not paused" };
+                return Ok(Some(format!(
+                    "streaming query \"{name}\" is already {state}"
+                )));
+            }
+            def.paused = paused;
+        }
+        QueryAlteration::Set(options) => {
+            if let Some(fixed) = options
+                .keys()
+                .find(|k| !RUNTIME_QUERY_OPTIONS.contains(&k.as_str()))
+            {
+                return Err(UserError::new(
+                    "0A000",
+                    format!(
+                        "option \"{fixed}\" of streaming query \"{name}\" cannot change while it runs"
+                    ),
+                )
+                .with_hint(format!(
+                    "ALTER STREAMING QUERY … SET changes {}; for the others, CREATE OR REPLACE STREAMING QUERY",
+                    RUNTIME_QUERY_OPTIONS.join(", ")
+                )));
+            }
+            let mut merged = def.options.clone();
+            merged.extend(options.clone());
+            if merged == def.options {
+                return Ok(Some(format!(
+                    "streaming query \"{name}\" already has these options"
+                )));
+            }
+            eddy_engine::job::QueryOptions::from_map(&merged)?;
+            def.options = merged;
+            def.sql = create_sql(&def);
+        }
+    }
+    ws.put(CatalogObject::StreamingQuery(def))?;
+    Ok(None)
+}
+
+/// The `CREATE STREAMING QUERY` statement of `def` as it stands, for
+/// `SHOW CREATE` after an `ALTER … SET`.
+fn create_sql(def: &StreamingQueryDef) -> String {
+    use eddy_sql::identifiers::quote_if_needed;
+    let options: Vec<String> = def
+        .options
+        .iter()
+        .map(|(k, v)| format!("'{}' = '{}'", k.replace('\'', "''"), v.replace('\'', "''")))
+        .collect();
+    format!(
+        "CREATE STREAMING QUERY {} WITH ({}) AS INSERT INTO {} {}",
+        quote_if_needed(&def.name),
+        options.join(", "),
+        quote_if_needed(&def.sink),
+        def.query
+    )
 }

@@ -15,7 +15,8 @@ pub enum StatementKind {
     /// `DELETE` and `TRUNCATE`.
     Delete,
     /// `CREATE`, `ALTER`, `DROP` of any object (sources, sinks, streaming
-    /// queries, tables, users), `GRANT`, `REVOKE`, `COMMENT`.
+    /// queries, tables, users), `ALTER STREAMING QUERY … PAUSE | RESUME |
+    /// SET`, `GRANT`, `REVOKE`, `COMMENT`.
     Ddl,
     /// `SHOW …`, `SHOW CREATE`, `DESCRIBE`, `EXPLAIN`.
     Show,
@@ -66,6 +67,7 @@ impl StatementKind {
             EddyStatement::CreateSource { .. }
             | EddyStatement::CreateSink { .. }
             | EddyStatement::CreateStreamingQuery { .. }
+            | EddyStatement::AlterStreamingQuery { .. }
             | EddyStatement::Drop { .. } => StatementKind::Ddl,
             EddyStatement::ShowObjects(_)
             | EddyStatement::ShowStreamingQuery { .. }
@@ -169,9 +171,9 @@ mod tests {
                  CREATE SOURCE s (a INT) WITH (connector = 'datagen');
                  CREATE SINK k WITH (connector = 'blackhole');
                  CREATE STREAMING QUERY q AS INSERT INTO k SELECT a FROM s;
-                 DROP STREAMING QUERY q"
+                 ALTER STREAMING QUERY q PAUSE; DROP STREAMING QUERY q"
             ),
-            ["ddl"; 7]
+            ["ddl"; 8]
         );
         assert_eq!(
             kinds(

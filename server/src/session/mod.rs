@@ -265,6 +265,12 @@ impl Session {
                 let batch = ddl::show_objects(&self.ws, *kind)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))
             }
+            EddyStatement::AlterStreamingQuery { name, alteration } => {
+                if let Some(notice) = ddl::alter_streaming_query(&self.ws, name, alteration)? {
+                    self.notice("NOTICE", "00000", notice);
+                }
+                Ok(Outcome::Command("ALTER STREAMING QUERY".into(), None))
+            }
             EddyStatement::ShowStreamingQuery { name } => {
                 let batch = crate::progress::show_streaming_query(&self.ws, name)?;
                 Ok(Outcome::Rows(batch.schema(), vec![batch]))

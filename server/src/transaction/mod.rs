@@ -263,7 +263,13 @@ impl Workspace {
         for change in &applied {
             if let Some(CatalogObject::StreamingQuery(q)) = &change.before {
                 db.stop_query(&q.name).await;
-                db.remove_checkpoints(&q.name)?;
+                // An ALTER keeps the query (its incarnation) and so its
+                // state; a drop or a replacement does not.
+                let kept = matches!(&change.after,
+                    Some(CatalogObject::StreamingQuery(after)) if after.incarnation == q.incarnation);
+                if !kept {
+                    db.remove_checkpoints(&q.name)?;
+                }
             }
             if let Some(CatalogObject::StreamingQuery(q)) = &change.after
                 && change.before.is_none()

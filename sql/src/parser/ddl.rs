@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Word
 use eddy_catalog::{ColumnDef, ObjectKind, SqlType, WatermarkDef};
 
 use super::{Failure, SourceText, last_consumed_end};
+use crate::statement::QueryAlteration;
 use crate::types::{parse_interval_micros, sql_type_from_ast};
 use crate::{EddyStatement, SqlError, identifiers};
 
@@ -81,6 +82,22 @@ pub(super) fn parse_statement(p: &mut Parser, src: &SourceText) -> Result<EddySt
                 advance(p, words);
                 return Ok(EddyStatement::ShowObjects(kind));
             }
+        }
+        Some("ALTER")
+            if w(1).as_deref() == Some("STREAMING") && w(2).as_deref() == Some("QUERY") =>
+        {
+            advance(p, 3);
+            let name = object_name(p)?;
+            let token = p.next_token();
+            let alteration = match &token.token {
+                Token::Word(w) if w.value.eq_ignore_ascii_case("PAUSE") => QueryAlteration::Pause,
+                Token::Word(w) if w.value.eq_ignore_ascii_case("RESUME") => QueryAlteration::Resume,
+                Token::Word(w) if w.keyword == Keyword::SET => {
+                    QueryAlteration::Set(with_options(p)?)
+                }
+                _ => return Ok(p.expected("PAUSE, RESUME or SET (…)", token)?),
+            };
+            return Ok(EddyStatement::AlterStreamingQuery { name, alteration });
         }
         Some("DROP") => {
             let dropped = match (w(1).as_deref(), w(2).as_deref()) {

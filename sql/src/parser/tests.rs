@@ -2,7 +2,7 @@ use datafusion::sql::sqlparser::ast::{SetExpr, Statement, TableFactor};
 use eddy_catalog::{ObjectKind, SqlType};
 
 use super::*;
-use crate::EddyStatement;
+use crate::{EddyStatement, QueryAlteration};
 
 fn parse_one(sql: &str) -> EddyStatement {
     let mut statements = parse_statements(sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
@@ -678,4 +678,39 @@ fn tokenizer_errors_use_postgres_wording() {
         "syntax error at or near \"WITH\" (expected \")\")"
     );
     assert_eq!(e.position, Some(27));
+}
+
+#[test]
+fn show_and_alter_one_streaming_query() {
+    assert!(matches!(
+        parse_one("SHOW STREAMING QUERY clicks"),
+        EddyStatement::ShowStreamingQuery { name } if name == "clicks"
+    ));
+    for (sql, expected) in [
+        ("ALTER STREAMING QUERY q PAUSE", QueryAlteration::Pause),
+        ("alter streaming query q resume;", QueryAlteration::Resume),
+    ] {
+        match parse_one(sql) {
+            EddyStatement::AlterStreamingQuery { name, alteration } => {
+                assert_eq!((name.as_str(), &alteration), ("q", &expected), "{sql}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    match parse_one("ALTER STREAMING QUERY q SET (trigger = '5 seconds')") {
+        EddyStatement::AlterStreamingQuery {
+            alteration: QueryAlteration::Set(options),
+            ..
+        } => assert_eq!(
+            options.get("trigger").map(String::as_str),
+            Some("5 seconds")
+        ),
+        other => panic!("{other:?}"),
+    }
+    let e = parse_err("ALTER STREAMING QUERY q FLY");
+    assert!(e.message.contains("PAUSE, RESUME or SET"), "{}", e.message);
+    assert!(matches!(
+        parse_one("ALTER TABLE t ADD COLUMN c INT"),
+        EddyStatement::Standard(_)
+    ));
 }

@@ -3,7 +3,7 @@
 // getImportedKeys / getExportedKeys, getIndexInfo, getTypeInfo, plus the
 // connection facts tools read first (product name and version, the
 // identifier quote). Each answer is compared with what PostgreSQL gives for
-// the same schema.
+// the same schema (with Eddy's own schema eddy_catalog added to getSchemas).
 
 import java.sql.Connection;
 import java.sql.DatabaseMetaData;
@@ -59,7 +59,7 @@ public class Meta {
             check("identifier quote", md.getIdentifierQuoteString(), "\"");
 
             check("getSchemas", rows(md.getSchemas(), "TABLE_SCHEM"),
-                    List.of("information_schema", "pg_catalog", "public"));
+                    List.of("eddy_catalog", "information_schema", "pg_catalog", "public"));
             check("getTables", rows(md.getTables(null, "public", "%", new String[] {"TABLE"}),
                     "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE"),
                     List.of("public|customers|TABLE", "public|orders|TABLE"));

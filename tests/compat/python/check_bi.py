@@ -63,7 +63,7 @@ def grafana(conn):
         SELECT schema_name AS "name" FROM information_schema.schemata
         WHERE schema_name NOT IN ('information_schema', 'pg_catalog', 'pg_toast',
                                   '_timescaledb_cache', '_timescaledb_catalog')
-        ORDER BY schema_name"""), [("public",)])
+        ORDER BY schema_name"""), [("eddy_catalog",), ("public",)])
     in_search_path = """
         quote_ident(table_schema) IN (
           SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
@@ -80,7 +80,11 @@ def grafana(conn):
         FROM information_schema.tables
         WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog')
         ORDER BY CASE WHEN {in_search_path} THEN 0 ELSE 1 END, 1"""),
-          [("customers",), ("orders",)])
+          # Eddy's progress relations, off the search path, qualified.
+          [("customers",), ("orders",)]
+          + [(f"eddy_catalog.{r}",) for r in ("query_progress", "query_progress_history",
+                                              "query_sources", "query_state",
+                                              "source_partitions")])
     check("grafana: tables of a schema", rows(conn, """
         SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
         WHERE quote_ident(table_schema) = 'public' ORDER BY 1"""), [("customers",), ("orders",)])
@@ -195,7 +199,7 @@ def metabase(conn):
 def superset():
     engine = sa.create_engine(f"postgresql+psycopg://{USER}@{HOST}:{PORT}/{DATABASE}")
     inspector = sa.inspect(engine)
-    check("superset: schemas", inspector.get_schema_names(), ["information_schema", "public"])
+    check("superset: schemas", inspector.get_schema_names(), ["eddy_catalog", "information_schema", "public"])
     check("superset: tables", inspector.get_table_names(), ["customers", "orders"])
     check("superset: views", inspector.get_view_names(), [])
     columns = inspector.get_columns("orders")

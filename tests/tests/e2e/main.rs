@@ -27,6 +27,9 @@
 //!   against PostgreSQL; `databases`: `eddy`, `postgres` and `template1`.
 //! - `concurrency`: concurrent writers — transaction blocks, sessions,
 //!   streaming queries — on one table or name: nothing lost, or 40001.
+//! - `progress`: the `eddy_catalog` progress relations and `SHOW STREAMING
+//!   QUERY`, each figure against a scenario where its value is known;
+//!   `control`: `ALTER STREAMING QUERY … PAUSE | RESUME` across a crash.
 //! - `metrics`: `/metrics` scraped and parsed, each figure against a
 //!   scenario where its value is known; 404s; a taken port refused.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
@@ -40,6 +43,7 @@ mod chained;
 mod column_names;
 mod compat;
 mod concurrency;
+mod control;
 mod corruption;
 mod crash;
 mod databases;

@@ -13,6 +13,8 @@
 //! - `a_throttled_generator_shows_its_rate`: datagen at 500 rows/s; the
 //!   source's rows/s is about 500, the history is bounded and consecutive,
 //!   durations and positions are consistent.
+//! - `kafka_lag_per_partition_while_paused`: end offset − position per
+//!   partition, growing by exactly what is produced while paused.
 
 use std::path::Path;
 use std::time::Duration;
@@ -364,6 +366,124 @@ async fn rate_scenario(eddy: &TestEddy) -> Result<()> {
                 "max_event_time|timestamp with time zone"
             ],
         "information_schema.columns: {columns:?}"
+    );
+    Ok(())
+}
+
+/// JSON messages `from..to` for partition `partition`.
+fn messages(partition: i32, from: usize, to: usize) -> Vec<eddy_tests::kafka::OutgoingMessage> {
+    (from..to)
+        .map(|i| eddy_tests::kafka::OutgoingMessage {
+            partition: Some(partition),
+            key: None,
+            payload: format!(r#"{{"p": {partition}, "i": {i}}}"#),
+            timestamp_ms: None,
+        })
+        .collect()
+}
+
+/// Kafka's lag is end offset − position per partition: 0 once everything
+/// is read, exactly the messages produced while the query is paused, 0
+/// again after it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_lag_per_partition_while_paused() -> Result<()> {
+    let kafka = eddy_tests::kafka::TestKafka::start()?;
+    let eddy = TestEddy::start().await?;
+    let result = kafka_lag_scenario(&eddy, &kafka).await;
+    with_logs(result, &eddy, None)
+}
+
+async fn kafka_lag_scenario(eddy: &TestEddy, kafka: &eddy_tests::kafka::TestKafka) -> Result<()> {
+    kafka.create_topic("lagged", 3)?;
+    for (p, n) in [(0, 10), (1, 20), (2, 30)] {
+        kafka.produce("lagged", &messages(p, 0, n))?;
+    }
+    let client = eddy.client().await?;
+    execute(
+        &client,
+        &format!(
+            "CREATE SOURCE lagged (p INT, i BIGINT) WITH (
+                connector = 'kafka', topic = 'lagged',
+                'properties.bootstrap.servers' = '{}',
+                'scan.startup.mode' = 'earliest', format = 'json');
+             CREATE TABLE got (p INT, i BIGINT);
+             CREATE SINK to_got WITH (connector = 'table', table = 'got');
+             CREATE STREAMING QUERY reader WITH (trigger = '100 milliseconds')
+                 AS INSERT INTO to_got SELECT p, i FROM lagged",
+            kafka.bootstrap_servers()
+        ),
+    )
+    .await?;
+    let partitions = |expected: [&'static str; 3]| {
+        let client = &client;
+        async move {
+            wait_until(
+                Duration::from_secs(120),
+                &format!("partitions to be {expected:?}"),
+                || async {
+                    let seen = rows(
+                        client,
+                        "SELECT partition, committed_offset, end_offset, lag, lag_unit
+                         FROM eddy_catalog.source_partitions
+                         WHERE name = 'reader' ORDER BY partition",
+                    )
+                    .await?;
+                    Ok(if seen == expected {
+                        Progress::Done(())
+                    } else {
+                        Progress::Pending(format!("{seen:?}"))
+                    })
+                },
+            )
+            .await
+        }
+    };
+    partitions([
+        "0|10|10|0|records",
+        "1|20|20|0|records",
+        "2|30|30|0|records",
+    ])
+    .await?;
+    execute(&client, "ALTER STREAMING QUERY reader PAUSE").await?;
+    wait_for_status(&client, "reader", "paused", Duration::from_secs(60)).await?;
+    for (p, from, to) in [(0, 10, 15), (1, 20, 26), (2, 30, 37)] {
+        kafka.produce("lagged", &messages(p, from, to))?;
+    }
+    partitions([
+        "0|10|15|5|records",
+        "1|20|26|6|records",
+        "2|30|37|7|records",
+    ])
+    .await?;
+    ensure!(
+        value(
+            &client,
+            "SELECT lag FROM eddy_catalog.query_sources WHERE name = 'reader'"
+        )
+        .await?
+        .as_deref()
+            == Some("18"),
+        "the source's lag is the partitions' sum"
+    );
+    ensure!(
+        query_i64(&client, "SELECT count(*) FROM got").await? == 60,
+        "rows written while paused"
+    );
+    execute(&client, "ALTER STREAMING QUERY reader RESUME").await?;
+    partitions([
+        "0|15|15|0|records",
+        "1|26|26|0|records",
+        "2|37|37|0|records",
+    ])
+    .await?;
+    let got = rows(
+        &client,
+        "SELECT p, count(*), count(DISTINCT i), max(i) FROM got GROUP BY p ORDER BY p",
+    )
+    .await?;
+    ensure!(
+        got == ["0|15|15|14", "1|26|26|25", "2|37|37|36"],
+        "rows per partition: {got:?}"
     );
     Ok(())
 }

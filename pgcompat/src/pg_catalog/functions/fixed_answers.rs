@@ -32,7 +32,6 @@ pub(super) fn register_all(ctx: &SessionContext) {
         |args| Ok(ScalarValue::Int64(as_i64(&args[0]))),
     );
     for name in [
-        "pg_table_is_visible",
         "pg_type_is_visible",
         "pg_function_is_visible",
         "pg_collation_is_visible",

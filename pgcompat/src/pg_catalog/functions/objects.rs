@@ -137,6 +137,22 @@ pub(super) fn register_all(ctx: &SessionContext, cat: &CatalogContext) {
             )))
         });
     }
+    // On the search path: every relation but the `eddy_catalog` ones, so
+    // psql's `\d` lists them only when asked (`\d eddy_catalog.*`).
+    let c = cat.clone();
+    register(
+        ctx,
+        "pg_table_is_visible",
+        &[1],
+        DataType::Boolean,
+        move |args| {
+            Ok(ScalarValue::Boolean(as_i64(&args[0]).map(|oid| {
+                snapshot_now(&c)
+                    .by_oid(oid)
+                    .is_none_or(|r| r.schema != oids::EDDY_CATALOG_SCHEMA)
+            })))
+        },
+    );
     let c = cat.clone();
     register(ctx, "eddy_regclass_name", &[1], text.clone(), move |args| {
         Ok(utf8(as_i64(&args[0]).map(|o| {
