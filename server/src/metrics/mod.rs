@@ -98,4 +98,44 @@ pub(crate) mod tests {
         // No query: no query series.
         assert!(!text.contains("eddy_query_"), "{text}");
     }
+
+    /// docs/metrics.md lists every metric, and it and the Grafana
+    /// dashboard name only metrics that exist.
+    #[test]
+    fn the_docs_and_the_dashboard_name_the_metrics_there_are() {
+        let (_dir, metrics) = empty();
+        metrics.sessions().connection().error("42601");
+        let mut known: Vec<String> = metrics
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .chain(queries::names().map(str::to_owned))
+            .collect();
+        known.sort();
+        let docs = include_str!("../../../docs/metrics.md");
+        let dashboard = include_str!("../../../docs/grafana/eddy-dashboard.json");
+        for name in &known {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/metrics.md lacks {name}"
+            );
+        }
+        for (file, text) in [("docs/metrics.md", docs), ("the dashboard", dashboard)] {
+            for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if !word.starts_with("eddy_") || word.starts_with("eddy_catalog") {
+                    continue;
+                }
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| word.strip_suffix(suffix))
+                    .filter(|base| known.iter().any(|k| k == base))
+                    .unwrap_or(word);
+                assert!(
+                    known.iter().any(|k| k == base),
+                    "{file} names {word}, which is not a metric"
+                );
+            }
+        }
+    }
 }

@@ -226,6 +226,12 @@ const SPECS: [&Spec; 26] = [
 /// The quantiles of the epoch summaries.
 const QUANTILES: [f64; 2] = [0.5, 0.99];
 
+/// The names of the collector's metrics.
+#[cfg(test)]
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+    SPECS.iter().map(|spec| spec.name)
+}
+
 /// Reads one duration of an epoch.
 type EpochDuration = fn(&EpochProgress) -> Duration;
 
