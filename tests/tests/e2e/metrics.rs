@@ -526,10 +526,13 @@ async fn a_taken_metrics_port_stops_the_start_with_a_clear_error() -> Result<()>
     let addr = taken.local_addr()?;
     let data = tempfile::tempdir()?;
     let args = vec!["--metrics-listen".to_owned(), addr.to_string()];
-    let error = match EddyServer::start_with_options(SERVER_BIN, data.path(), args, vec![]).await {
-        Ok(_) => bail!("the server started although {addr} is taken"),
-        Err(e) => format!("{e:#}"),
-    };
+    // Without a backtrace after it, the error stays within the log's tail.
+    let env = ["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"].map(|v| (v.to_owned(), "0".to_owned()));
+    let error =
+        match EddyServer::start_with_options(SERVER_BIN, data.path(), args, env.into()).await {
+            Ok(_) => bail!("the server started although {addr} is taken"),
+            Err(e) => format!("{e:#}"),
+        };
     ensure!(
         error.contains(&format!("cannot serve /metrics on {addr}")),
         "{error}"
