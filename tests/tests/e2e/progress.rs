@@ -145,16 +145,25 @@ async fn files_scenario(eddy: &TestEddy, input: &Path) -> Result<()> {
     )
     .await?;
     ensure!(state == ["window aggregate|10"], "query_state: {state:?}");
+    // Only the epoch that closed the window has an emit delay.
+    let delays = query_i64(
+        &client,
+        "SELECT count(emit_delay_ms) FROM eddy_catalog.query_progress_history
+         WHERE name = 'windows'",
+    )
+    .await?;
+    ensure!(delays == 1, "{delays} epochs with an emit delay");
     // The epoch that read the file: its event-time range and its rows.
     let epoch = rows(
         &client,
-        "SELECT min_event_time, max_event_time, input_rows, output_rows, bad_records
+        "SELECT min_event_time, max_event_time, input_rows, output_rows, bad_records,
+                emit_delay_ms >= 0 AND emit_delay_ms <= duration_ms
          FROM eddy_catalog.query_progress_history
          WHERE name = 'windows' AND input_rows > 0",
     )
     .await?;
     ensure!(
-        epoch == ["2026-01-01 00:00:01+00|2026-01-01 00:00:29+00|20|5|1"],
+        epoch == ["2026-01-01 00:00:01+00|2026-01-01 00:00:29+00|20|5|1|t"],
         "the epoch of the first file: {epoch:?}"
     );
 
