@@ -5,10 +5,12 @@
 //! formats, cancel, panics — is `eddy_wire`'s; what is here is the SQL
 //! side: parsing, preparing (see [`crate::prepare`]), parameters as
 //! DataFusion scalars (see [`crate::parameters`]), and the session's
-//! transaction state, notices and settings as the client sees them.
+//! transaction state, notices and settings as the client sees them; and
+//! what `/metrics` counts of sessions: connections, statements as they
+//! finish, errors as they are answered.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use eddy_pgcompat::settings::Settings;
@@ -20,6 +22,8 @@ use eddy_wire::{
 
 use crate::auth::AuthMode;
 use crate::database::Database;
+use crate::metrics::sessions::{ConnectionMetrics, SessionMetrics};
+use crate::metrics::statement_kind::StatementKind;
 use crate::outcome::{Outcome, TxState};
 use crate::session::Session;
 use crate::users::UserStore;
@@ -30,6 +34,7 @@ pub struct EddyBackends {
     pub auth: AuthMode,
     /// Whether the listener accepts connections from other machines.
     pub beyond_loopback: bool,
+    pub metrics: SessionMetrics,
 }
 
 #[async_trait]
@@ -56,6 +61,7 @@ impl BackendFactory for EddyBackends {
         Ok(EddyBackend {
             session: Session::new(self.db.clone(), settings, database),
             parameters,
+            metrics: self.metrics.connection(),
         })
     }
 }
@@ -97,6 +103,8 @@ pub struct EddyBackend {
     session: Session,
     /// The ParameterStatus set of startup.
     parameters: Vec<(String, String)>,
+    /// Counts the connection as open until it is dropped.
+    metrics: ConnectionMetrics,
 }
 
 #[async_trait]
@@ -117,7 +125,9 @@ impl Backend for EddyBackend {
 
     fn parse_query(&mut self, sql: &str) -> Result<Vec<ParsedStatement>, DbError> {
         let sql = crate::users::rewrite_user_statements(sql);
-        parse_statements(&sql).map_err(|e| crate::error::UserError::from(e).into())
+        parse_statements(&sql)
+            .map_err(|e| DbError::from(crate::error::UserError::from(e)))
+            .inspect_err(|e| self.metrics.error(e.code))
     }
 
     async fn prepare(
@@ -125,7 +135,10 @@ impl Backend for EddyBackend {
         sql: &str,
         declared: &[Option<u32>],
     ) -> Result<Prepared<Self>, DbError> {
-        Ok(crate::prepare::prepare(&mut self.session, sql, declared).await?)
+        crate::prepare::prepare(&mut self.session, sql, declared)
+            .await
+            .map_err(DbError::from)
+            .inspect_err(|e| self.metrics.error(e.code))
     }
 
     async fn execute(
@@ -137,10 +150,22 @@ impl Backend for EddyBackend {
             Ok(scalars) => scalars,
             Err(e) => {
                 self.session.note_error();
+                self.metrics.error(e.code);
                 return Err(e);
             }
         };
-        Ok(answer(self.session.run(statement, &scalars).await?))
+        let started = Instant::now();
+        let outcome = self.session.run(statement, &scalars).await;
+        let kind = StatementKind::of(&statement.stmt);
+        self.metrics.statement(kind, started.elapsed());
+        match outcome {
+            Ok(outcome) => Ok(answer(outcome)),
+            Err(e) => {
+                let e = DbError::from(e);
+                self.metrics.error(e.code);
+                Err(e)
+            }
+        }
     }
 
     fn note_error(&mut self) {
@@ -156,7 +181,11 @@ impl Backend for EddyBackend {
     }
 
     async fn finish_implicit_transaction(&mut self) -> Result<(), DbError> {
-        Ok(self.session.end_script().await?)
+        self.session
+            .end_script()
+            .await
+            .map_err(DbError::from)
+            .inspect_err(|e| self.metrics.error(e.code))
     }
 
     fn statement_timeout(&self) -> Option<Duration> {

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::auth::AuthMode;
 use crate::database::Database;
+use crate::metrics::endpoint::MetricsListen;
 use crate::server::ServerConfig;
 use crate::users::{BOOTSTRAP_USER, UserStore};
 
@@ -30,6 +31,10 @@ enum Command {
         /// Address to listen on for PostgreSQL clients.
         #[arg(long, default_value = "127.0.0.1:5544")]
         listen: SocketAddr,
+        /// Address to serve Prometheus metrics on (`GET /metrics`), or
+        /// `off`.
+        #[arg(long, default_value = crate::metrics::endpoint::DEFAULT_LISTEN)]
+        metrics_listen: MetricsListen,
         /// Where the catalog, tables and checkpoints live.
         #[arg(long, default_value = "./eddy-data")]
         data_dir: PathBuf,
@@ -80,6 +85,7 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
+            metrics_listen,
             data_dir,
             demo,
             security,
@@ -93,7 +99,7 @@ pub fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                tokio::spawn(serve(listen, data_dir, demo, security))
+                tokio::spawn(serve(listen, metrics_listen, data_dir, demo, security))
                     .await
                     .context("the server task panicked")?
             })
@@ -168,18 +174,30 @@ fn server_config(
         tls,
         auth: args.auth,
         max_connections: args.max_connections,
+        metrics: None,
     })
 }
 
 async fn serve(
     listen: SocketAddr,
+    metrics_listen: MetricsListen,
     data_dir: PathBuf,
     demo: bool,
     security: SecurityArgs,
 ) -> anyhow::Result<()> {
     let db = Database::open(&data_dir, eddy_connectors::registry())?;
-    let config = server_config(listen, &data_dir, security)?;
+    let mut config = server_config(listen, &data_dir, security)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    config.metrics = match metrics_listen {
+        MetricsListen::Off => None,
+        MetricsListen::At(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!(
+                    "cannot serve /metrics on {addr} (--metrics-listen takes an address or `off`)"
+                )
+            })?)
+        }
+    };
     db.start_all_queries().await;
     if demo {
         crate::demo::install(&db).await?;

@@ -39,6 +39,8 @@
 //!   (CREATE/ALTER/DROP USER, verifiers in `users.json`);
 //!   [`redact`]: secrets masked wherever definitions are shown or logged.
 //! - [`outcome`]: what a statement answers; [`error`]: SQLSTATEs.
+//! - [`metrics`]: `/metrics` for Prometheus — the streaming queries'
+//!   progress read at scrape time, connections, statements and errors.
 //! - [`demo`]: the demo pipeline `eddy serve --demo` creates.
 //!
 //! Startup, TLS, the simple and extended protocols, row encoding, cancel,
@@ -66,6 +68,7 @@ pub mod ddl;
 pub mod demo;
 mod dml;
 pub mod error;
+pub mod metrics;
 mod names;
 pub mod outcome;
 pub mod parameters;

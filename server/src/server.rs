@@ -1,6 +1,7 @@
 //! The listener: `eddy_wire` serves the connections, each with an
-//! [`EddyBackend`](crate::backend::EddyBackend) session; on shutdown it
-//! stops accepting and the streaming queries are drained.
+//! [`EddyBackend`](crate::backend::EddyBackend) session, and `/metrics`
+//! is served beside it; on shutdown both stop accepting and the streaming
+//! queries are drained.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use crate::auth::AuthMode;
 use crate::backend::EddyBackends;
 use crate::database::Database;
+use crate::metrics::Metrics;
 
 /// How connections are accepted.
 pub struct ServerConfig {
@@ -20,6 +22,8 @@ pub struct ServerConfig {
     pub auth: AuthMode,
     /// Sessions beyond this get FATAL 53300.
     pub max_connections: usize,
+    /// `Some`: Prometheus scrapes `/metrics` here.
+    pub metrics: Option<TcpListener>,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +32,7 @@ impl Default for ServerConfig {
             tls: None,
             auth: AuthMode::Auto,
             max_connections: 100,
+            metrics: None,
         }
     }
 }
@@ -48,16 +53,28 @@ pub async fn serve(
         max_connections = config.max_connections,
         "eddy is listening for PostgreSQL clients"
     );
+    let metrics = Arc::new(Metrics::new(db.clone())?);
+    let endpoint = config.metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("serving Prometheus metrics at http://{addr}/metrics");
+        }
+        tokio::spawn(crate::metrics::endpoint::serve(listener, metrics.clone()))
+    });
     let backends = Arc::new(EddyBackends {
         db: db.clone(),
         auth: config.auth,
         beyond_loopback: !addr.ip().is_loopback(),
+        metrics: metrics.sessions().clone(),
     });
     let wire = eddy_wire::ServerConfig {
         tls: config.tls,
         max_connections: config.max_connections,
     };
-    eddy_wire::serve(listener, backends, wire, shutdown).await?;
+    let served = eddy_wire::serve(listener, backends, wire, shutdown).await;
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
+    served?;
     tracing::info!("shutting down: finishing running epochs");
     db.stop_all().await;
     Ok(())

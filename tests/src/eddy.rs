@@ -1,7 +1,9 @@
 //! The Eddy server under test, run as a child process.
 //!
 //! [`EddyServer`] spawns the `eddy-test-server` binary (the `eddy` CLI built
-//! inside this crate) as `serve --listen 127.0.0.1:PORT --data-dir DIR`,
+//! inside this crate) as `serve --listen 127.0.0.1:PORT --data-dir DIR
+//! --metrics-listen 127.0.0.1:PORT2` (a free port of its own for `/metrics`,
+//! since many servers run at once),
 //! appends its stdout and stderr to a log file in its own temporary directory
 //! (across restarts, with a marker line per start), and waits, bounded, until
 //! a tokio-postgres connection succeeds. The data directory belongs to the
@@ -37,6 +39,8 @@ pub struct EddyServer {
     /// Holds `eddy.log`; removed on drop.
     scratch: TempDir,
     port: u16,
+    /// Where `/metrics` is served, unless the caller's `args` say otherwise.
+    metrics_port: u16,
     /// `None` once stopped or killed.
     child: Option<Child>,
     /// Extra environment for the next starts (e.g. `EDDY_FAULT`).
@@ -76,6 +80,7 @@ impl EddyServer {
                 .prefix("eddy-test-server-")
                 .tempdir()?,
             port: 0,
+            metrics_port: 0,
             child: None,
             env,
             args,
@@ -85,6 +90,7 @@ impl EddyServer {
         let mut last_error = None;
         for _ in 0..3 {
             server.port = free_port()?;
+            server.metrics_port = free_port()?;
             match server.spawn_and_wait().await {
                 Ok(()) => return Ok(server),
                 Err(e) => last_error = Some(e),
@@ -100,6 +106,11 @@ impl EddyServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address `/metrics` is served on (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.metrics_port))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -227,6 +238,11 @@ impl EddyServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if !self.args.iter().any(|a| a.starts_with("--metrics-listen")) {
+            command
+                .arg("--metrics-listen")
+                .arg(self.metrics_addr().to_string());
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }

@@ -30,6 +30,8 @@
 //! - `progress`: the `eddy_catalog` progress relations and `SHOW STREAMING
 //!   QUERY`, each figure against a scenario where its value is known;
 //!   `control`: `ALTER STREAMING QUERY … PAUSE | RESUME` across a crash.
+//! - `metrics`: `/metrics` scraped and parsed, each figure against a
+//!   scenario where its value is known; 404s; a taken port refused.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -56,6 +58,7 @@ mod joins;
 mod kafka;
 mod limits;
 mod malformed;
+mod metrics;
 mod modes;
 mod outages;
 mod partitions;
