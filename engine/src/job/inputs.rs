@@ -106,10 +106,13 @@ impl Inputs {
                 .collect();
             for name in names {
                 let position = committed.get(name).copied();
+                // A source holds at least what has been read from it (the
+                // last measure may be older than the position).
                 let last_end = match end {
                     Some(end) => end.get(name).copied(),
                     None => previous.get(name).copied().flatten(),
-                };
+                }
+                .map(|e| position.map_or(e, |p| e.max(p)));
                 let lag = last_end.map(|e| (e - position.unwrap_or(0)).max(0));
                 if ends_when_read && position.is_some() && lag.unwrap_or(0) == 0 {
                     continue;

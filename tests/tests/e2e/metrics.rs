@@ -170,10 +170,11 @@ async fn bounded_scenario(eddy: &TestEddy) -> Result<()> {
     ensure!(m.value("eddy_source_input_rows_total", &source)? == rows);
     ensure!(m.value("eddy_sink_rows_total", &sink)? == rows);
     ensure!(query_i64(&client, "SELECT count(*) FROM copied").await? == ROWS);
-    // The generator's one partition has given every row.
-    // The generator's one partition holds every row; its positions are
-    // those of eddy_catalog.source_partitions.
+    // The generator's one partition holds every row and has given them
+    // all; its positions are those of eddy_catalog.source_partitions.
     ensure!(m.value("eddy_source_partition_end_offset", &source)? == rows);
+    ensure!(m.value("eddy_source_partition_committed_offset", &source)? == rows);
+    ensure!(m.value("eddy_source_partition_lag", &source)? == 0.0);
     let partitions = crate::rows(
         &client,
         "SELECT partition, committed_offset, end_offset, lag
@@ -280,7 +281,14 @@ async fn file_scenario(eddy: &TestEddy, input: &Path) -> Result<()> {
         .collect();
     publish(input, "events-1.jsonl", &(events.join("\n") + "\n"))?;
     wait_until(DEFAULT_WAIT, "the first window to be written", || async {
-        let n = query_i64(&client, "SELECT count(*) FROM counts").await?;
+        // Written, and its epoch's progress recorded (just after).
+        let n = query_i64(
+            &client,
+            "SELECT least((SELECT count(*) FROM counts),
+                          (SELECT output_rows FROM eddy_catalog.query_progress
+                           WHERE name = 'windows'))",
+        )
+        .await?;
         Ok(if n >= 5 {
             Progress::Done(())
         } else {

@@ -102,7 +102,14 @@ async fn files_scenario(eddy: &TestEddy, input: &Path) -> Result<()> {
     first.insert(7, "not json at all".into());
     publish(input, "events-1.jsonl", &(first.join("\n") + "\n"))?;
     wait_until(bound, "the first window to be written", || async {
-        let n = query_i64(&client, "SELECT count(*) FROM counts").await?;
+        // Written, and its epoch's progress recorded (just after).
+        let n = query_i64(
+            &client,
+            "SELECT least((SELECT count(*) FROM counts),
+                          (SELECT output_rows FROM eddy_catalog.query_progress
+                           WHERE name = 'windows'))",
+        )
+        .await?;
         Ok(if n >= 5 {
             Progress::Done(())
         } else {
