@@ -92,7 +92,7 @@ fn file_contents(i: i64) -> (String, Vec<Event>, i64) {
 
 /// Publishes `contents` as `dir/name` the way writers should: a temporary
 /// name, then a rename.
-fn publish(dir: &Path, name: &str, contents: &str) -> Result<()> {
+pub(crate) fn publish(dir: &Path, name: &str, contents: &str) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, dir.join(name))?;

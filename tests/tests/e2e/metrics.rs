@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::Client;
 
+use crate::files::publish;
 use crate::{SERVER_BIN, TestEddy, wait_for_status, with_logs};
 
 /// An HTTP answer: status code, headers (lower-case names), body.
@@ -241,13 +242,6 @@ async fn state_and_lag_match_a_file_scenario() -> Result<()> {
 /// A JSON line of `key` at second `second` of 2026-01-01.
 fn event(key: &str, second: u32) -> String {
     format!(r#"{{"k": "{key}", "ts": "2026-01-01 00:00:{second:02}"}}"#)
-}
-
-fn publish(dir: &Path, name: &str, contents: &str) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    Ok(())
 }
 
 const KEYS: [&str; 5] = ["a", "b", "c", "d", "e"];

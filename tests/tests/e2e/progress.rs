@@ -24,6 +24,7 @@ use chrono::DateTime;
 use eddy_tests::{Progress, execute, expect_db_error, query_i64, query_values, wait_until};
 use tokio_postgres::Client;
 
+use crate::files::publish;
 use crate::{TestEddy, rows, wait_for_status, with_logs};
 
 /// 2026-01-01 00:00:00 UTC in seconds.
@@ -36,13 +37,6 @@ fn line(key: &str, second: i64) -> String {
         r#"{{"k": "{key}", "ts": "{}"}}"#,
         ts.format("%Y-%m-%d %H:%M:%S")
     )
-}
-
-fn publish(dir: &Path, name: &str, contents: &str) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    Ok(())
 }
 
 /// One value of a relation, as text.
