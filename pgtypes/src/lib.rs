@@ -15,10 +15,13 @@
 //! - [`encode`]: Arrow columns → text or binary values, a column at a
 //!   time, and rows framed as DataRow or COPY bodies.
 //! - [`decode`]: text or binary values → [`decode::Value`], for bound
-//!   parameters and lookup rows.
+//!   parameters, lookup rows and COPY input.
+//! - [`copy`]: the COPY formats (text, CSV, binary) framing those values,
+//!   read for `COPY … FROM STDIN` and written for `COPY … TO STDOUT`.
 //! - [`numeric`], [`datetime`], [`float`], [`uuid`]: the codecs of single
 //!   values those use.
 
+pub mod copy;
 pub mod datetime;
 pub mod decode;
 pub mod encode;

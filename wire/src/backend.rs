@@ -113,6 +113,23 @@ pub trait Backend: Send + 'static {
 
     /// Reported settings (ParameterStatus) changed since the last call.
     fn take_parameter_changes(&mut self) -> Vec<(String, String)>;
+
+    /// A CopyData of the `COPY … FROM STDIN` that answered
+    /// [`Outcome::CopyIn`]. Errors wait for [`copy_done`](Self::copy_done):
+    /// the client sends the whole stream before it listens again.
+    fn copy_data(&mut self, _data: &[u8]) {}
+
+    /// CopyDone: the rows are loaded (or, on an error, none is); answered
+    /// `COPY n`.
+    async fn copy_done(&mut self) -> Result<Outcome, DbError> {
+        Err(DbError::new("08P01", "CopyDone without a COPY FROM STDIN"))
+    }
+
+    /// CopyFail, or a COPY that cannot go on: nothing is loaded. The error
+    /// answered.
+    fn copy_fail(&mut self, message: &str) -> DbError {
+        DbError::new("57014", format!("COPY from stdin failed: {message}"))
+    }
 }
 
 /// The startup message's parameters (`user`, `database`,
@@ -220,6 +237,19 @@ pub enum Outcome {
     End(String),
     /// EmptyQueryResponse.
     Empty,
+    /// `COPY … FROM STDIN`: CopyInResponse for `columns` columns; the
+    /// client's data then goes to [`Backend::copy_data`] and its end to
+    /// [`Backend::copy_done`] or [`Backend::copy_fail`].
+    CopyIn { binary: bool, columns: usize },
+    /// `COPY … TO STDOUT`: CopyOutResponse, a CopyData per item (sent as
+    /// it comes), the binary trailer, CopyDone and `COPY rows`, `rows`
+    /// read once the stream has ended.
+    CopyOut {
+        binary: bool,
+        columns: usize,
+        data: BoxStream<'static, Result<bytes::Bytes, DbError>>,
+        rows: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    },
 }
 
 impl Outcome {

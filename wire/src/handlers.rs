@@ -55,6 +55,10 @@ impl<F: BackendFactory> PgWireServerHandlers for Handlers<F> {
         Arc::new(self.connection.clone())
     }
 
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        Arc::new(self.connection.clone())
+    }
+
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(DefaultCancelHandler::new(self.connection.cancels.clone()))
     }

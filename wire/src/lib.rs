@@ -40,7 +40,8 @@
 //!   verifiers, login failures (28P01), connection slots (53300);
 //!   [`scram`]: deriving a verifier from a password.
 //! - `simple`: the simple protocol with live rows; `extended`: Parse,
-//!   Bind, Describe, Execute, Sync.
+//!   Bind, Describe, Execute, Sync; `copy`: COPY TO's rows, COPY FROM's
+//!   data passed to the backend.
 //! - `guard`: cancel (57014), `statement_timeout`, panics (XX000).
 //! - `encode`: Arrow batches → DataRows; `params`: Bind values →
 //!   [`Param`]s, both through `eddy_pgtypes`.
@@ -66,6 +67,7 @@ pub mod server;
 pub mod tls;
 
 mod auth;
+mod copy;
 mod encode;
 mod extended;
 mod guard;

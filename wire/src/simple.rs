@@ -33,6 +33,7 @@ use pgwire::messages::response::{EmptyQueryResponse, ErrorResponse};
 use pgwire::messages::simplequery::Query;
 
 use crate::backend::{Backend, BackendFactory, Outcome};
+use crate::copy::{copy_response, send_copy_out};
 use crate::encode::{data_rows, field_infos};
 use crate::error::DbError;
 use crate::guard::{CancelSignal, catching_panics_in, run_guarded};
@@ -70,6 +71,17 @@ pub(crate) fn response(outcome: Outcome, format: &Format, sql: &str) -> Response
         Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::End(tag) => Response::TransactionEnd(Tag::new(&tag)),
         Outcome::Empty => Response::EmptyQuery,
+        Outcome::CopyIn { binary, columns } => Response::CopyIn(copy_response(
+            binary,
+            columns,
+            futures::stream::empty().boxed(),
+        )),
+        Outcome::CopyOut {
+            binary,
+            columns,
+            data,
+            rows,
+        } => Response::CopyOut(copy_response(binary, columns, data).with_row_count(rows)),
     }
 }
 
@@ -132,17 +144,23 @@ impl<F: BackendFactory> SimpleQueryHandler for Connection<F> {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let backend = backend_of::<F::Backend, _>(client)?;
         let mut backend = backend.lock().await;
-        if query.query.chars().all(|c| c == ';' || c.is_whitespace()) {
+        let copying = if query.query.chars().all(|c| c == ';' || c.is_whitespace()) {
             feed_empty(client).await?;
+            false
         } else {
-            run_query(client, &mut *backend, &query.query).await?;
-        }
+            run_query(client, &mut *backend, &query.query).await?
+        };
         // The backend's state is the truth: `ROLLBACK TO SAVEPOINT` takes a
         // failed block back to `T`, which pgwire's transitions cannot
         // express.
         let status = transaction_status(backend.transaction_state());
-        client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
+        if copying {
+            // ReadyForQuery comes when the client's data has ended.
+            client.set_state(PgWireConnectionState::CopyInProgress(false));
+            return client.flush().await.map_err(Into::into);
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
         send_ready_for_query(client, status).await
     }
 
@@ -187,8 +205,9 @@ where
     Ok(())
 }
 
-/// Runs the statements of one query string and answers each.
-async fn run_query<C, B>(client: &mut C, backend: &mut B, sql: &str) -> PgWireResult<()>
+/// Runs the statements of one query string and answers each; `true`
+/// when the last one was a `COPY … FROM STDIN` now waiting for data.
+async fn run_query<C, B>(client: &mut C, backend: &mut B, sql: &str) -> PgWireResult<bool>
 where
     B: Backend,
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -201,11 +220,11 @@ where
         Ok(s) => s,
         Err(e) => {
             backend.note_error();
-            return feed_error(client, e).await;
+            return feed_error(client, e).await.map(|()| false);
         }
     };
     if statements.is_empty() {
-        return feed_empty(client).await;
+        return feed_empty(client).await.map(|()| false);
     }
     let mut cancel = CancelSignal::of(client).await;
     // As in PostgreSQL, the statements of one query string outside a
@@ -225,7 +244,23 @@ where
             });
         send_notices(client, backend).await?;
         match result {
-            Ok(answer) => send_response(client, answer).await?,
+            Ok(Response::CopyIn(copy)) if implicit => {
+                drop(copy);
+                let e = backend
+                    .copy_fail("COPY FROM STDIN must be the only statement of its query string");
+                feed_error(client, DbError { code: "0A000", ..e }).await?;
+                break;
+            }
+            Ok(Response::CopyIn(copy)) => {
+                pgwire::api::copy::send_copy_in_response(client, copy).await?;
+                return Ok(true);
+            }
+            Ok(answer) => {
+                if !send_response(client, answer).await? {
+                    backend.note_error();
+                    break;
+                }
+            }
             Err(e) => {
                 tracing::debug!(error = %e, statement = %sql, "statement failed");
                 feed_error(client, e).await?;
@@ -239,38 +274,51 @@ where
         }
         send_notices(client, backend).await?;
     }
-    Ok(())
+    Ok(false)
 }
 
-async fn send_response<C>(client: &mut C, response: Response) -> PgWireResult<()>
+/// Answers one statement; `false` when its answer ended in an error (a
+/// COPY TO whose rows failed).
+async fn send_response<C>(client: &mut C, response: Response) -> PgWireResult<bool>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     match response {
-        Response::EmptyQuery => feed_empty(client).await,
+        Response::EmptyQuery => feed_empty(client).await?,
         Response::Query(results) => {
             let rows = Rows {
                 tag: results.command_tag,
                 fields: results.row_schema,
                 rows: results.data_rows,
             };
-            send_rows(client, rows, true).await
+            send_rows(client, rows, true).await?
         }
         Response::Execution(tag)
         | Response::TransactionStart(tag)
-        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await,
+        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
         Response::Error(e) => {
             client
                 .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
                 .await?;
-            Ok(())
         }
-        _ => Err(PgWireError::ApiError(
-            "COPY responses are not supported".into(),
-        )),
+        Response::CopyOut(copy) => {
+            if let Err(e) = send_copy_out(client, copy).await? {
+                let info: pgwire::error::ErrorInfo = e.into();
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await?;
+                return Ok(false);
+            }
+        }
+        _ => {
+            return Err(PgWireError::ApiError(
+                "COPY BOTH responses are not supported".into(),
+            ));
+        }
     }
+    Ok(true)
 }
 
 #[cfg(test)]

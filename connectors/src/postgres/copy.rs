@@ -23,7 +23,7 @@ use eddy_engine::{EngineError, Result};
 use eddy_pgtypes::encode::{Encoded, Format, encode_column, write_rows};
 use eddy_pgtypes::{ColumnType, oids};
 
-pub const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+pub use eddy_pgtypes::copy::SIGNATURE as COPY_SIGNATURE;
 
 /// A PostgreSQL column type the sink writes, by base type OID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

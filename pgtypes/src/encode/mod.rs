@@ -81,6 +81,16 @@ impl Encoded {
         (len >= 0).then(|| &self.bytes[start..start + len as usize])
     }
 
+    /// Every row's bytes in order (`None` for NULL).
+    pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        let mut start = 0;
+        self.lens.iter().map(move |&len| {
+            let value = (len >= 0).then(|| &self.bytes[start..start + len as usize]);
+            start += len.max(0) as usize;
+            value
+        })
+    }
+
     fn null(&mut self) {
         self.lens.push(-1);
     }

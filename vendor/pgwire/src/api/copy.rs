@@ -71,6 +71,7 @@ where
         format,
         columns,
         mut data_stream,
+        row_count,
     } = resp;
     let copy_resp = CopyOutResponse::new(format, columns as i16, column_formats);
     client
@@ -105,6 +106,10 @@ where
         .send(PgWireBackendMessage::CopyDone(copy_done))
         .await?;
 
+    // (eddy) the producer's count, when it keeps one
+    if let Some(counted) = row_count {
+        rows = counted.load(std::sync::atomic::Ordering::Acquire);
+    }
     let tag = Tag::new("COPY").with_rows(rows);
     client
         .send(PgWireBackendMessage::CommandComplete(tag.into()))
@@ -125,6 +130,7 @@ where
         format,
         columns,
         mut data_stream,
+        ..
     } = resp;
     let copy_resp = CopyBothResponse::new(format, columns as i16, column_formats);
     client

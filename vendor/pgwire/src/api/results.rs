@@ -787,6 +787,10 @@ pub struct CopyResponse {
     pub format: i8,
     pub columns: usize,
     pub data_stream: SendableCopyDataStream,
+    /// (eddy) The rows the stream holds, counted by whoever produces it,
+    /// for the `COPY n` tag; `None`: every CopyData but the trailer is
+    /// counted as one row (a header line or a chunk of rows would not be).
+    pub row_count: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl std::fmt::Debug for CopyResponse {
@@ -812,14 +816,26 @@ impl CopyResponse {
                 format,
                 columns,
                 data_stream: Box::pin(data_stream),
+                row_count: None,
             }
         } else {
             CopyResponse {
                 format,
                 columns,
                 data_stream: Box::pin(data_stream),
+                row_count: None,
             }
         }
+    }
+
+    /// (eddy) The `COPY n` tag counts what `rows` holds once the stream
+    /// has ended.
+    pub fn with_row_count(
+        mut self,
+        rows: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> CopyResponse {
+        self.row_count = Some(rows);
+        self
     }
 
     /// Get mutable access to the underlying copy data stream.
