@@ -84,6 +84,23 @@ pub struct SourceContext {
     /// Records that could not be decoded, skipped or sent to a dead-letter
     /// table; shown in `SHOW STREAMING QUERIES`.
     pub bad_records: Arc<AtomicU64>,
+    /// The reader serves a look at the source (an ad-hoc `SELECT`, see
+    /// [`crate::sample`]), not a query: it writes nothing, not even bad
+    /// records into a dead-letter table (they are only counted).
+    pub sample: bool,
+}
+
+impl SourceContext {
+    /// The context of a look at source `source`; `query` is only a name
+    /// for the clients it opens (no query exists).
+    pub fn for_sample(source: &str, tables: Arc<TableStore>) -> SourceContext {
+        SourceContext {
+            query: format!("{source}-peek"),
+            tables,
+            bad_records: Arc::new(AtomicU64::new(0)),
+            sample: true,
+        }
+    }
 }
 
 /// What a sink may need from the server besides its definition.

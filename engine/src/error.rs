@@ -60,6 +60,19 @@ impl EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// An engine error raised inside a DataFusion plan (a sampled source's
+/// scan): DataFusion's and Arrow's own errors go back to being theirs, the
+/// others travel as `External`, for the server to find by downcasting.
+impl From<EngineError> for DataFusionError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::DataFusion(e) => e,
+            EngineError::Arrow(e) => DataFusionError::ArrowError(Box::new(e), None),
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
 /// Whether an i/o error may go away by itself: an interrupted or timed-out
 /// call, a connection that dropped, a resource busy for a while. A full
 /// disk, a missing file, a permission or a corrupt input stays until

@@ -21,6 +21,8 @@
 //!   late rows kept in a table (`late_rows = 'table'`).
 //! - [`job`]: the epoch loop, triggers and the query's progress.
 //! - [`checkpoint`]: offset log, commit log and state snapshots per query.
+//! - [`sample`]: a look at a source — an ad-hoc `SELECT` over a bounded
+//!   sample read through the source's own decoding, creating no query.
 //! - [`table`]: Eddy tables: keyed, durable storage with constraints,
 //!   upserts, deletes by key and optimistic write sets ([`table_store`]
 //!   keeps the older import path).
@@ -38,6 +40,7 @@ pub mod late;
 pub mod lookup;
 pub mod options;
 pub mod plan;
+pub mod sample;
 pub mod session_window;
 pub mod sink;
 pub mod source;
@@ -53,4 +56,4 @@ pub use connector::{
 pub use error::{EngineError, Result};
 pub use lookup::Lookup;
 pub use sink::{OutputMode, Sink};
-pub use source::{Offsets, PlannedRange, RowPartitions, Source, SourceBatch};
+pub use source::{Offsets, PlannedRange, RowPartitions, SampleRange, Source, SourceBatch};

@@ -19,6 +19,11 @@
 //!
 //! Every batch says which partition each of its rows came from, so that the
 //! engine can track event time per partition (see [`crate::watermark`]).
+//!
+//! Outside of queries a source can be *sampled*: an ad-hoc `SELECT … FROM
+//! source` asks it for a [`SampleRange`] (the newest input, bounded per
+//! partition) and reads that range with the same `read`, so a look at the
+//! source decodes exactly as a query would (see [`crate::sample`]).
 
 use std::collections::BTreeMap;
 
@@ -59,6 +64,16 @@ impl SourceBatch {
     }
 }
 
+/// The range a look at a source reads (see [`Source::sample_range`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRange {
+    pub from: Offsets,
+    pub to: Offsets,
+    /// What the range holds, for the user: "the last 1000 records of each
+    /// of 3 partitions", "the newest file, 'b.jsonl'".
+    pub description: String,
+}
+
 /// What `plan_epoch` decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRange {
@@ -92,6 +107,20 @@ pub trait Source: Send {
         from: &'a Offsets,
         to: &'a Offsets,
     ) -> BoxStream<'a, Result<SourceBatch>>;
+
+    /// The range an ad-hoc look at the source reads: a bounded sample of
+    /// at most about `rows` rows per partition, chosen from the input that
+    /// is there now (never waiting for more), read with [`read`](Self::read)
+    /// like an epoch's range. Choosing and reading it must change nothing a
+    /// query or another system keeps: no committed offsets, no consumer
+    /// group, no files. A source whose offsets do not count rows (bytes of
+    /// a file) may return more; the reader stops at `rows` per partition.
+    async fn sample_range(&mut self, rows: u64) -> Result<SampleRange> {
+        let _ = rows;
+        Err(crate::EngineError::Plan(
+            "this source cannot be sampled by an ad-hoc query".into(),
+        ))
+    }
 
     /// Whether a partition has nothing more to give once its planned range
     /// has been read (each file of a file source is read once, whole): it

@@ -186,6 +186,7 @@ impl Database {
                 query: def.name.clone(),
                 tables: self.tables.clone(),
                 bad_records: bad_records.clone(),
+                sample: false,
             };
             let source = self.connectors.source(&source_def.connector)?.create(
                 &source_def,

@@ -151,15 +151,25 @@ impl From<TableError> for UserError {
 impl From<EngineError> for UserError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::Config(m) => UserError::new("22023", m),
-            EngineError::Plan(m) => UserError::new("0A000", m),
-            EngineError::External { .. } => UserError::new("58000", e.to_string()),
-            EngineError::Data(m) => UserError::new("22000", m),
             EngineError::DataFusion(e) => e.into(),
             EngineError::Arrow(e) => DataFusionError::ArrowError(Box::new(e), None).into(),
-            EngineError::Io(e) => UserError::new("58030", e.to_string()),
-            EngineError::Internal(m) => UserError::internal(m),
+            other => engine_error(&other),
         }
+    }
+}
+
+/// The SQLSTATE of an engine error by its kind: also for one raised inside
+/// a DataFusion plan (a look at a source), found there by reference.
+fn engine_error(e: &EngineError) -> UserError {
+    match e {
+        EngineError::Config(m) => UserError::new("22023", m.clone()),
+        EngineError::Plan(m) => UserError::new("0A000", m.clone()),
+        EngineError::External { .. } => UserError::new("58000", e.to_string()),
+        EngineError::Data(m) => UserError::new("22000", m.clone()),
+        EngineError::DataFusion(inner) => UserError::from_datafusion(inner),
+        EngineError::Arrow(_) => UserError::new("XX000", e.to_string()),
+        EngineError::Io(_) => UserError::new("58030", e.to_string()),
+        EngineError::Internal(m) => UserError::internal(m.clone()),
     }
 }
 
@@ -171,12 +181,21 @@ impl From<datafusion::arrow::error::ArrowError> for UserError {
 
 impl From<DataFusionError> for UserError {
     fn from(e: DataFusionError) -> Self {
+        UserError::from_datafusion(&e)
+    }
+}
+
+impl UserError {
+    fn from_datafusion(e: &DataFusionError) -> UserError {
         if let DataFusionError::External(inner) = e.find_root() {
             if let Some(user) = inner.downcast_ref::<UserError>() {
                 return user.clone();
             }
             if let Some(pg) = inner.downcast_ref::<PgError>() {
                 return pg.clone().into();
+            }
+            if let Some(engine) = inner.downcast_ref::<EngineError>() {
+                return engine_error(engine);
             }
         }
         let root = e.find_root();

@@ -8,6 +8,11 @@
 //! `information_schema` (see [`crate::pg_catalog`]); DataFusion's own
 //! information schema is off, so that names resolve as in PostgreSQL.
 //!
+//! A source in `FROM` is looked at, not streamed: its scan reads a bounded
+//! sample through the connector's own reader
+//! ([`eddy_engine::sample::SourceSample`]), and the session sends a notice
+//! saying so (see [`take_sample_notices`]). No query is created.
+//!
 //! A query's result columns carry PostgreSQL's names, not DataFusion's
 //! (`count`, not `count(*)`; see [`eddy_sql::column_names`]):
 //! [`rewrite_for_planning`] aliases derived tables' columns before planning,
@@ -26,7 +31,8 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
-use eddy_catalog::{CatalogObject, ObjectKind};
+use eddy_catalog::{CatalogObject, ObjectKind, SourceDef};
+use eddy_engine::sample::{SampleLog, SourceSample};
 use eddy_engine::table::StoredTableProvider;
 use eddy_pgcompat::advisory::{self, SessionLocks};
 use eddy_pgcompat::pg_catalog::{
@@ -34,6 +40,7 @@ use eddy_pgcompat::pg_catalog::{
 };
 use eddy_pgcompat::settings::Settings;
 use eddy_sql::column_names;
+use eddy_sql::types::arrow_schema;
 
 use crate::catalog_view::SessionCatalog;
 use crate::database::Database;
@@ -81,6 +88,8 @@ pub fn result_schema(written: &Statement, planned: &Schema) -> SchemaRef {
 pub struct EddySchema {
     db: Arc<Database>,
     pg_catalog: Arc<PgCatalogSchema>,
+    /// Where looks at sources report what they read; the session's.
+    samples: Arc<SampleLog>,
 }
 
 impl std::fmt::Debug for EddySchema {
@@ -112,9 +121,7 @@ impl SchemaProvider for EddySchema {
                 // Filters fixing the primary key are answered by the index.
                 Ok(Some(Arc::new(StoredTableProvider::new(table))))
             }
-            Ok(Some(CatalogObject::Source(_))) => Err(DataFusionError::Plan(format!(
-                "source \"{name}\" cannot be queried ad hoc: it is a stream; read it with a streaming query that writes into a table"
-            ))),
+            Ok(Some(CatalogObject::Source(def))) => Ok(Some(self.sample(def)?)),
             Ok(Some(CatalogObject::StreamingQuery(_))) => Err(DataFusionError::Plan(format!(
                 "\"{name}\" is a streaming query; query the table its sink writes into"
             ))),
@@ -132,6 +139,36 @@ impl SchemaProvider for EddySchema {
     }
 }
 
+impl EddySchema {
+    /// A look at source `def`: a table whose scan reads a sample.
+    fn sample(&self, def: SourceDef) -> DfResult<Arc<dyn TableProvider>> {
+        let connector = self
+            .db
+            .connectors
+            .source(&def.connector)
+            .map_err(DataFusionError::from)?
+            .clone();
+        let schema = arrow_schema(&def.columns);
+        Ok(Arc::new(SourceSample::new(
+            connector,
+            def,
+            schema,
+            self.db.tables.clone(),
+            self.samples.clone(),
+        )))
+    }
+}
+
+/// The notices for the looks at sources the session's last statement made
+/// ("this result is over a sample"), oldest first.
+pub fn take_sample_notices(ctx: &SessionContext) -> Vec<String> {
+    ctx.state()
+        .config()
+        .get_extension::<SampleLog>()
+        .map(|log| log.take().iter().map(|r| r.notice()).collect())
+        .unwrap_or_default()
+}
+
 /// Builds the DataFusion context of one session.
 pub fn session_context(
     db: Arc<Database>,
@@ -140,11 +177,13 @@ pub fn session_context(
     workspace: crate::transaction::Workspace,
     statement: Arc<StatementSnapshot>,
 ) -> SessionContext {
+    let samples = Arc::new(SampleLog::default());
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(database_name, "public")
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(false)
-        .with_extension(SessionLocks::new());
+        .with_extension(SessionLocks::new())
+        .with_extension(samples.clone());
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
     config.options_mut().execution.time_zone = Some("+00:00".into());
@@ -171,6 +210,7 @@ pub fn session_context(
             Arc::new(EddySchema {
                 db,
                 pg_catalog: pg_catalog.clone(),
+                samples,
             }),
         ),
         ("pg_catalog", pg_catalog),

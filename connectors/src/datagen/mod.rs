@@ -24,7 +24,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use eddy_catalog::SourceDef;
 use eddy_engine::options::{OptionSpec, OptionValue};
 use eddy_engine::{
-    EngineError, Offsets, PlannedRange, Result, Source, SourceBatch, SourceConnector, SourceContext,
+    EngineError, Offsets, PlannedRange, Result, SampleRange, Source, SourceBatch, SourceConnector,
+    SourceContext,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
@@ -259,6 +260,20 @@ impl Source for DatagenSource {
             .number_of_rows
             .map_or(due, |total| due.min(total));
         Ok(offsets_at(capped.max(from)))
+    }
+
+    /// The first `rows` rows of the seed (fewer if `number.of.rows` says
+    /// so), at once: a look is not paced by `rows.per.second`.
+    async fn sample_range(&mut self, rows: u64) -> Result<SampleRange> {
+        let end = self
+            .config
+            .number_of_rows
+            .map_or(rows, |total| total.min(rows));
+        Ok(SampleRange {
+            from: offsets_at(0),
+            to: offsets_at(end),
+            description: format!("its first {end} rows (seed {})", self.config.seed as i64),
+        })
     }
 
     fn read<'a>(

@@ -331,5 +331,28 @@ fn ctx() -> eddy_engine::SourceContext {
         query: "test".into(),
         tables: std::sync::Arc::new(eddy_engine::table_store::TableStore::open(&dir).unwrap()),
         bad_records: Default::default(),
+        sample: false,
     }
+}
+
+#[tokio::test]
+async fn a_sample_is_the_first_rows_whatever_the_pace() {
+    let paced = [("seed", "5"), ("rows.per.second", "1")];
+    let mut s = source(&paced);
+    let range = s.sample_range(2500).await.unwrap();
+    assert_eq!((range.from.clone(), range.to.clone()), (at(0), at(2500)));
+    assert_eq!(range.description, "its first 2500 rows (seed 5)");
+    // The rows a query reads from the start.
+    let (from, to) = (range.from, range.to);
+    let sampled: Vec<RecordBatch> = s
+        .read(&from, &to)
+        .map_ok(|b| b.batch)
+        .try_collect()
+        .await
+        .unwrap();
+    let sampled = concat_batches(&schema(), &sampled).unwrap();
+    assert_eq!(sampled, read(&mut source(&paced), 0, 2500).await);
+    // number.of.rows bounds it.
+    let mut bounded = source(&[("number.of.rows", "40")]);
+    assert_eq!(bounded.sample_range(2500).await.unwrap().to, at(40));
 }

@@ -13,6 +13,9 @@
 //! never read, and neither are empty files, so a writer writes under such a
 //! name and renames when done. Subdirectories are not read.
 //!
+//! A look at the source (an ad-hoc `SELECT`) reads the newest file, the
+//! last in that order, up to the rows it asks for.
+//!
 //! **Sink.** One file per epoch, `part-<epoch, 20 digits>.<jsonl|csv>`,
 //! written to `.part-….tmp`, fsynced and renamed; a replayed epoch rewrites
 //! the same file, so the directory holds each epoch once.

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use eddy_engine::{EngineError, Offsets, PlannedRange, Result, Source, SourceBatch};
+use eddy_engine::{EngineError, Offsets, PlannedRange, Result, SampleRange, Source, SourceBatch};
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::io::AsyncReadExt;
 
@@ -279,6 +279,31 @@ impl Source for FileSource {
             end.insert(file.name, size_offset(file.size));
         }
         Ok(end)
+    }
+
+    /// The newest file, by the order files are read in (modification
+    /// time, then name): its first `rows` rows, cut by the reader.
+    async fn sample_range(&mut self, rows: u64) -> Result<SampleRange> {
+        let newest = self.new_files(&Offsets::new()).await?.pop();
+        let (to, description) = match newest {
+            Some(file) => {
+                let description =
+                    format!("at most {rows} rows of its newest file, '{}'", file.name);
+                (
+                    Offsets::from([(file.name, size_offset(file.size))]),
+                    description,
+                )
+            }
+            None => (
+                Offsets::new(),
+                format!("no file: {} holds none to read", self.config.dir.display()),
+            ),
+        };
+        Ok(SampleRange {
+            from: Offsets::new(),
+            to,
+            description,
+        })
     }
 
     fn read<'a>(

@@ -44,6 +44,7 @@ fn fixture() -> Fixture {
             query: "q".into(),
             tables,
             bad_records: Arc::new(AtomicU64::new(0)),
+            sample: false,
         },
         _data: data,
     }
@@ -350,4 +351,35 @@ async fn sink_writes_one_file_per_epoch_and_replay_overwrites() {
         std::fs::read_to_string(csv_dir.join("part-00000000000000000007.csv")).unwrap(),
         "id;name\n1;n1\n2;n2\n"
     );
+}
+
+#[tokio::test]
+async fn a_sample_is_the_newest_file_by_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let mut src = source(dir.path(), &f, &[]);
+    let empty = src.sample_range(10).await.unwrap();
+    assert!(empty.to.is_empty(), "no file, nothing to read: {empty:?}");
+    let now = std::time::SystemTime::now();
+    for (name, age) in [("z.jsonl", 300), ("b.jsonl", 10), ("a.jsonl", 200)] {
+        write(dir.path(), name, 0..4);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(name))
+            .unwrap()
+            .set_modified(now - std::time::Duration::from_secs(age))
+            .unwrap();
+    }
+    write(dir.path(), "c.jsonl.tmp", 0..4);
+    let range = src.sample_range(10).await.unwrap();
+    let size = std::fs::metadata(dir.path().join("b.jsonl")).unwrap().len() as i64;
+    assert_eq!(range.from, Offsets::new());
+    assert_eq!(range.to, Offsets::from([("b.jsonl".to_string(), size)]));
+    assert_eq!(
+        range.description,
+        "at most 10 rows of its newest file, 'b.jsonl'"
+    );
+    // The sample is read like an epoch: decoded, with the file's metadata.
+    let batch = read(&mut src, &range.from, &range.to).await;
+    assert_eq!(ids(&batch), [0, 1, 2, 3]);
 }

@@ -12,6 +12,10 @@
 //! Dead-letter rows are appended as the records are read, before the epoch
 //! commits, so an epoch replayed after a crash may append its bad records a
 //! second time (at least once, not exactly once).
+//!
+//! A look at a source (an ad-hoc `SELECT`, `SourceContext::sample`) applies
+//! the same policy except that it writes nothing: `dead_letter` only counts,
+//! as `skip` does.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -125,8 +129,10 @@ pub struct BadRecordHandler {
     query: String,
     /// The query's counter, shown in `SHOW STREAMING QUERIES`.
     bad_records: Arc<std::sync::atomic::AtomicU64>,
-    /// The dead-letter table, for `OnError::DeadLetter`.
+    /// The dead-letter table, for `OnError::DeadLetter` outside a look.
     table: Option<Arc<StoredTable>>,
+    /// The reader serves a look at the source: nothing is written.
+    sample: bool,
     /// How errors name `BadRecordInfo::partition` and `offset`.
     partition_label: &'static str,
     offset_label: &'static str,
@@ -138,10 +144,13 @@ static CREATE_TABLE: Mutex<()> = Mutex::new(());
 
 impl BadRecordHandler {
     /// For source `source` read by the query of `ctx`. Creates the
-    /// dead-letter table in `ctx.tables` when it does not exist yet.
+    /// dead-letter table in `ctx.tables` when it does not exist yet, except
+    /// for a look at the source, which writes none.
     pub fn new(on_error: OnError, source: &str, ctx: &SourceContext) -> Result<BadRecordHandler> {
         let table = match &on_error {
-            OnError::DeadLetter { table } => Some(open_dead_letter_table(ctx, table)?),
+            OnError::DeadLetter { table } if !ctx.sample => {
+                Some(open_dead_letter_table(ctx, table)?)
+            }
             _ => None,
         };
         Ok(BadRecordHandler {
@@ -150,6 +159,7 @@ impl BadRecordHandler {
             query: ctx.query.clone(),
             bad_records: ctx.bad_records.clone(),
             table,
+            sample: ctx.sample,
             partition_label: "partition",
             offset_label: "offset",
         })
@@ -186,14 +196,15 @@ impl BadRecordHandler {
                 first.error
             ))),
             OnError::Skip => Ok(()),
-            OnError::DeadLetter { .. } => {
-                let table = self
-                    .table
-                    .as_ref()
-                    .ok_or_else(|| EngineError::Internal("dead-letter table not opened".into()))?;
-                table.append(&[self.dead_letter_rows(bad)?])?;
-                Ok(())
-            }
+            OnError::DeadLetter { .. } => match &self.table {
+                Some(table) => {
+                    table.append(&[self.dead_letter_rows(bad)?])?;
+                    Ok(())
+                }
+                // A look at the source: counted only.
+                None if self.sample => Ok(()),
+                None => Err(EngineError::Internal("dead-letter table not opened".into())),
+            },
         }
     }
 

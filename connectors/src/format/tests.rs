@@ -202,6 +202,7 @@ fn context(tables: Arc<TableStore>) -> SourceContext {
         query: "q".into(),
         tables,
         bad_records: Arc::new(AtomicU64::new(0)),
+        sample: false,
     }
 }
 
@@ -306,4 +307,24 @@ fn bad_record_policies() {
         err.starts_with("table \"other\" exists but is not a dead-letter table"),
         "{err}"
     );
+}
+
+#[test]
+fn a_look_at_a_source_counts_dead_letters_but_writes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = Arc::new(TableStore::open(dir.path()).unwrap());
+    let ctx = SourceContext::for_sample("bids", tables.clone());
+    let dead = OnError::DeadLetter {
+        table: "bids_errors".into(),
+    };
+    let handler = BadRecordHandler::new(dead, "bids", &ctx).unwrap();
+    handler.handle(&[info(b"x", 1), info(b"y", 2)]).unwrap();
+    assert_eq!(ctx.bad_records.load(Ordering::Relaxed), 2);
+    assert!(
+        tables.get("bids_errors").is_err(),
+        "a look created the dead-letter table"
+    );
+    // `fail` still fails.
+    let fail = BadRecordHandler::new(OnError::Fail, "bids", &ctx).unwrap();
+    assert!(fail.handle(&[info(b"x", 3)]).is_err());
 }

@@ -27,6 +27,11 @@
 //! added while the query ran: it is read from its beginning (the engine
 //! also treats a missing partition as position 0).
 //!
+//! A look at the source (an ad-hoc `SELECT`, see `eddy_engine::sample`)
+//! reads a range fixed the same way, from the watermarks observed when it
+//! starts: by default the last n records of each partition. It goes through
+//! the same `assign`, so it commits nothing and joins no group either.
+//!
 //! The sink produces one JSON object per row with an idempotent producer,
 //! flushes at the end of each epoch and fails the epoch if any delivery
 //! failed. It is **at-least-once**: an epoch replayed after a crash is

@@ -17,7 +17,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use eddy_engine::{
-    EngineError, Offsets, PlannedRange, Result, RowPartitions, Source, SourceBatch, SourceContext,
+    EngineError, Offsets, PlannedRange, Result, RowPartitions, SampleRange, Source, SourceBatch,
+    SourceContext,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -293,6 +294,27 @@ pub fn plan_ends(from: &Offsets, marks: &Watermarks, max_records: i64) -> Offset
     end
 }
 
+/// The range of a look at the topic: from each partition's `starts` entry
+/// (clamped into its watermarks; the low watermark where absent) up to
+/// `rows` records, capped by the high watermark as observed now.
+pub fn sample_ends(starts: &Offsets, marks: &Watermarks, rows: i64) -> (Offsets, Offsets) {
+    let mut from = Offsets::new();
+    let mut to = Offsets::new();
+    for (&p, &(low, high)) in marks {
+        let start = starts
+            .get(&p.to_string())
+            .copied()
+            .unwrap_or(low)
+            .clamp(low, high.max(low));
+        from.insert(p.to_string(), start);
+        to.insert(
+            p.to_string(),
+            high.min(start.saturating_add(rows)).max(start),
+        );
+    }
+    (from, to)
+}
+
 #[async_trait]
 impl Source for KafkaSource {
     fn schema(&self) -> SchemaRef {
@@ -333,6 +355,47 @@ impl Source for KafkaSource {
     async fn available_end(&mut self, from: &Offsets) -> Result<Offsets> {
         let marks = self.watermarks().await?;
         Ok(plan_ends(from, &marks, i64::MAX))
+    }
+
+    /// `scan.startup.mode` decides where, as for a query starting fresh:
+    /// `latest` (the default) takes the last `rows` records of each
+    /// partition, `earliest` the first `rows` kept, `timestamp` the `rows`
+    /// from the first at or after the timestamp. The end is the high
+    /// watermark as observed now: a look never waits for new records.
+    async fn sample_range(&mut self, rows: u64) -> Result<SampleRange> {
+        let n = i64::try_from(rows).unwrap_or(i64::MAX);
+        let marks = self.watermarks().await?;
+        let (starts, which) = match self.config.startup {
+            StartupMode::Latest => (
+                offsets_of(
+                    marks
+                        .iter()
+                        .map(|(&p, &(low, high))| (p, high.saturating_sub(n).max(low))),
+                ),
+                format!("the last {rows} records"),
+            ),
+            StartupMode::Earliest => (
+                Offsets::new(),
+                format!("the first {rows} records (scan.startup.mode = 'earliest')"),
+            ),
+            StartupMode::Timestamp(millis) => (
+                self.blocking(move |c, topic, context, timeout| {
+                    offsets_for_time(c, topic, context, timeout, millis)
+                })
+                .await?,
+                format!("{rows} records from scan.startup.timestamp_millis = {millis}"),
+            ),
+        };
+        let (from, to) = sample_ends(&starts, &marks, n);
+        let partitions = match marks.len() {
+            1 => "of its one partition".to_string(),
+            n => format!("of each of its {n} partitions"),
+        };
+        Ok(SampleRange {
+            from,
+            to,
+            description: format!("at most {which} {partitions}"),
+        })
     }
 
     fn read<'a>(
@@ -399,6 +462,21 @@ enum ReadState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_is_clamped_into_each_partition() {
+        // Partition 0 holds 10..50, 1 is empty at 7, 2 holds 0..3.
+        let marks = Watermarks::from([(0, (10, 50)), (1, (7, 7)), (2, (0, 3))]);
+        let latest = offsets_of([(0, 45), (1, 7), (2, 0)]);
+        let (from, to) = sample_ends(&latest, &marks, 5);
+        assert_eq!(from, offsets_of([(0, 45), (1, 7), (2, 0)]));
+        assert_eq!(to, offsets_of([(0, 50), (1, 7), (2, 3)]));
+        // Earliest: no starts, so every partition from its low watermark;
+        // a timestamp offset below the low watermark is clamped up.
+        let (from, to) = sample_ends(&offsets_of([(0, 2)]), &marks, 5);
+        assert_eq!(from, offsets_of([(0, 10), (1, 7), (2, 0)]));
+        assert_eq!(to, offsets_of([(0, 15), (1, 7), (2, 3)]));
+    }
 
     #[test]
     fn each_decoded_row_keeps_its_partition() {

@@ -112,6 +112,7 @@ fn source(bootstrap: &str, options: &[(&str, &str)], schema: SchemaRef) -> TestS
         query: "q".into(),
         tables: Arc::new(TableStore::open(dir.path()).unwrap()),
         bad_records: bad_records.clone(),
+        sample: false,
     };
     TestSource {
         source: KafkaSourceConnector.create(&def, schema, ctx).unwrap(),

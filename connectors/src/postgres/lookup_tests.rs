@@ -474,6 +474,7 @@ fn a_postgres_source_is_a_lookup_table_not_a_stream() {
         query: "q".into(),
         tables: super::tests::no_tables(),
         bad_records: Default::default(),
+        sample: false,
     };
     let err = registry
         .source("postgres")

@@ -172,8 +172,13 @@ impl Session {
             ));
         }
         let result = self.execute(stmt, params).await;
+        let samples = crate::query::take_sample_notices(&self.ctx);
         if result.is_err() {
             self.note_error();
+        } else {
+            for notice in samples {
+                self.notice("NOTICE", "00000", notice);
+            }
         }
         if self.tx == TxState::Idle {
             // Outside a block a statement (or a script) is a transaction.

@@ -32,6 +32,10 @@
 //!   `control`: `ALTER STREAMING QUERY … PAUSE | RESUME` across a crash.
 //! - `metrics`: `/metrics` scraped and parsed, each figure against a
 //!   scenario where its value is known; 404s; a taken port refused.
+//! - `peek`: `SELECT … FROM source` reads a bounded sample per connector
+//!   (datagen, the newest file, the latest Kafka records per partition),
+//!   decoded as a query would, under each bad-record policy, creating no
+//!   query and moving no consumer group.
 //! - `compat`: real client programs (Python drivers, node-postgres, pgjdbc,
 //!   dbmate) from `tests/compat/` against a running Eddy.
 //!
@@ -62,6 +66,7 @@ mod metrics;
 mod modes;
 mod outages;
 mod partitions;
+mod peek;
 mod progress;
 mod protocol;
 mod restart;
