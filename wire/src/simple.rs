@@ -244,8 +244,7 @@ where
             });
         send_notices(client, backend).await?;
         match result {
-            Ok(Response::CopyIn(copy)) if implicit => {
-                drop(copy);
+            Ok(Response::CopyIn(_)) if implicit => {
                 let e = backend
                     .copy_fail("COPY FROM STDIN must be the only statement of its query string");
                 feed_error(client, DbError { code: "0A000", ..e }).await?;

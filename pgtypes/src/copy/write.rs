@@ -3,7 +3,7 @@
 //! binary signature before the first. The binary trailer is the wire's
 //! (pgwire appends it to a binary COPY).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{CopyFormat, CopyOptions, SIGNATURE};
 use crate::encode::Encoded;
@@ -54,9 +54,9 @@ impl CopyWriter {
     pub fn rows(&self, columns: &[Encoded], prefix: &[u8]) -> Vec<Bytes> {
         let rows = columns.first().map_or(0, Encoded::rows);
         let mut values: Vec<_> = columns.iter().map(Encoded::values).collect();
-        let mut buf = BytesMut::new();
-        buf.extend_from_slice(prefix);
-        let mut out = Vec::with_capacity(rows);
+        // One buffer for the batch, sliced into rows at the end.
+        let mut buf = prefix.to_vec();
+        let mut ends = Vec::with_capacity(rows);
         let single = columns.len() == 1;
         for _ in 0..rows {
             if self.binary() {
@@ -75,24 +75,27 @@ impl CopyWriter {
                     continue;
                 }
                 if i > 0 {
-                    buf.extend_from_slice(&[self.options.delimiter]);
+                    buf.push(self.options.delimiter);
                 }
-                let mut text = Vec::new();
                 match value {
-                    None => text.extend_from_slice(&self.options.null),
+                    None => buf.extend_from_slice(&self.options.null),
                     Some(v) => {
                         let force = CopyOptions::flag(&self.options.force_quote, i);
-                        self.write_value(v, force, single, &mut text);
+                        self.write_value(v, force, single, &mut buf);
                     }
                 }
-                buf.extend_from_slice(&text);
             }
             if !self.binary() {
-                buf.extend_from_slice(b"\n");
+                buf.push(b'\n');
             }
-            out.push(buf.split().freeze());
+            ends.push(buf.len());
         }
-        out
+        let all = Bytes::from(buf);
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        starts
+            .zip(&ends)
+            .map(|(start, &end)| all.slice(start..end))
+            .collect()
     }
 
     fn write_value(&self, value: &[u8], force_quote: bool, single: bool, out: &mut Vec<u8>) {
